@@ -1,0 +1,3 @@
+from companion_app.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,127 @@
+"""The `iotkit` command: thin argparse front end over the engine's Python API.
+
+Each subcommand lives in a small `_cmd_*` function that imports its engine module lazily, so
+`iotkit ports` does not pay for matplotlib or esptool. Errors that a person can fix are raised as
+`IotkitError` subclasses and printed as one `error:` line; exit codes follow shared/CONTRACTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from typing import Callable, Sequence
+
+from companion_app.errors import IotkitError
+
+log = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def _print_json(obj: object) -> None:
+    json.dump(obj, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+
+
+def _cmd_ports(args: argparse.Namespace) -> int:
+    from companion_app.device.ports import list_ports
+
+    ports = list_ports()
+    if args.json:
+        _print_json([p.to_json() for p in ports])
+        return EXIT_OK
+    if not ports:
+        print("No serial ports found. Plug in a board, or run `iotkit sim` for a virtual one.")
+        return EXIT_OK
+    for p in ports:
+        print(f"{p.device:<24} {p.hint}")
+    return EXIT_OK
+
+
+def _cmd_boards(args: argparse.Namespace) -> int:
+    from companion_app.boards import list_boards
+
+    boards = list_boards()
+    if args.json:
+        _print_json([{"id": b.id, "name": b.name, "chip": b.chip} for b in boards])
+        return EXIT_OK
+    for b in boards:
+        print(f"{b.id:<20} {b.name} ({b.chip})")
+    return EXIT_OK
+
+
+def _cmd_sim(args: argparse.Namespace) -> int:
+    from companion_app.simulator.cli import run_sim
+
+    return run_sim(args)
+
+
+def _cmd_gui(args: argparse.Namespace) -> int:
+    from companion_app.gui.app import main as gui_main
+
+    return gui_main(port=getattr(args, "port", None))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="iotkit",
+        description="Flash, wire, deploy and plot MicroPython boards. "
+        "With no subcommand, opens the companion window.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
+    parser.add_argument("--port", help="open the companion window on this port")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("ports", help="list serial ports with board hints")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=_cmd_ports)
+
+    p = sub.add_parser("boards", help="list known board ids")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=_cmd_boards)
+
+    p = sub.add_parser("sim", help="run a virtual MicroPython board until killed")
+    p.add_argument("--board", default="esp32-devkit-v1", help="board id (see `iotkit boards`)")
+    p.add_argument("--wiring", metavar="FILE", help="Wokwi diagram.json deciding what is connected")
+    p.add_argument("--flash-dir", metavar="DIR", help="the board's flash; persists between runs")
+    p.add_argument("--baud", type=int, help="throttle the link to a real UART at this rate")
+    p.add_argument("--port-file", metavar="FILE", help="write the port name here once ready")
+    p.add_argument("--tcp", type=int, metavar="PORT", help="also serve socket://127.0.0.1:PORT")
+    p.add_argument(
+        "--wifi",
+        action="append",
+        metavar="SSID:PASSWORD",
+        help="a network the virtual board can join (default: iotkit-lab:micropython)",
+    )
+    p.set_defaults(func=_cmd_sim)
+
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
+        return int(exc.code or 0)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    func: Callable[[argparse.Namespace], int] = getattr(args, "func", _cmd_gui)
+    try:
+        return func(args)
+    except IotkitError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        log.debug("details", exc_info=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,683 @@
+"""The companion window that `iotkit` opens with no subcommand.
+
+One window, one board connection, several panels in a notebook. Panels are added through
+`CompanionApp.add_panel`; the list of built-in panels is `default_panels()`.
+
+Panel registration API
+----------------------
+A panel is any Tk widget built by a *factory*::
+
+    def make_flash_panel(parent: tk.Misc, ctx: PanelContext) -> tk.Widget:
+        from companion_app.gui.flash_panel import FlashPanel  # heavy imports stay lazy
+        return FlashPanel(parent, ctx)
+
+    app.add_panel("Flash", make_flash_panel, lazy=True)
+
+- ``parent`` is a frame inside the notebook tab; the app packs the returned widget to fill it.
+- ``ctx`` (`PanelContext`) gives the shared `DeviceConnection` (``write``, ``add_listener``,
+  ``call_with_link``, ``disconnect``/``connect``), ``set_status(text)`` for the status bar, and
+  ``root`` for ``after()``.
+- ``lazy=True`` builds the panel the first time its tab is selected, so matplotlib or esptool
+  are imported only when the Plot or Flash panel is first used.
+- If the widget has a ``close()`` method, the app calls it when the window closes.
+
+To ship a new built-in panel, append it to `default_panels()`.
+
+Threads: everything here runs in the Tk thread. Serial I/O, port scans and the virtual board's
+start-up run in `companion_app.gui.worker` threads and report through queues polled with
+``after()``.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import signal
+import tkinter as tk
+from dataclasses import dataclass
+from tkinter import ttk
+from typing import Any, Callable, Sequence
+
+from companion_app.errors import IotkitError
+from companion_app.gui.worker import LinkWorker, PortPoller, VirtualBoardStarter
+
+log = logging.getLogger(__name__)
+
+APP_TITLE = "Thonny IoT Kit"
+DEFAULT_VIRTUAL_BOARD = "esp32-devkit-v1"
+POLL_MS = 20  # how often the Tk thread drains the link worker's queue
+APP_POLL_MS = 100  # how often it drains port scans and virtual-board reports
+
+Listener = Callable[[str, Any], None]
+
+
+class DeviceConnection:
+    """The window's one board connection, shared by every panel. Tk thread only.
+
+    Listeners are called in the Tk thread as ``callback(event, payload)`` with the events
+    ``"connecting"`` (port), ``"connected"`` (port), ``"data"`` (bytes), ``"error"`` (message:
+    opening failed) and ``"disconnected"`` (why, or ``""`` when closed on request).
+    """
+
+    def __init__(
+        self,
+        root: tk.Misc,
+        link_factory: Callable[[str], Any] | None = None,
+        poll_ms: int = POLL_MS,
+    ) -> None:
+        self.root = root
+        self._link_factory = link_factory
+        self._poll_ms = poll_ms
+        self._listeners: list[Listener] = []
+        self._worker: LinkWorker | None = None
+        self._reports: "queue.Queue[tuple]" = queue.Queue()
+        self._calls: dict[int, Callable[[Any, BaseException | None], None]] = {}
+        self._next_token = 0
+        self._after_id: str | None = None
+        self.state = "disconnected"  # disconnected | connecting | connected
+        self.port: str | None = None
+        self.last_port: str | None = None
+        # The window sets this so that Reconnect can restart a virtual board that went away.
+        self.reconnect_handler: Callable[[], None] | None = None
+
+    @property
+    def is_connected(self) -> bool:
+        return self.state == "connected"
+
+    def add_listener(self, callback: Listener) -> None:
+        self._listeners.append(callback)
+
+    def remove_listener(self, callback: Listener) -> None:
+        if callback in self._listeners:
+            self._listeners.remove(callback)
+
+    def connect(self, port: str) -> None:
+        """Open `port` in a new worker; the old connection, if any, is closed first."""
+        previous = self._worker
+        self._drop_worker(notify=False)
+        self._reports = queue.Queue()
+        # The port may be the same one: the new worker waits until the old one released it.
+        self._worker = LinkWorker(
+            port, self._reports, link_factory=self._link_factory, wait_for=previous
+        )
+        self.port = self.last_port = port
+        self.state = "connecting"
+        self._emit("connecting", port)
+        self._worker.start()
+        self._schedule()
+
+    def reconnect(self) -> None:
+        """Open the last port again (the Reconnect button after the board went away)."""
+        if self.reconnect_handler is not None:
+            self.reconnect_handler()
+        elif self.last_port:
+            self.connect(self.last_port)
+
+    def disconnect(self) -> None:
+        """Close the port on request (a Flash panel does this before esptool takes it)."""
+        self._drop_worker(notify=True)
+
+    def write(self, data: bytes) -> None:
+        """Queue bytes for the board; never blocks the Tk thread."""
+        if self._worker is not None and self.state == "connected":
+            self._worker.write(data)
+
+    def call_with_link(
+        self, func: Callable[[Any], Any], on_done: Callable[[Any, BaseException | None], None]
+    ) -> None:
+        """Run ``func(link)`` in the worker thread; ``on_done(result, exc)`` runs in Tk later."""
+        if self._worker is None or self.state != "connected":
+            on_done(None, IotkitError("No board is connected. Press Connect first."))
+            return
+        self._next_token += 1
+        self._calls[self._next_token] = on_done
+        self._worker.call_with_link(self._next_token, func)
+
+    def close(self) -> None:
+        """Stop the worker and wait briefly, so the port is released before the app exits."""
+        worker = self._worker
+        self._drop_worker(notify=False)
+        if self._after_id is not None:
+            try:
+                self.root.after_cancel(self._after_id)
+            except tk.TclError:
+                pass
+            self._after_id = None
+        if worker is not None:
+            worker.join(timeout=1.0)
+
+    # --- internals --------------------------------------------------------------------------
+    def _drop_worker(self, notify: bool) -> None:
+        worker, self._worker = self._worker, None
+        was = self.state
+        self.state = "disconnected"
+        self.port = None
+        if worker is not None:
+            worker.stop()
+        self._fail_pending_calls()
+        if notify and was != "disconnected":
+            self._emit("disconnected", "")
+
+    def _fail_pending_calls(self) -> None:
+        calls, self._calls = self._calls, {}
+        for on_done in calls.values():
+            on_done(None, IotkitError("The connection was closed before the task finished."))
+
+    def _schedule(self) -> None:
+        if self._after_id is None:
+            self._after_id = self.root.after(self._poll_ms, self._poll)
+
+    def _poll(self) -> None:
+        self._after_id = None
+        if self._worker is None:
+            return
+        reports = self._reports
+        chunks: list[bytes] = []
+        budget = 256 * 1024  # keep each tick short even when a board floods us with output
+        while budget > 0:
+            try:
+                report = reports.get_nowait()
+            except queue.Empty:
+                break
+            if report[0] == "data":
+                chunks.append(report[1])
+                budget -= len(report[1])
+                continue
+            if chunks:
+                self._emit("data", b"".join(chunks))
+                chunks = []
+            self._handle(report)
+            if reports is not self._reports:  # a listener reconnected meanwhile
+                return
+        if chunks:
+            self._emit("data", b"".join(chunks))
+        if self._worker is not None:
+            self._schedule()
+
+    def _handle(self, report: tuple) -> None:
+        kind = report[0]
+        if kind == "connected":
+            self.state = "connected"
+            self._emit("connected", report[1])
+        elif kind == "error":
+            self._worker = None
+            self.state = "disconnected"
+            self.port = None
+            self._emit("error", report[1])
+        elif kind == "disconnected":
+            self._worker = None
+            self.state = "disconnected"
+            self.port = None
+            self._fail_pending_calls()
+            self._emit("disconnected", report[1] or "the connection closed.")
+        elif kind == "call_done":
+            on_done = self._calls.pop(report[1], None)
+            if on_done is not None:
+                on_done(report[2], report[3])
+
+    def _emit(self, event: str, payload: Any) -> None:
+        for callback in list(self._listeners):
+            try:
+                callback(event, payload)
+            except Exception:  # noqa: BLE001 - one broken panel must not break the others
+                log.exception("panel listener failed on %s", event)
+
+
+@dataclass
+class PanelContext:
+    """What a panel factory gets: the shared connection and a way to talk to the status bar."""
+
+    root: tk.Tk
+    connection: DeviceConnection
+    set_status: Callable[[str], None]
+    app: "CompanionApp"
+
+
+PanelFactory = Callable[[tk.Misc, PanelContext], tk.Widget]
+
+
+def _make_console(parent: tk.Misc, ctx: PanelContext) -> tk.Widget:
+    from companion_app.gui.console import ConsolePanel
+
+    return ConsolePanel(parent, ctx.connection)
+
+
+def default_panels() -> list[tuple[str, PanelFactory, bool]]:
+    """The built-in panels as (title, factory, lazy); later panels are appended here."""
+    return [("Console", _make_console, False)]
+
+
+@dataclass
+class _Panel:
+    title: str
+    factory: PanelFactory
+    frame: ttk.Frame
+    widget: tk.Widget | None = None
+
+
+@dataclass
+class _PortChoice:
+    label: str
+    kind: str  # "serial" | "virtual"
+    device: str | None = None
+    hint: str = ""
+
+
+def looks_like_board(port: Any) -> bool:
+    """Whether a listed port is probably a board, not a built-in UART (ttyS0) or a USB drive.
+
+    Decides whether the window connects at start or starts a virtual board instead.
+    """
+    if getattr(port, "kind", None) in ("drive", "missing", "virtual"):
+        return False
+    if getattr(port, "likely_boards", None) or getattr(port, "likely_board", None):
+        return True
+    return getattr(port, "vid", None) is not None
+
+
+class CompanionApp:
+    """The companion window: toolbar (port picker, Connect), notebook of panels, status bar."""
+
+    def __init__(
+        self,
+        root: tk.Tk,
+        port: str | None = None,
+        *,
+        list_ports: Callable[[], Sequence[Any]] | None = None,
+        virtual_board_factory: Callable[[str], Any] | None = None,
+        link_factory: Callable[[str], Any] | None = None,
+        virtual_board: str = DEFAULT_VIRTUAL_BOARD,
+        auto_virtual: bool = True,
+        port_poll_s: float = 2.0,
+        panels: Sequence[tuple[str, PanelFactory, bool]] | None = None,
+    ) -> None:
+        self.root = root
+        self.virtual_board_id = virtual_board
+        self._virtual_factory = virtual_board_factory
+        self._auto_virtual = auto_virtual
+        self._startup_pending = port is None
+        self._closed = False
+        self.virtual_board: Any = None
+        self._virtual_starting = False
+        self._starter: VirtualBoardStarter | None = None
+        self._virtual_reason = ""
+        self._connect_after_virtual = False
+        self._choices: list[_PortChoice] = []
+        self._ports: list[Any] = []
+        self._label: str = ""
+        self._note: str = ""
+        self._panels: list[_Panel] = []
+        self._reports: "queue.Queue[tuple]" = queue.Queue()
+
+        root.title(APP_TITLE)
+        style = ttk.Style(root)
+        if style.theme_use() == "default" and "clam" in style.theme_names():
+            style.theme_use("clam")  # Tk's X11 default theme looks dated next to Thonny's
+        root.geometry("960x640")
+        root.minsize(640, 400)
+        root.protocol("WM_DELETE_WINDOW", self.close)
+
+        self.connection = DeviceConnection(root, link_factory=link_factory)
+        self.connection.add_listener(self._on_connection_event)
+        self.connection.reconnect_handler = self._reconnect
+        self._virtual_lost = False
+        self._lost = False  # the last connection ended without being asked to
+        self.context = PanelContext(root, self.connection, self.set_status, self)
+
+        self._build_toolbar()
+        self.notebook = ttk.Notebook(root)
+        self.notebook.pack(side="top", fill="both", expand=True, padx=4, pady=(0, 2))
+        self.notebook.bind("<<NotebookTabChanged>>", self._on_tab_changed)
+        self.status_var = tk.StringVar(value="Looking for boards…")
+        self.status = ttk.Label(
+            root, textvariable=self.status_var, anchor="w", relief="sunken", padding=(6, 2)
+        )
+        self.status.pack(side="bottom", fill="x", before=self.notebook)
+        # Long messages (the ones that explain a failure) wrap instead of being cut off.
+        self.status.bind("<Configure>", lambda e: self.status.configure(wraplength=e.width - 16))
+
+        for title, factory, lazy in panels if panels is not None else default_panels():
+            self.add_panel(title, factory, lazy=lazy)
+
+        if list_ports is None:
+            from companion_app.device.ports import list_ports as real_list_ports
+
+            list_ports = real_list_ports
+        self._poller = PortPoller(self._reports, list_ports, interval=port_poll_s)
+        self._poller.start()
+        self._refresh_choices()
+        if port is not None:
+            self._select_device(port)
+            self._connect_choice(self._current_choice())
+        self.root.after(APP_POLL_MS, self._poll)
+
+    # --- panels -----------------------------------------------------------------------------
+    def add_panel(self, title: str, factory: PanelFactory, *, lazy: bool = False) -> ttk.Frame:
+        """Add a notebook tab whose content `factory(parent, context)` builds (see module doc)."""
+        frame = ttk.Frame(self.notebook)
+        panel = _Panel(title, factory, frame)
+        self._panels.append(panel)
+        self.notebook.add(frame, text=title)
+        if not lazy:
+            self._build_panel(panel)
+        return frame
+
+    def panel(self, title: str) -> tk.Widget | None:
+        """The built widget of a panel, or None if it is not built (yet)."""
+        for p in self._panels:
+            if p.title == title:
+                return p.widget
+        return None
+
+    def _build_panel(self, panel: _Panel) -> None:
+        try:
+            widget = panel.factory(panel.frame, self.context)
+        except IotkitError as exc:
+            ttk.Label(panel.frame, text=str(exc), wraplength=600).pack(padx=12, pady=12)
+            return
+        widget.pack(fill="both", expand=True)
+        panel.widget = widget
+
+    def _on_tab_changed(self, event: tk.Event | None = None) -> None:
+        try:
+            selected = self.notebook.select()
+        except tk.TclError:
+            return
+        for p in self._panels:
+            if str(p.frame) == selected and p.widget is None and not p.frame.winfo_children():
+                self._build_panel(p)
+
+    # --- toolbar and status -----------------------------------------------------------------
+    def _build_toolbar(self) -> None:
+        bar = ttk.Frame(self.root, padding=(4, 4))
+        bar.pack(side="top", fill="x")
+        ttk.Label(bar, text="Board:").pack(side="left")
+        self.port_var = tk.StringVar()
+        self.port_combo = ttk.Combobox(
+            bar, textvariable=self.port_var, width=60, postcommand=self._on_dropdown
+        )
+        self.port_combo.pack(side="left", padx=(4, 4))
+        self.port_combo.bind("<<ComboboxSelected>>", lambda e: self._update_button())
+        self.port_combo.bind("<Return>", lambda e: self._on_connect_button())
+        self.connect_button = ttk.Button(bar, text="Connect", command=self._on_connect_button)
+        self.connect_button.pack(side="left")
+
+    def set_status(self, text: str) -> None:
+        self.status_var.set(text)
+
+    def _update_button(self) -> None:
+        state = self.connection.state
+        if state in ("connected", "connecting"):
+            self.connect_button.configure(text="Disconnect")
+        else:
+            choice = self._current_choice()
+            same = choice is not None and self._choice_port(choice) == self.connection.last_port
+            lost = self._lost and bool(self.connection.last_port) and same
+            self.connect_button.configure(text="Reconnect" if lost else "Connect")
+
+    def _on_dropdown(self) -> None:
+        self._poller.refresh_now()
+
+    # --- port choices -----------------------------------------------------------------------
+    def _virtual_label(self) -> str:
+        vb = self.virtual_board
+        if vb is not None and getattr(vb, "port", None):
+            return f"Virtual board ({self.virtual_board_id}) on {vb.port}"
+        return f"Virtual board ({self.virtual_board_id}), no hardware needed"
+
+    def _refresh_choices(self) -> None:
+        current = self._current_choice()
+        choices = []
+        for p in self._ports:
+            label = f"{p.device} — {p.hint}" if p.hint else p.device
+            choices.append(_PortChoice(label, "serial", p.device, p.hint or ""))
+        choices.append(_PortChoice(self._virtual_label(), "virtual"))
+        self._choices = choices
+        self.port_combo.configure(values=[c.label for c in choices])
+        # Keep what the user picked or typed, relabelled if its hint changed.
+        if current is None:
+            if not self.port_var.get() and self._ports:
+                self.port_var.set(choices[0].label)
+        elif current.kind == "virtual":
+            self.port_var.set(choices[-1].label)
+        else:
+            for c in choices:
+                if c.device == current.device:
+                    self.port_var.set(c.label)
+
+    def _current_choice(self) -> _PortChoice | None:
+        text = self.port_var.get().strip()
+        if not text:
+            return None
+        for c in self._choices:
+            if c.label == text:
+                return c
+        if text.lower().startswith("virtual"):
+            return _PortChoice(self._virtual_label(), "virtual")
+        device = text.split(" — ")[0].strip()
+        return _PortChoice(text, "serial", device)  # typed by hand: a pty, socket://, ...
+
+    def _select_device(self, device: str) -> None:
+        for c in self._choices:
+            if c.kind == "serial" and c.device == device:
+                self.port_var.set(c.label)
+                return
+        vb = self.virtual_board
+        if vb is not None and getattr(vb, "port", None) == device:
+            self.port_var.set(self._virtual_label())
+            return
+        self.port_var.set(device)
+
+    def _choice_port(self, choice: _PortChoice) -> str | None:
+        if choice.kind == "virtual":
+            return getattr(self.virtual_board, "port", None)
+        return choice.device
+
+    # --- connecting -------------------------------------------------------------------------
+    def _on_connect_button(self) -> None:
+        if self.connection.state in ("connected", "connecting"):
+            self.connection.disconnect()
+            return
+        choice = self._current_choice()
+        if choice is None:
+            self.set_status("Choose a port or the virtual board first.")
+            return
+        self._connect_choice(choice)
+
+    def _connect_choice(self, choice: _PortChoice | None, note: str = "") -> None:
+        if choice is None:
+            return
+        self._note = note
+        if choice.kind == "virtual":
+            if self.virtual_board is None or not self._virtual_alive():
+                again = "the virtual board was started again" if self._virtual_lost else ""
+                self._start_virtual(again, connect=True)
+                return
+            self._label = f"virtual board {self.virtual_board_id}"
+            self.connection.connect(self.virtual_board.port)
+        else:
+            self._label = choice.hint or "board"
+            self.connection.connect(choice.device or choice.label)
+
+    def _reconnect(self) -> None:
+        vb = self.virtual_board
+        last = self.connection.last_port
+        if vb is not None and last is not None and getattr(vb, "port", None) == last:
+            self.port_var.set(self._virtual_label())
+            self._connect_choice(_PortChoice(self._virtual_label(), "virtual"))
+        elif last is not None:
+            self._select_device(last)
+            self.connection.connect(last)
+
+    def _virtual_alive(self) -> bool:
+        """Whether the virtual board can still be connected to, or must be started again."""
+        vb = self.virtual_board
+        if vb is None or self._virtual_lost:
+            return False
+        for attr in ("is_running", "running", "alive", "is_alive"):
+            value = getattr(vb, attr, None)
+            if value is not None:
+                return bool(value() if callable(value) else value)
+        return True
+
+    def _start_virtual(self, reason: str, connect: bool = True) -> None:
+        if self._virtual_starting:
+            return
+        old, self.virtual_board = self.virtual_board, None
+        if old is not None:
+            self._stop_virtual_board(old)
+        self._virtual_starting = True
+        self._virtual_reason = reason
+        self._connect_after_virtual = connect
+        self.set_status(f"Starting a virtual board ({self.virtual_board_id})…")
+        self._starter = VirtualBoardStarter(
+            self._reports, self.virtual_board_id, self._virtual_factory
+        )
+        self._starter.start()
+
+    @staticmethod
+    def _stop_virtual_board(vb: Any) -> None:
+        try:
+            vb.stop()
+        except Exception:  # noqa: BLE001 - it may be gone already
+            log.debug("stopping the virtual board failed", exc_info=True)
+
+    def _on_connection_event(self, event: str, payload: Any) -> None:
+        port = self.connection.port or self.connection.last_port or ""
+        label = self._label or "board"
+        if event == "connecting":
+            self.set_status(f"Connecting to {label} on {port}…")
+        elif event == "connected":
+            note = f" — {self._note}" if self._note else ""
+            self.set_status(f"Connected to {label} on {port}{note}")
+        elif event == "error":
+            self.set_status(f"Could not connect to {port}: {payload}")
+        elif event == "disconnected" and payload:
+            vb = self.virtual_board
+            if vb is not None and getattr(vb, "port", None) == port:
+                self._virtual_lost = True  # its process ended: Reconnect starts a new one
+            self.set_status(f"Disconnected from {label} on {port}, press Reconnect. {payload}")
+        elif event == "disconnected":
+            self.set_status(f"Disconnected from {port}. Press Connect to open it again.")
+        if event != "data":
+            self._lost = event == "disconnected" and bool(payload)
+            self._update_button()
+
+    # --- reports from the worker threads ----------------------------------------------------
+    def _poll(self) -> None:
+        if self._closed:
+            return
+        while True:
+            try:
+                report = self._reports.get_nowait()
+            except queue.Empty:
+                break
+            kind = report[0]
+            if kind == "ports":
+                self._on_ports(report[1])
+            elif kind == "virtual_started":
+                self._on_virtual_started(report[1])
+            elif kind == "virtual_failed":
+                self._virtual_starting = False
+                self.set_status(f"Could not start a virtual board: {report[1]}")
+        self.root.after(APP_POLL_MS, self._poll)
+
+    def _on_ports(self, snapshot: Any) -> None:
+        self._ports = list(snapshot.ports)
+        self._refresh_choices()
+        if snapshot.error:
+            self.set_status(f"Could not list serial ports: {snapshot.error}")
+        if not self._startup_pending:
+            return
+        self._startup_pending = False
+        boards = [p for p in self._ports if looks_like_board(p)]
+        if len(boards) == 1:
+            self._select_device(boards[0].device)
+            self._connect_choice(self._current_choice())
+        elif boards:
+            self._select_device(boards[0].device)
+            self.set_status(f"{len(boards)} boards found: choose one and press Connect.")
+        elif self._auto_virtual:
+            self.port_var.set(self._virtual_label())
+            self._start_virtual("no hardware found, so a virtual board was started")
+        else:
+            self.set_status("No board found. Plug one in, or choose the virtual board.")
+
+    def _on_virtual_started(self, vb: Any) -> None:
+        self._virtual_starting = False
+        if self._closed:
+            self._stop_virtual_board(vb)
+            return
+        self.virtual_board = vb
+        self._virtual_lost = False
+        self._refresh_choices()
+        current = self._current_choice()
+        if current is None or current.kind == "virtual":
+            self.port_var.set(self._virtual_label())
+        if self._connect_after_virtual:
+            self._label = f"virtual board {self.virtual_board_id}"
+            self._note = self._virtual_reason
+            self.port_var.set(self._virtual_label())
+            self.connection.connect(vb.port)
+        else:
+            self.set_status(f"Virtual board ready on {vb.port}.")
+
+    # --- closing ----------------------------------------------------------------------------
+    def close(self) -> None:
+        """Release the port, stop the virtual board and the threads, then destroy the window."""
+        if self._closed:
+            return
+        self._closed = True
+        for p in self._panels:
+            closer = getattr(p.widget, "close", None)
+            if callable(closer):
+                try:
+                    closer()
+                except Exception:  # noqa: BLE001 - closing must go on
+                    log.exception("closing panel %s failed", p.title)
+        self.connection.close()
+        self._poller.stop()
+        if self._starter is not None and self._starter.is_alive():
+            # A virtual board still starting would outlive the window: wait for it, stop it.
+            self._starter.join(timeout=10.0)
+        while True:
+            try:
+                report = self._reports.get_nowait()
+            except queue.Empty:
+                break
+            if report[0] == "virtual_started":
+                self._stop_virtual_board(report[1])
+        if self.virtual_board is not None:
+            self._stop_virtual_board(self.virtual_board)
+            self.virtual_board = None
+        try:
+            self.root.destroy()
+        except tk.TclError:
+            pass
+
+
+def main(port: str | None = None) -> int:
+    """Open the companion window and run it until it is closed; returns the exit code."""
+    try:
+        root = tk.Tk()
+    except tk.TclError as exc:
+        raise IotkitError(
+            f"Cannot open the companion window ({exc}). Run it on a desktop, or use the "
+            "subcommands, for example `iotkit ports` or `iotkit sim`."
+        ) from exc
+    app = CompanionApp(root, port=port)
+    # Ctrl-C in the terminal or a kill must still release the port and stop the virtual board.
+    # The handlers run between Tk events (the app polls every 100 ms), so close() is safe here.
+    previous = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        try:
+            previous[signum] = signal.signal(signum, lambda *_: root.after_idle(app.close))
+        except (ValueError, OSError):  # not the main thread, or not supported here
+            pass
+    try:
+        root.mainloop()
+    finally:
+        app.close()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    return 0

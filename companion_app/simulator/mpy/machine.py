@@ -1,0 +1,710 @@
+# Emulated `machine` module for the virtual board. Runs inside MicroPython (the unix port).
+#
+# It behaves like the ESP32/RP2 ports where a beginner would notice: invalid pins raise the same
+# errors, a button wired to GND reads 1 with PULL_UP and 0 when pressed, I2C devices answer
+# scan() and register reads at their address, and reset() reboots the board.
+import sys
+import time
+import errno
+import _simhw
+
+_EXIT_SOFT_FRIENDLY = 40
+_EXIT_HARD = 42
+_EXIT_DEEPSLEEP = 43
+
+PWRON_RESET = 1
+HARD_RESET = 2
+WDT_RESET = 3
+DEEPSLEEP_RESET = 4
+SOFT_RESET = 5
+
+_freq = [160000000]
+
+
+def reset():
+    sys.exit(_EXIT_HARD)
+
+
+def soft_reset():
+    sys.exit(_EXIT_SOFT_FRIENDLY)
+
+
+def reset_cause():
+    # What the chip's reset reason maps to, per port (chips.json); a soft reboot keeps it.
+    causes = _simhw.cfg["hardware"].get("reset_causes", {})
+    return causes.get(_simhw.cfg.get("cause"), PWRON_RESET)
+
+
+def unique_id():
+    seed = _simhw.board.get("id", "board").encode()
+    h = 0x2F
+    out = bytearray()
+    for i in range(6):
+        for b in seed:
+            h = (h * 31 + b + i) & 0xFF
+        out.append(h)
+    return bytes(out)
+
+
+def freq(hz=None):
+    if hz is None:
+        return _freq[0]
+    _freq[0] = int(hz)
+
+
+def idle():
+    time.sleep_ms(1)
+
+
+def lightsleep(ms=None):
+    if ms:
+        time.sleep_ms(ms)
+
+
+def deepsleep(ms=None):
+    if ms:
+        time.sleep_ms(ms)
+    sys.exit(_EXIT_DEEPSLEEP)
+
+
+def disable_irq():
+    return 0
+
+
+def enable_irq(state=0):
+    pass
+
+
+def bootloader(*args):
+    raise OSError(errno.EPERM)
+
+
+def _resolve_gpio(pin_id):
+    if isinstance(pin_id, Pin):
+        return pin_id._gpio
+    if isinstance(pin_id, str):
+        if pin_id in _simhw.pin_names:
+            return _simhw.pin_names[pin_id]
+        if pin_id.upper().startswith("GPIO") and pin_id[4:].isdigit():
+            pin_id = int(pin_id[4:])
+        elif pin_id.upper().startswith("GP") and pin_id[2:].isdigit():
+            pin_id = int(pin_id[2:])
+        else:
+            raise ValueError("unknown named pin \"%s\"" % pin_id)
+    if not isinstance(pin_id, int) or pin_id not in _simhw.gpios:
+        raise ValueError("invalid pin")
+    return pin_id
+
+
+class Pin:
+    IN = 1
+    OUT = 3
+    OPEN_DRAIN = 7
+    ALT = 2
+    PULL_DOWN = 1
+    PULL_UP = 2
+    PULL_HOLD = 4
+    IRQ_RISING = 1
+    IRQ_FALLING = 2
+    IRQ_LOW_LEVEL = 4
+    IRQ_HIGH_LEVEL = 5
+    WAKE_LOW = 4
+    WAKE_HIGH = 5
+    DRIVE_0 = 0
+    DRIVE_1 = 1
+    DRIVE_2 = 2
+    DRIVE_3 = 3
+
+    _outputs = {}
+
+    def __init__(self, id, mode=-1, pull=-1, *, value=None, drive=None, alt=None, hold=None):
+        self._gpio = _resolve_gpio(id)
+        self._name = id if isinstance(id, str) else None
+        self._mode = Pin.IN
+        self._pull = None
+        self._irq = None
+        self._last = None
+        self.init(mode, pull, value=value)
+
+    def init(self, mode=-1, pull=-1, *, value=None, drive=None, alt=None, hold=None):
+        if mode != -1 and mode is not None:
+            if mode in (Pin.OUT, Pin.OPEN_DRAIN) and self._gpio in _simhw.input_only:
+                raise ValueError("pin can only be input")
+            self._mode = mode
+        if pull != -1:
+            if pull is not None and self._gpio in _simhw.no_pullup:
+                # The chip has no pull resistor here; the real port silently ignores it, and
+                # the wiring check (iotkit check) reports it as no-internal-pullup.
+                pull = None
+            self._pull = pull
+        if value is not None:
+            self.value(value)
+        return None
+
+    def _level(self):
+        g = self._gpio
+        if self._mode in (Pin.OUT, Pin.OPEN_DRAIN) and g in Pin._outputs:
+            return Pin._outputs[g]
+        for d in _simhw.devices_on(g, ("button",)):
+            pressed = _simhw.device_input(d["id"], "pressed", False)
+            if pressed:
+                return 0 if d.get("other") == "GND" else 1
+        for d in _simhw.devices_on(g, ("pir", "digital")):
+            return 1 if _simhw.device_input(d["id"], "value", 0) else 0
+        if self._pull == Pin.PULL_UP:
+            return 1
+        if self._pull == Pin.PULL_DOWN:
+            return 0
+        for d in _simhw.devices_on(g, ("button",)):
+            return 1 if d.get("other") == "GND" and d.get("external_pullup") else 0
+        return 0  # floating: a real pin would read noise; 0 is what most boards show
+
+    def value(self, v=None):
+        if v is None:
+            level = self._level()
+            self._check_irq(level)
+            return level
+        Pin._outputs[self._gpio] = 1 if v else 0
+        return None
+
+    def __call__(self, v=None):
+        return self.value(v)
+
+    def on(self):
+        self.value(1)
+
+    def off(self):
+        self.value(0)
+
+    def toggle(self):
+        self.value(0 if Pin._outputs.get(self._gpio, 0) else 1)
+
+    def low(self):
+        self.value(0)
+
+    def high(self):
+        self.value(1)
+
+    def irq(self, handler=None, trigger=IRQ_FALLING | IRQ_RISING, *, priority=1, wake=None,
+            hard=False):
+        self._irq = (handler, trigger)
+        self._last = self._level()
+        _watch(self)
+        return self
+
+    def _check_irq(self, level):
+        if not self._irq or self._last is None:
+            self._last = level
+            return
+        handler, trigger = self._irq
+        fire = (self._last == 1 and level == 0 and trigger & Pin.IRQ_FALLING) or (
+            self._last == 0 and level == 1 and trigger & Pin.IRQ_RISING
+        )
+        self._last = level
+        if fire and handler:
+            handler(self)
+
+    def mode(self, m=None):
+        if m is None:
+            return self._mode
+        self.init(m)
+
+    def pull(self, p=None):
+        if p is None:
+            return self._pull
+        self.init(pull=p)
+
+    def __repr__(self):
+        if self._name is not None and not str(self._name).startswith("GP"):
+            return "Pin(%s)" % self._name
+        return "Pin(%d)" % self._gpio
+
+
+# Pins with an IRQ are checked whenever time passes (sleep_ms/sleep/ticks), since the unix port
+# has no interrupts of its own.
+_watched = []
+
+
+def _watch(pin):
+    if pin not in _watched:
+        _watched.append(pin)
+
+
+def _poll_irqs():
+    for p in _watched:
+        p._check_irq(p._level())
+
+
+class Signal:
+    def __init__(self, pin, *args, invert=False, **kw):
+        self._pin = pin if isinstance(pin, Pin) else Pin(pin, *args, **kw)
+        self._invert = invert
+
+    def value(self, v=None):
+        if v is None:
+            return self._pin.value() ^ self._invert
+        self._pin.value((1 if v else 0) ^ self._invert)
+
+    def __call__(self, v=None):
+        return self.value(v)
+
+    def on(self):
+        self.value(1)
+
+    def off(self):
+        self.value(0)
+
+
+class ADC:
+    ATTN_0DB = 0
+    ATTN_2_5DB = 1
+    ATTN_6DB = 2
+    ATTN_11DB = 3
+    WIDTH_9BIT = 0
+    WIDTH_10BIT = 1
+    WIDTH_11BIT = 2
+    WIDTH_12BIT = 3
+    CORE_TEMP = 4
+
+    def __init__(self, pin, *, atten=None):
+        self._gpio = pin._gpio if isinstance(pin, Pin) else _resolve_gpio(pin)
+        self._atten = atten if atten is not None else ADC.ATTN_0DB
+        self._bits = 12
+
+    def atten(self, a):
+        self._atten = a
+
+    def width(self, w):
+        self._bits = 9 + w
+
+    def _fraction(self):
+        for d in _simhw.devices_on(self._gpio, ("potentiometer", "analog")):
+            v = _simhw.device_input(d["id"], "value", None)
+            if v is None:
+                v = 0.5 + 0.02 * _simhw.wave(d["id"], 0, 1, 30, 0.2)
+            return min(1.0, max(0.0, v))
+        return max(0.0, _simhw.wave("adc%d" % self._gpio, 0.05, 0.03, 7, 0.02))  # floating pin
+
+    def read_u16(self):
+        return int(self._fraction() * 65535)
+
+    def read(self):
+        return int(self._fraction() * ((1 << self._bits) - 1))
+
+    def read_uv(self):
+        full_scale = (1100000, 1500000, 2200000, 3300000)[self._atten & 3]
+        return int(self._fraction() * full_scale)
+
+
+class PWM:
+    def __init__(self, pin, freq=None, duty=None, *, duty_u16=None, duty_ns=None, invert=False):
+        self._pin = pin if isinstance(pin, Pin) else Pin(pin)
+        if self._pin._gpio in _simhw.input_only:
+            raise ValueError("pin can only be input")
+        self._freq = 5000
+        self._duty_u16 = 32768
+        self.init(freq=freq, duty=duty, duty_u16=duty_u16, duty_ns=duty_ns)
+
+    def init(self, *, freq=None, duty=None, duty_u16=None, duty_ns=None):
+        if freq is not None:
+            self.freq(freq)
+        if duty is not None:
+            self.duty(duty)
+        if duty_u16 is not None:
+            self.duty_u16(duty_u16)
+        if duty_ns is not None:
+            self.duty_ns(duty_ns)
+
+    def freq(self, f=None):
+        if f is None:
+            return self._freq
+        if not 1 <= f <= 40000000:
+            raise ValueError("frequency must be from 1Hz to 40MHz")
+        self._freq = int(f)
+
+    def duty(self, d=None):
+        if d is None:
+            return self._duty_u16 * 1023 // 65535
+        self._duty_u16 = max(0, min(1023, int(d))) * 65535 // 1023
+
+    def duty_u16(self, d=None):
+        if d is None:
+            return self._duty_u16
+        self._duty_u16 = max(0, min(65535, int(d)))
+
+    def duty_ns(self, ns=None):
+        period_ns = 1000000000 // self._freq
+        if ns is None:
+            return self._duty_u16 * period_ns // 65535
+        self._duty_u16 = max(0, min(65535, int(ns) * 65535 // period_ns))
+
+    def deinit(self):
+        pass
+
+
+# ---- I2C ------------------------------------------------------------------------------------
+
+
+class _RegisterDevice:
+    """An I2C device as a register map: write sets the register pointer, reads auto-increment."""
+
+    def __init__(self, spec):
+        self.spec = spec
+        self.address = spec["address"]
+        self.regs = bytearray(256)
+        self.ptr = 0
+
+    def refresh(self):
+        pass
+
+    def write(self, data):
+        if data:
+            self.ptr = data[0]
+            for i, b in enumerate(data[1:]):
+                self.on_write((self.ptr + i) & 0xFF, b)
+
+    def on_write(self, reg, value):
+        self.regs[reg] = value
+
+    def read(self, n):
+        self.refresh()
+        out = bytes(self.regs[(self.ptr + i) & 0xFF] for i in range(n))
+        self.ptr = (self.ptr + n) & 0xFF
+        return out
+
+
+class _BME280(_RegisterDevice):
+    # Calibration constants in the range real parts ship with (BME280 datasheet 4.2.2).
+    T = (27504, 26435, -1000)
+    P = (36477, -10685, 3024, 2855, 140, -7, 15500, -14600, 6000)
+    H = (75, 364, 0, 315, 50, 30)
+
+    def __init__(self, spec):
+        super().__init__(spec)
+        self.regs[0xD0] = 0x60  # chip id
+        import struct
+
+        self.regs[0x88:0xA0] = struct.pack("<HhhHhhhhhhhh", *(self.T + self.P))
+        self.regs[0xA1] = self.H[0]
+        h4, h5 = self.H[3], self.H[4]
+        self.regs[0xE1:0xE8] = struct.pack("<hB", self.H[1], self.H[2]) + bytes(
+            ((h4 >> 4) & 0xFF, (h4 & 0x0F) | ((h5 & 0x0F) << 4), (h5 >> 4) & 0xFF, self.H[5])
+        )
+
+    def on_write(self, reg, value):
+        if reg == 0xE0 and value == 0xB6:
+            return  # soft reset
+        self.regs[reg] = value
+
+    def _t_fine(self, adc_t):
+        t1, t2, t3 = self.T
+        var1 = (((adc_t >> 3) - (t1 << 1)) * t2) >> 11
+        var2 = (((((adc_t >> 4) - t1) * ((adc_t >> 4) - t1)) >> 12) * t3) >> 14
+        return var1 + var2
+
+    def _solve(self, f, target, lo, hi):
+        # f is monotonic increasing in the raw ADC value: find the raw value for a reading.
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if f(mid) < target:
+                lo = mid + 1
+            else:
+                hi = mid
+        return lo
+
+    def _pressure(self, adc_p, t_fine):
+        p1, p2, p3, p4, p5, p6, p7, p8, p9 = self.P
+        var1 = t_fine / 2.0 - 64000.0
+        var2 = var1 * var1 * p6 / 32768.0
+        var2 = var2 + var1 * p5 * 2.0
+        var2 = var2 / 4.0 + p4 * 65536.0
+        var1 = (p3 * var1 * var1 / 524288.0 + p2 * var1) / 524288.0
+        var1 = (1.0 + var1 / 32768.0) * p1
+        p = 1048576.0 - adc_p
+        p = ((p - var2 / 4096.0) * 6250.0) / var1
+        var1 = p9 * p * p / 2147483648.0
+        var2 = p * p8 / 32768.0
+        return p + (var1 + var2 + p7) / 16.0
+
+    def _humidity(self, adc_h, t_fine):
+        h1, h2, h3, h4, h5, h6 = self.H
+        h = t_fine - 76800.0
+        h = (adc_h - (h4 * 64.0 + h5 / 16384.0 * h)) * (
+            h2 / 65536.0 * (1.0 + h6 / 67108864.0 * h * (1.0 + h3 / 67108864.0 * h))
+        )
+        return h * (1.0 - h1 * h / 524288.0)
+
+    def refresh(self):
+        i = self.spec["id"]
+        temp = _simhw.device_input(i, "temperature", None)
+        if temp is None:
+            temp = _simhw.wave(i, 22.0, 1.5, 600, 0.05)
+        hum = _simhw.device_input(i, "humidity", None)
+        if hum is None:
+            hum = _simhw.wave(i, 45.0, 5.0, 900, 0.2, 1.0)
+        pres = _simhw.device_input(i, "pressure", None)
+        if pres is None:
+            pres = _simhw.wave(i, 1013.0, 2.0, 1800, 0.05, 2.0)
+        adc_t = self._solve(lambda a: (self._t_fine(a) * 5 + 128) >> 8, int(temp * 100), 0, 1 << 20)
+        t_fine = self._t_fine(adc_t)
+        adc_p = 1048576 - self._solve(
+            lambda a: self._pressure(1048576 - a, t_fine), pres * 100, 0, 1 << 20
+        )
+        adc_h = self._solve(lambda a: self._humidity(a, t_fine), hum, 0, 1 << 16)
+        self.regs[0xF7] = (adc_p >> 12) & 0xFF
+        self.regs[0xF8] = (adc_p >> 4) & 0xFF
+        self.regs[0xF9] = (adc_p << 4) & 0xF0
+        self.regs[0xFA] = (adc_t >> 12) & 0xFF
+        self.regs[0xFB] = (adc_t >> 4) & 0xFF
+        self.regs[0xFC] = (adc_t << 4) & 0xF0
+        self.regs[0xFD] = (adc_h >> 8) & 0xFF
+        self.regs[0xFE] = adc_h & 0xFF
+        self.regs[0xF3] = 0  # status: not measuring
+
+
+_CHIP_IDS = {"bmp180": (0xD0, 0x55), "mpu6050": (0x75, 0x68)}
+
+
+def _make_device(spec):
+    if spec["type"] == "bme280":
+        return _BME280(spec)
+    dev = _RegisterDevice(spec)
+    reg_id = _CHIP_IDS.get(spec["type"])
+    if reg_id:
+        dev.regs[reg_id[0]] = reg_id[1]
+    return dev
+
+
+_bus_devices = {}
+
+
+class I2C:
+    def __init__(self, id=-1, *, scl=None, sda=None, freq=400000, timeout=50000):
+        defaults = _simhw.cfg["hardware"].get("i2c_defaults", {}).get(str(id), {})
+        scl = scl if scl is not None else defaults.get("scl")
+        sda = sda if sda is not None else defaults.get("sda")
+        if scl is None or sda is None:
+            raise ValueError("I2C needs scl and sda pins on this board")
+        self._scl = _resolve_gpio(scl)
+        self._sda = _resolve_gpio(sda)
+        self._freq = freq
+        key = (self._sda, self._scl)
+        if key not in _bus_devices:
+            _bus_devices[key] = {
+                d["address"]: _make_device(d) for d in _simhw.i2c_devices(self._sda, self._scl)
+            }
+        self._devs = _bus_devices[key]
+
+    def init(self, *args, **kw):
+        pass
+
+    def deinit(self):
+        pass
+
+    def scan(self):
+        return sorted(self._devs)
+
+    def _dev(self, addr):
+        dev = self._devs.get(addr)
+        if dev is None:
+            raise OSError(errno.ENODEV)
+        return dev
+
+    def writeto(self, addr, buf, stop=True):
+        self._dev(addr).write(bytes(buf))
+        return len(buf)
+
+    def readfrom(self, addr, nbytes, stop=True):
+        return self._dev(addr).read(nbytes)
+
+    def readfrom_into(self, addr, buf, stop=True):
+        buf[:] = self.readfrom(addr, len(buf))
+
+    def writevto(self, addr, vector, stop=True):
+        data = b"".join(bytes(v) for v in vector)
+        self.writeto(addr, data)
+        return len(data)
+
+    def readfrom_mem(self, addr, memaddr, nbytes, *, addrsize=8):
+        dev = self._dev(addr)
+        dev.write(bytes((memaddr & 0xFF,)))
+        return dev.read(nbytes)
+
+    def readfrom_mem_into(self, addr, memaddr, buf, *, addrsize=8):
+        buf[:] = self.readfrom_mem(addr, memaddr, len(buf), addrsize=addrsize)
+
+    def writeto_mem(self, addr, memaddr, buf, *, addrsize=8):
+        self._dev(addr).write(bytes((memaddr & 0xFF,)) + bytes(buf))
+
+
+class SoftI2C(I2C):
+    def __init__(self, scl, sda, *, freq=400000, timeout=50000):
+        super().__init__(-1, scl=scl, sda=sda, freq=freq, timeout=timeout)
+
+
+# ---- the rest: enough not to break common scripts --------------------------------------------
+
+
+class SPI:
+    MSB = 0
+    LSB = 1
+    CONTROLLER = 0
+
+    def __init__(self, id=1, baudrate=1000000, *, polarity=0, phase=0, bits=8, firstbit=0,
+                 sck=None, mosi=None, miso=None):
+        self._baud = baudrate
+
+    def init(self, *args, **kw):
+        pass
+
+    def deinit(self):
+        pass
+
+    def read(self, nbytes, write=0):
+        return bytes((0xFF,)) * nbytes
+
+    def readinto(self, buf, write=0):
+        for i in range(len(buf)):
+            buf[i] = 0xFF
+
+    def write(self, buf):
+        return None
+
+    def write_readinto(self, write_buf, read_buf):
+        self.readinto(read_buf)
+
+
+class SoftSPI(SPI):
+    pass
+
+
+class UART:
+    INV_TX = 1
+    INV_RX = 2
+    RTS = 1
+    CTS = 2
+
+    def __init__(self, id, baudrate=115200, **kw):
+        self._id = id
+        self._baud = baudrate
+        self._rx = b""
+
+    def init(self, baudrate=115200, **kw):
+        self._baud = baudrate
+
+    def deinit(self):
+        pass
+
+    def any(self):
+        return len(self._rx)
+
+    def read(self, n=None):
+        return None
+
+    def readline(self):
+        return None
+
+    def readinto(self, buf, n=None):
+        return None
+
+    def write(self, buf):
+        return len(buf)
+
+    def sendbreak(self):
+        pass
+
+    def flush(self):
+        pass
+
+
+class RTC:
+    _offset = [0]
+
+    def __init__(self, id=0):
+        pass
+
+    def datetime(self, dt=None):
+        if dt is None:
+            t = time.localtime(time.time() + RTC._offset[0])
+            weekday = t[6]
+            return (t[0], t[1], t[2], weekday, t[3], t[4], t[5], 0)
+        secs = time.mktime((dt[0], dt[1], dt[2], dt[4], dt[5], dt[6], dt[3], 0))
+        RTC._offset[0] = secs - time.time()
+
+    def init(self, dt):
+        self.datetime(dt)
+
+    def memory(self, data=None):
+        if data is None:
+            return bytes(_rtc_mem)
+        _rtc_mem[:] = bytes(data)
+
+
+_rtc_mem = bytearray()
+
+
+class WDT:
+    def __init__(self, id=0, timeout=5000):
+        self._timeout = timeout
+
+    def feed(self):
+        pass
+
+
+class Timer:
+    ONE_SHOT = 0
+    PERIODIC = 1
+
+    def __init__(self, id=-1, *, mode=PERIODIC, period=-1, freq=-1, callback=None):
+        self._running = False
+        if callback is not None:
+            self.init(mode=mode, period=period, freq=freq, callback=callback)
+
+    def init(self, *, mode=PERIODIC, period=-1, freq=-1, callback=None):
+        import _thread
+        import micropython
+
+        if freq > 0:
+            period = int(1000 / freq)
+        if period <= 0:
+            raise ValueError("period must be > 0")
+        self.deinit()
+        self._running = True
+        token = object()
+        self._token = token
+
+        def run():
+            while self._running and self._token is token:
+                time.sleep_ms(period)
+                if not (self._running and self._token is token):
+                    break
+                try:
+                    micropython.schedule(callback, self)
+                except RuntimeError:
+                    pass  # schedule queue full: a real board drops the tick too
+                if mode == Timer.ONE_SHOT:
+                    break
+
+        _thread.start_new_thread(run, ())
+
+    def deinit(self):
+        self._running = False
+        self._token = None
+
+    def value(self):
+        return 0
+
+
+def time_pulse_us(pin, pulse_level, timeout_us=1000000):
+    return -2
+
+
+class TouchPad:
+    def __init__(self, pin):
+        self._pin = pin
+
+    def read(self):
+        return 400
+
+    def config(self, value):
+        pass

@@ -1,0 +1,531 @@
+# The virtual board's REPL front end. This file runs INSIDE MicroPython (the unix port), not
+# CPython. It speaks the same serial protocol as a real board's pyexec.c: the friendly REPL with
+# paste mode, the raw REPL, raw-paste flow control and Ctrl-D soft reset, so that mpremote, Thonny
+# and our own link cannot tell it from an ESP32 on a USB cable.
+#
+# The host (companion_app/simulator/host.py) runs one process per "boot": a soft or hard reset
+# ends this process with an exit code and the host starts the next one, which is as clean as a
+# real reboot. stdin/stdout are a pseudo-terminal whose line discipline turns Ctrl-C into SIGINT
+# while ISIG is set; we set it only while user code runs, as a real board enables its interrupt
+# character only then.
+import sys
+import os
+import json
+import io
+import select
+import termios
+
+EXIT_SOFT_FRIENDLY = 40
+EXIT_SOFT_RAW = 41
+EXIT_HARD = 42
+EXIT_DEEPSLEEP = 43
+
+CTRL_A = 1
+CTRL_B = 2
+CTRL_C = 3
+CTRL_D = 4
+CTRL_E = 5
+
+# Raw-paste buffer as on ESP32/RP2 (MICROPY_REPL_STDIN_BUFFER_MAX): the window is half of it.
+RAW_PASTE_BUFFER = 256
+
+_cfg = json.load(open(sys.argv[1]))
+_ISIG = _cfg["termios"]["ISIG"]
+_VMIN = _cfg["termios"]["VMIN"]
+_SELF = _cfg["frontend"]
+_LIBDIR = _cfg["libdir"]
+
+_out = sys.stdout.buffer
+_in = sys.stdin.buffer
+_poll = select.poll()
+_poll.register(sys.stdin, select.POLLIN)
+_pending = b""
+_pos = 0
+
+
+class SoftReset(Exception):
+    pass
+
+
+def write(data):
+    if isinstance(data, str):
+        data = data.encode()
+    _out.write(data)
+
+
+def getc():
+    """Next input byte, blocking. Reads whatever is available in one go (VMIN=0 while idle)."""
+    global _pending, _pos
+    while _pos >= len(_pending):
+        _poll.poll(-1)
+        _pending = _in.read(512) or b""
+        _pos = 0
+    c = _pending[_pos]
+    _pos += 1
+    return c
+
+
+def set_running(on):
+    """Enable Ctrl-C -> KeyboardInterrupt (ISIG) and blocking reads for user code, or not."""
+    a = termios.tcgetattr(0)
+    if on:
+        a[3] |= _ISIG
+        a[6][_VMIN] = 1
+    else:
+        a[3] &= ~_ISIG
+        a[6][_VMIN] = 0
+    termios.tcsetattr(0, termios.TCSANOW, a)
+
+
+def format_exception(e):
+    buf = io.StringIO()
+    sys.print_exception(e, buf)
+    lines = []
+    for line in buf.getvalue().split("\n"):
+        if _SELF in line:
+            continue  # our own frames: a real board's traceback has no front end in it
+        lines.append(line.replace(_LIBDIR + "/", ""))
+    return "\n".join(lines)
+
+
+# The REPL's global namespace: boot.py, main.py and typed code share it, as on a real board.
+_globals = {"__name__": "__main__"}
+
+
+def execute(code_src, filename, mode, raw=False):
+    """Compile and run user code. Returns the exception text ('' on success).
+
+    SystemExit from user code means a soft reset, as in pyexec.c.
+    """
+    try:
+        code = compile(code_src, filename, mode)
+    except BaseException as e:  # SyntaxError, MemoryError, ...
+        return format_exception(e)
+    err = ""
+    set_running(True)
+    try:
+        exec(code, _globals)
+    except SystemExit as e:
+        set_running(False)
+        if e.args and e.args[0] in (EXIT_HARD, EXIT_DEEPSLEEP):
+            raise  # machine.reset() / deepsleep(): the host reboots the whole board
+        raise SoftReset()
+    except BaseException as e:
+        err = format_exception(e)
+    try:
+        set_running(False)
+    except KeyboardInterrupt:
+        set_running(False)  # Ctrl-C arrived just as the code finished
+    return err
+
+
+def run_file(name):
+    try:
+        with open(name) as f:
+            src = f.read()
+    except OSError:
+        return
+    err = execute(src, name, "exec")
+    if err:
+        write(err)
+
+
+# ---- raw REPL -----------------------------------------------------------------------------
+
+
+def raw_paste():
+    """Receive a program with MicroPython's raw-paste flow control, then run it."""
+    window = RAW_PASTE_BUFFER // 2
+    write(b"R\x01" + bytes((window & 0xFF, window >> 8)) + b"\x01")
+    data = bytearray()
+    remain = window
+    interrupted = False
+    while True:
+        c = getc()
+        if c == CTRL_D or c == CTRL_C:
+            write(b"\x04")
+            interrupted = c == CTRL_C
+            break
+        data.append(c)
+        remain -= 1
+        if remain == 0:
+            write(b"\x01")
+            remain = window
+    if interrupted:
+        write(b"\x04Traceback (most recent call last):\nKeyboardInterrupt: \n\x04")
+        return
+    err = execute(bytes(data), "<stdin>", "exec")
+    write(b"\x04")
+    write(err)
+    write(b"\x04")
+
+
+def raw_repl():
+    write("raw REPL; CTRL-B to exit\n")
+    while True:
+        write(">")
+        line = bytearray()
+        while True:
+            c = getc()
+            if c == CTRL_A:
+                if len(line) == 2 and line[0] == CTRL_E:
+                    if line[1] == ord("A"):
+                        raw_paste()
+                    else:
+                        write(b"R\x00")
+                    line = bytearray()
+                    write(">")
+                    continue
+                write("raw REPL; CTRL-B to exit\n")  # Ctrl-A again resets the raw REPL
+                line = bytearray()
+                write(">")
+            elif c == CTRL_B:
+                write("\n")
+                return "friendly"
+            elif c == CTRL_C:
+                line = bytearray()
+            elif c == CTRL_D:
+                break
+            else:
+                line.append(c)
+        write("OK")
+        if not line:
+            write("\n")
+            sys.exit(EXIT_SOFT_RAW)
+        err = execute(bytes(line), "<stdin>", "exec")
+        write(b"\x04")
+        write(err)
+        write(b"\x04")
+
+
+# ---- friendly REPL ------------------------------------------------------------------------
+
+_COMPOUND = ("if", "while", "for", "try", "with", "def", "class", "@", "async")
+_history = []
+
+
+def needs_more(text):
+    """Whether the REPL should ask for another line, with MicroPython's rules (repl.c)."""
+    stripped = text.lstrip()
+    first = stripped.split(None, 1)[0] if stripped else ""
+    first = first.split("(")[0].rstrip(":")
+    compound = first in _COMPOUND or stripped.startswith("@")
+    depth = 0
+    quote = None
+    triple = False
+    i = 0
+    n = len(text)
+    while i < n:
+        ch = text[i]
+        if quote:
+            if ch == "\\":
+                i += 2
+                continue
+            if triple and text[i : i + 3] == quote * 3:
+                quote = None
+                triple = False
+                i += 3
+                continue
+            if not triple and ch == quote:
+                quote = None
+            elif not triple and ch == "\n":
+                quote = None
+        elif ch in "'\"":
+            if text[i : i + 3] == ch * 3:
+                quote, triple = ch, True
+                i += 3
+                continue
+            quote = ch
+        elif ch == "#":
+            while i < n and text[i] != "\n":
+                i += 1
+            continue
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        i += 1
+    if triple or depth > 0 or text.endswith("\\"):
+        return True
+    last = text.split("\n")[-1]
+    return compound and last.strip() != ""
+
+
+def _redraw(prompt, old, new):
+    write("\r" + prompt + new + "\x1b[K")
+
+
+def readline(prompt, indent=""):
+    """Read one line with echo, backspace, history and left/right, as mp-readline does.
+
+    Returns the line, or a control code (int) for Ctrl-A/B/C/D/E on an empty line.
+    """
+    write(prompt + indent)
+    line = indent
+    cur = len(line)
+    hist = len(_history)
+    while True:
+        c = getc()
+        if c in (CTRL_A, CTRL_B, CTRL_E) and not line.strip():
+            return c
+        if c == CTRL_C:
+            return CTRL_C
+        if c == CTRL_D:
+            if not line:
+                return CTRL_D
+            continue
+        if c == 13 or c == 10:
+            write("\n")
+            if line.strip():
+                _history.append(line)
+                del _history[:-20]
+            return line
+        if c == 8 or c == 127:
+            if cur > 0:
+                line = line[: cur - 1] + line[cur:]
+                cur -= 1
+                write("\b" + line[cur:] + " " + "\b" * (len(line) - cur + 1))
+            continue
+        if c == 27:
+            seq = getc()
+            if seq in (ord("["), ord("O")):
+                k = getc()
+                while k in b"0123456789;":
+                    k = getc()
+                if k == ord("A") and hist > 0:
+                    hist -= 1
+                    line = _history[hist]
+                elif k == ord("B") and hist < len(_history):
+                    hist += 1
+                    line = _history[hist] if hist < len(_history) else ""
+                elif k == ord("D") and cur > 0:
+                    cur -= 1
+                    write("\b")
+                    continue
+                elif k == ord("C") and cur < len(line):
+                    write(line[cur])
+                    cur += 1
+                    continue
+                elif k == ord("H"):
+                    write("\b" * cur)
+                    cur = 0
+                    continue
+                elif k == ord("F"):
+                    write(line[cur:])
+                    cur = len(line)
+                    continue
+                else:
+                    continue
+                cur = len(line)
+                _redraw(prompt, "", line)
+            continue
+        if c == 9:
+            before = line[:cur]
+            insert = complete(before, prompt + line)
+            if insert is None:
+                write("\n" + prompt + line + "\b" * (len(line) - cur))
+                continue
+            line = line[:cur] + insert + line[cur:]
+            cur += len(insert)
+            write(line[cur - len(insert) :] + "\b" * (len(line) - cur))
+            continue
+        if c >= 32:
+            ch = chr(c) if c < 128 else "?"
+            line = line[:cur] + ch + line[cur:]
+            cur += 1
+            write(line[cur - 1 :] + "\b" * (len(line) - cur))
+
+
+def complete(before, shown):
+    """Tab completion as mp-readline does it: names in the REPL's globals, or attributes.
+
+    Returns the text to insert, or None after printing the candidates on their own line.
+    """
+    i = len(before)
+    while i > 0 and (before[i - 1].isalpha() or before[i - 1].isdigit() or before[i - 1] in "_."):
+        i -= 1
+    word = before[i:]
+    if not word.strip():
+        return "    "  # nothing to complete: indent, as a real board does
+    obj_path, dot, prefix = word.rpartition(".")
+    if dot:
+        try:
+            names = dir(eval(obj_path, _globals))
+        except Exception:
+            return ""
+    else:
+        import builtins
+
+        names = list(_globals) + dir(builtins)
+    matches = sorted(set(n for n in names if n.startswith(prefix) and not n.startswith("__")))
+    if not matches:
+        return ""
+    common = matches[0]
+    for m in matches[1:]:
+        while not m.startswith(common):
+            common = common[:-1]
+    if len(matches) == 1:
+        extra = common[len(prefix) :]
+        try:
+            value = eval(obj_path + "." + common if dot else common, _globals)
+            if callable(value) and not isinstance(value, type):
+                extra += "("
+        except Exception:
+            pass
+        return extra
+    if len(common) > len(prefix):
+        return common[len(prefix) :]
+    write("\n")
+    for k in range(0, len(matches), 4):
+        write("".join(m + " " * max(1, 16 - len(m)) for m in matches[k : k + 4]).rstrip() + "\n")
+    return None
+
+
+def _auto_indent(previous):
+    spaces = len(previous) - len(previous.lstrip(" "))
+    if previous.rstrip().endswith(":"):
+        spaces += 4
+    if not previous.strip():
+        spaces = 0
+    return " " * spaces
+
+
+def paste_mode():
+    write("\npaste mode; Ctrl-C to cancel, Ctrl-D to finish\n=== ")
+    buf = bytearray()
+    last = 0
+    while True:
+        c = getc()
+        if c == CTRL_C:
+            write("\n")
+            return
+        if c == CTRL_D:
+            write("\n")
+            break
+        if c == 10 and last == 13:
+            last = c
+            continue  # \r\n counts once
+        last = c
+        if c == 13:
+            c = 10
+        buf.append(c)
+        if c == 10:
+            write("\n=== ")
+        else:
+            write(bytes((c,)))
+    err = execute(bytes(buf), "<stdin>", "exec")
+    write(err)
+
+
+def banner():
+    v = sys.implementation.version
+    release = "v%d.%d.%d" % (v[0], v[1], v[2])
+    if len(v) > 3 and v[3]:
+        release += "-" + v[3]
+    date = sys.version.rsplit(" on ", 1)[-1] if " on " in sys.version else ""
+    write("MicroPython %s on %s; %s\n" % (release, date, _cfg["board"]["machine"]))
+    write('Type "help()" for more information.\n')
+
+
+def friendly_repl():
+    banner()
+    while True:
+        r = readline(">>> ")
+        if r == CTRL_A:
+            write("\n")
+            return "raw"
+        if r == CTRL_B:
+            write("\n")
+            banner()
+            continue
+        if r == CTRL_C:
+            write("\n")
+            continue
+        if r == CTRL_D:
+            write("\n")
+            sys.exit(EXIT_SOFT_FRIENDLY)
+        if r == CTRL_E:
+            paste_mode()
+            continue
+        text = r
+        while needs_more(text):
+            nxt = readline("... ", _auto_indent(text.split("\n")[-1]))
+            if nxt == CTRL_C:
+                write("\n")
+                text = None
+                break
+            if isinstance(nxt, int):
+                continue
+            text += "\n" + nxt
+        if not text or not text.strip():
+            continue
+        if "\n" in text:
+            text += "\n"
+        write(execute(text, "<stdin>", "single"))
+
+
+# ---- boot -----------------------------------------------------------------------------------
+
+
+def mount_flash():
+    """Make the flash directory the board's / with / and /lib on sys.path, as on a real board."""
+    try:
+        os.umount("/")
+    except OSError:
+        pass
+    os.mount(os.VfsPosix(_cfg["flash_dir"]), "/")
+    os.chdir("/")
+    sys.path[:] = ["", ".frozen", "/lib"]
+    sys.modules["os"] = sys.modules["uos"] = _simos
+
+
+def load_hardware():
+    # The emulated hardware modules live outside the flash. Import them before / is remounted,
+    # so `import machine` finds them in sys.modules, as a built-in module would be found.
+    sys.path.insert(0, _LIBDIR)
+    import _simhw
+
+    _simhw.init(_cfg)
+    for name in _cfg["modules"]:
+        __import__(name)
+    global _simos
+    import _simos
+
+
+_mode = _cfg["mode"]
+
+
+def repl_forever():
+    global _mode
+    while True:
+        if _mode == "raw":
+            _mode = raw_repl()
+        else:
+            _mode = friendly_repl()
+
+
+def main():
+    load_hardware()
+    mount_flash()
+    reset = _cfg["reset"]
+    set_running(False)
+    if reset == "soft":
+        write("MPY: soft reboot\n")
+    elif reset == "hard" and _cfg["board"]["chip"].startswith("esp"):
+        write("rst:0xc (SW_CPU_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)\n")
+    try:
+        run_file("boot.py")
+        if _mode == "friendly":
+            run_file("main.py")
+        while True:
+            try:
+                repl_forever()
+            except KeyboardInterrupt:
+                # A Ctrl-C that raced the end of user code: carry on, like a real board.
+                set_running(False)
+    except SoftReset:
+        pass
+    sys.exit(EXIT_SOFT_RAW if _mode == "raw" else EXIT_SOFT_FRIENDLY)
+
+
+main()

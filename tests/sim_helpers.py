@@ -1,0 +1,68 @@
+"""Small helpers for talking to a virtual board byte by byte in tests."""
+
+from __future__ import annotations
+
+import time
+
+import serial
+
+
+class RawConsole:
+    """A serial port with read_until(pattern, timeout) that fails loudly on timeout."""
+
+    def __init__(self, port: str, baudrate: int = 115200) -> None:
+        self.serial = serial.serial_for_url(port, baudrate=baudrate, timeout=0.05)
+        self.seen = b""
+
+    def write(self, data: bytes) -> None:
+        self.serial.write(data)
+
+    def read_until(self, pattern: bytes, timeout: float = 5.0) -> bytes:
+        deadline = time.monotonic() + timeout
+        buf = b""
+        while pattern not in buf:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {pattern!r}; got {buf!r}")
+            buf += self.serial.read(4096)
+        self.seen += buf
+        return buf
+
+    def drain(self, quiet: float = 0.2) -> bytes:
+        buf = b""
+        while True:
+            chunk = self.serial.read(4096)
+            if not chunk:
+                time.sleep(quiet)
+                chunk = self.serial.read(4096)
+                if not chunk:
+                    return buf
+            buf += chunk
+
+    def friendly(self) -> None:
+        """Get to a fresh friendly prompt, whatever the board was doing."""
+        self.write(b"\r\x03\x03\x02")
+        self.read_until(b">>> ")
+        self.drain(0.05)
+
+    def run(self, line: str, timeout: float = 5.0) -> str:
+        """Type one line at the friendly prompt; return what it printed (echo removed)."""
+        self.write(line.encode() + b"\r")
+        out = self.read_until(b"\r\n>>> ", timeout)
+        text = out.decode(errors="replace")
+        echo, _, rest = text.partition("\r\n")
+        return rest[: -len("\r\n>>> ")] if rest.endswith("\r\n>>> ") else rest
+
+    def raw_exec(self, code: str, timeout: float = 5.0) -> tuple[bytes, bytes]:
+        """Run code in the raw REPL (entering it first); return (stdout, error text)."""
+        self.write(b"\r\x03\x01")
+        self.read_until(b"raw REPL; CTRL-B to exit\r\n>")
+        self.write(code.encode() + b"\x04")
+        out = self.read_until(b"\x04>", timeout)
+        assert out.startswith(b"OK"), out
+        stdout, err, _ = out[2:].split(b"\x04", 2)
+        self.write(b"\x02")
+        self.read_until(b">>> ")
+        return stdout, err
+
+    def close(self) -> None:
+        self.serial.close()

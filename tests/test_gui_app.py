@@ -1,0 +1,337 @@
+"""The companion window under Xvfb, against a real virtual board (the MicroPython unix port).
+
+Keys are typed as X key events into the Console, exactly as a person would; the window is
+screenshotted and the picture is checked for being a real, unclipped window.
+"""
+
+from __future__ import annotations
+
+import tkinter as tk
+from dataclasses import dataclass
+
+import pytest
+from gui_helpers import (
+    distinct_colours,
+    grab_window,
+    press_key,
+    pump,
+    require_display,
+    type_text,
+)
+
+from companion_app.gui.app import CompanionApp, DeviceConnection, PanelContext
+from companion_app.gui.console import ConsolePanel, TerminalParser, paste_bytes
+
+CONNECT_TIMEOUT = 30.0
+CONTROL = 0x4  # the Control bit of an X key event's state
+
+
+# --- pure parts: no display needed ------------------------------------------------------------
+def test_parser_turns_erase_and_cursor_sequences_into_operations():
+    ops = TerminalParser().feed(b">>> ab\x08\x1b[K\x1b[3D\x1b[2Cx\x1b[1;31mred\x1b[0m\r\n")
+    assert ops == [
+        ("text", ">>> ab"),
+        ("left", 1),
+        ("erase_line", 0),
+        ("left", 3),
+        ("right", 2),
+        ("text", "x"),
+        ("text", "red"),
+        ("cr",),
+        ("lf",),
+    ]
+
+
+def test_parser_keeps_escape_sequences_and_utf8_split_across_chunks():
+    parser = TerminalParser()
+    ops = parser.feed(b"a\x1b[") + parser.feed(b"K\xc3") + parser.feed(b"\xa9")
+    assert ops == [("text", "a"), ("erase_line", 0), ("text", "é")]
+
+
+def test_parser_replaces_bytes_that_are_not_utf8_instead_of_failing():
+    ops = TerminalParser().feed(b"ok \xff\xfe garbage\r\n")
+    assert ops[0] == ("text", "ok \ufffd\ufffd garbage")
+
+
+def test_single_line_paste_is_sent_as_typed():
+    assert paste_bytes("print(1)") == b"print(1)"
+    assert paste_bytes("print(1)\n") == b"print(1)\r"
+
+
+def test_multi_line_paste_uses_paste_mode_with_cr_line_ends():
+    data = paste_bytes("def f():\r\n    return 1\r\n")
+    assert data == b"\x05def f():\r    return 1\r\x04"
+
+
+# --- fixtures ---------------------------------------------------------------------------------
+@pytest.fixture
+def root():
+    require_display()
+    root = tk.Tk()
+    root.geometry("960x640+0+0")
+    yield root
+    try:
+        root.destroy()
+    except tk.TclError:
+        pass
+
+
+@pytest.fixture
+def app(root, tmp_path, monkeypatch):
+    """The companion window with no hardware plugged in: it must start a virtual board."""
+    from companion_app.simulator import VirtualBoard
+
+    def virtual_board(board: str):
+        return VirtualBoard(board=board, flash_dir=str(tmp_path / "flash"))
+
+    app = CompanionApp(root, list_ports=lambda: [], virtual_board_factory=virtual_board)
+    assert pump(root, lambda: app.connection.is_connected, CONNECT_TIMEOUT), app.status_var.get()
+    console = app.panel("Console")
+    # Wait until the board's REPL answers, whatever it printed before we connected.
+    console.text.focus_force()
+    type_text(console.text, "\n")
+    assert pump(
+        root, lambda: console.text_content().rstrip().endswith(">>>"), 10
+    ), console.text_content()
+    yield app
+    app.close()
+
+
+def console_of(app: CompanionApp) -> ConsolePanel:
+    console = app.panel("Console")
+    assert isinstance(console, ConsolePanel)
+    return console
+
+
+def wait_for(app: CompanionApp, needle: str, timeout: float = 10.0, after: int = 0) -> bool:
+    console = console_of(app)
+    return pump(app.root, lambda: needle in console.text_content()[after:], timeout)
+
+
+# --- the window against a virtual board -------------------------------------------------------
+def test_typed_code_runs_on_the_virtual_board_and_the_window_looks_right(app):
+    console = console_of(app)
+    status = app.status_var.get()
+    assert "virtual board esp32-devkit-v1" in status
+    assert "no hardware found" in status
+    assert app.virtual_board.port in status
+
+    start = len(console.text_content())
+    type_text(console.text, "print(6*7)\n")
+    assert wait_for(app, "42", after=start), console.text_content()
+    # The board echoed what was typed, so the line shows as typed, once.
+    assert console.text_content()[start:].count("print(6*7)") == 1
+    pump(app.root, lambda: console.text_content().rstrip().endswith(">>>"), 3)
+
+    image = grab_window(app.root, "companion-console", also_docs=True)
+    assert image.size == (app.root.winfo_width(), app.root.winfo_height())
+    assert image.size[0] >= 640 and image.size[1] >= 400
+    assert distinct_colours(image) > 30  # text, buttons, dark console: not a blank rectangle
+
+
+def test_interrupt_button_stops_an_endless_loop(app):
+    console = console_of(app)
+    start = len(console.text_content())
+    type_text(console.text, "while True: pass\n\n")
+    pump(app.root, timeout=1.0)
+    assert "KeyboardInterrupt" not in console.text_content()[start:]
+    console.interrupt_button.invoke()
+    assert wait_for(app, "KeyboardInterrupt", after=start), console.text_content()
+    # The REPL is usable again afterwards.
+    mark = len(console.text_content())
+    type_text(console.text, "print(1+1)\n")
+    assert wait_for(app, "2\n", after=mark), console.text_content()
+
+    # Ctrl-C typed in the console (nothing selected) interrupts too.
+    mark = len(console.text_content())
+    type_text(console.text, "while True: pass\n\n")
+    pump(app.root, timeout=0.5)
+    press_key(console.text, "c", state=CONTROL)
+    assert wait_for(app, "KeyboardInterrupt", after=mark), console.text_content()
+
+
+def test_multi_line_paste_defines_a_working_function(app):
+    console = console_of(app)
+    start = len(console.text_content())
+    code = "def area(w, h):\n    if w < 0:\n        return 0\n    return w * h\n"
+    app.root.clipboard_clear()
+    app.root.clipboard_append(code)
+    console.text.focus_force()
+    console.text.event_generate("<<Paste>>")
+    pump(app.root, lambda: console.text_content().rstrip().endswith(">>>"), 5)
+    type_text(console.text, "print(area(6, 7))\n")
+    assert wait_for(app, "42", after=start), console.text_content()
+    shown = console.text_content()[start:]
+    assert "IndentationError" not in shown and "SyntaxError" not in shown, shown
+    # Paste mode shows each line once, with its own indentation only.
+    assert "        return 0" in shown and "            return 0" not in shown, shown
+    grab_window(app.root, "companion-paste")
+
+
+def test_board_going_away_says_so_keeps_the_text_and_reconnects(app):
+    console = console_of(app)
+    type_text(console.text, "print('kept' + '!')\n")
+    assert wait_for(app, "kept!")
+
+    app.virtual_board.stop()
+    assert pump(app.root, lambda: app.connection.state == "disconnected", 10)
+    pump(app.root, timeout=0.3)
+    text = console.text_content()
+    assert "kept!" in text  # nothing the user saw is lost
+    assert "Disconnected" in text
+    assert "Traceback" not in text
+    assert "Disconnected from virtual board" in app.status_var.get()
+    assert "Reconnect" in app.status_var.get()
+    assert console.banner.winfo_ismapped()
+    grab_window(app.root, "companion-disconnected")
+
+    console.reconnect_button.invoke()
+    assert pump(app.root, lambda: app.connection.is_connected, CONNECT_TIMEOUT)
+    type_text(console.text, "\n")
+    mark = len(console.text_content())
+    type_text(console.text, "print(6*7)\n")
+    assert wait_for(app, "42", after=mark), console.text_content()
+    assert "kept!" in console.text_content()
+
+
+# --- the port picker --------------------------------------------------------------------------
+@dataclass
+class FakeComport:
+    """What pyserial's comports() yields for a USB-serial board."""
+
+    device: str
+    vid: int | None
+    pid: int | None
+    description: str = "USB serial"
+    serial_number: str | None = None
+    manufacturer: str | None = None
+
+
+def test_port_picker_shows_board_hints_and_follows_hot_plug(root, monkeypatch):
+    from companion_app.device import ports as ports_module
+
+    plugged = [FakeComport("/dev/ttyIOTKITFAKE0", 0x10C4, 0xEA60)]  # CP2102, as on ESP32 DevKits
+    real_list_ports = ports_module.list_ports
+    monkeypatch.setattr(ports_module, "list_ports", lambda: real_list_ports(plugged))
+    hint0 = ports_module.port_info_from_comport(plugged[0]).hint
+    assert hint0
+
+    app = CompanionApp(root, port_poll_s=0.1, auto_virtual=False)
+    try:
+        assert pump(root, lambda: len(app.port_combo.cget("values")) >= 2)
+        values = list(app.port_combo.cget("values"))
+        assert f"/dev/ttyIOTKITFAKE0 — {hint0}" in values
+        assert any(v.startswith("Virtual board") for v in values)
+        # The one board found is tried at start; it does not exist, so we get a plain message.
+        assert pump(root, lambda: "Could not connect" in app.status_var.get(), 10)
+        assert "/dev/ttyIOTKITFAKE0" in app.status_var.get()
+        assert "Traceback" not in console_of(app).text_content()
+        grab_window(root, "companion-port-picker")
+
+        plugged.append(FakeComport("/dev/ttyIOTKITFAKE1", 0x1A86, 0x7523))  # CH340
+        hint1 = ports_module.port_info_from_comport(plugged[1]).hint
+        assert pump(
+            root, lambda: f"/dev/ttyIOTKITFAKE1 — {hint1}" in app.port_combo.cget("values"), 3
+        )
+        plugged.clear()
+        assert pump(root, lambda: len(app.port_combo.cget("values")) == 1, 3)
+    finally:
+        app.close()
+
+
+def test_panels_can_be_added_and_are_built_lazily(root):
+    built = []
+
+    def factory(parent: tk.Misc, ctx: PanelContext) -> tk.Widget:
+        built.append(ctx)
+        return tk.Label(parent, text="hello from a panel")
+
+    app = CompanionApp(root, list_ports=lambda: [], auto_virtual=False)
+    try:
+        frame = app.add_panel("Extra", factory, lazy=True)
+        pump(root, timeout=0.2)
+        assert built == []
+        app.notebook.select(frame)
+        assert pump(root, lambda: bool(built), 2)
+        assert isinstance(built[0].connection, DeviceConnection)
+        assert app.panel("Extra").cget("text") == "hello from a panel"
+        assert [app.notebook.tab(t, "text") for t in app.notebook.tabs()] == ["Console", "Extra"]
+    finally:
+        app.close()
+
+
+def test_console_draws_backspace_erase_and_cursor_moves_like_a_terminal(root):
+    class NoConnection:
+        is_connected = False
+
+        def add_listener(self, cb):
+            pass
+
+    panel = ConsolePanel(root, NoConnection())
+    panel.pack()
+    # What MicroPython's readline sends for: type "pritn", backspace twice, type "nt(1)".
+    panel.feed(b">>> pritn\x08\x1b[K\x08\x1b[Knt(1)\r\n1\r\n>>> ")
+    # History recall: the line is redrawn after moving the cursor back.
+    panel.feed(b"abc\x1b[3D\x1b[Kxyz")
+    assert panel.text_content() == ">>> print(1)\n1\n>>> xyz"
+
+
+def test_panels_can_borrow_the_link_and_the_console_keeps_working(app):
+    console = console_of(app)
+    results = []
+    app.connection.call_with_link(
+        lambda link: link.eval("6 * 7"), lambda result, exc: results.append((result, exc))
+    )
+    assert pump(app.root, lambda: bool(results), 15), console.text_content()
+    assert results == [(42, None)]
+    mark = len(console.text_content())
+    type_text(console.text, "\nprint('back' * 2)\n")
+    assert wait_for(app, "backback", after=mark), console.text_content()
+
+
+def test_closing_while_the_virtual_board_starts_stops_it(root):
+    import threading
+
+    started, stopped = threading.Event(), []
+
+    class SlowBoard:
+        port = "/dev/null"
+
+        def __init__(self, board):
+            self.board = board
+
+        def start(self):
+            started.set()
+            threading.Event().wait(0.5)
+
+        def stop(self):
+            stopped.append(self)
+
+    app = CompanionApp(root, list_ports=lambda: [], virtual_board_factory=SlowBoard)
+    assert pump(root, started.is_set, 5)
+    app.close()
+    assert len(stopped) == 1
+
+
+def test_ctrl_c_copies_the_selection_instead_of_interrupting(root):
+    sent = []
+
+    class RecordingConnection:
+        is_connected = True
+
+        def add_listener(self, cb):
+            pass
+
+        def write(self, data):
+            sent.append(data)
+
+    panel = ConsolePanel(root, RecordingConnection())
+    panel.pack()
+    panel.feed(b">>> print(6*7)\r\n42\r\n>>> ")
+    panel.text.tag_add("sel", "1.4", "1.14")
+    press_key(panel.text, "c", state=CONTROL)
+    assert root.clipboard_get() == "print(6*7)"
+    assert sent == []
+    panel.text.tag_remove("sel", "1.0", "end")
+    press_key(panel.text, "c", state=CONTROL)
+    assert sent == [b"\x03"]
