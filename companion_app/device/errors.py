@@ -112,17 +112,28 @@ class NoResponseError(LinkError):
 
 
 class DeviceDisconnectedError(LinkError):
-    """The board went away in the middle of an operation."""
+    """The board went away in the middle of an operation.
+
+    The OS's own wording ("device reports readiness to read but returned no data") helps nobody
+    at a lab bench, so it goes to `detail` and the log, not into the message.
+    """
 
     def __init__(self, port: str, path: str | None = None, detail: str = "") -> None:
         self.port = port
         self.path = path
-        text = (
-            f"The board on {port} went away{f' ({detail})' if detail else ''}. Check the USB cable"
-        )
+        self.detail = detail
+        if detail:
+            log.debug("%s disconnected: %s", port, detail)
+        virtual = port.startswith(("socket://", "/dev/pts/", "/dev/ttys"))
+        if virtual:
+            text = f"The board on {port} stopped answering: the virtual board was closed"
+            advice = "Reconnect to start it again"
+        else:
+            text = f"The board on {port} was disconnected"
+            advice = "Check the USB cable and plug the board back in"
         if path:
-            text += f"; the file {path} may be incomplete on the board, so write it again"
-        super().__init__(text + ".")
+            advice += f". The file {path} may be incomplete on the board, so write it again"
+        super().__init__(f"{text}. {advice}.")
 
 
 class ExecTimeoutError(LinkError):

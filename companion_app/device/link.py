@@ -53,6 +53,9 @@ FRIENDLY_PROMPT = b">>> "
 SOFT_REBOOT = b"soft reboot\r\n"
 _PLAIN_RAW_PIECE = 256  # without flow control, pace the code like mpremote: 256 B per 10 ms
 _PLAIN_RAW_PAUSE = 0.01
+# Code up to this size goes in plain raw mode: it fits a board's UART receive buffer (256 bytes
+# on ESP32 and RP2), so it needs no flow control and saves raw-paste's extra round trip.
+SMALL_CODE = 256
 
 
 class _Timeout(Exception):
@@ -368,20 +371,11 @@ class Link:
         self._discard_input()
         deadline = time.monotonic() + self.timeout
         try:
-            if self._use_raw_paste is not False:
-                self._write(b"\x05A\x01")
-                answer = self._read_exact(2, deadline)
-                if answer == b"R\x01":
-                    self._use_raw_paste = True
-                    self._paste(data)
+            # Short code fits the board's UART receive buffer, so plain raw mode is safe and
+            # costs one round trip instead of raw-paste's two; longer code needs flow control.
+            if len(data) > SMALL_CODE and self._use_raw_paste is not False:
+                if self._try_paste(data, deadline):
                     return
-                if answer == b"R\x00":
-                    log.info("%s does not support raw-paste; using plain raw mode", self._port)
-                else:
-                    # Firmware older than raw-paste: the \x01 re-entered the raw REPL.
-                    log.info("%s predates raw-paste (answered %r)", self._port, answer)
-                    self._read_until(RAW_BANNER[2:], deadline)
-                self._use_raw_paste = False
             for i in range(0, len(data), _PLAIN_RAW_PIECE):
                 self._write(data[i : i + _PLAIN_RAW_PIECE])
                 if len(data) > _PLAIN_RAW_PIECE:
@@ -406,6 +400,23 @@ class Link:
                 f"The board on {self._port} did not accept the code (it answered {answer!r}). "
                 "Try again; if it keeps happening, press the board's reset button."
             )
+
+    def _try_paste(self, data: bytes, deadline: float) -> bool:
+        """Send `data` with raw-paste; False (and plain raw from now on) if the board can't."""
+        self._write(b"\x05A\x01")
+        answer = self._read_exact(2, deadline)
+        if answer == b"R\x01":
+            self._use_raw_paste = True
+            self._paste(data)
+            return True
+        if answer == b"R\x00":
+            log.info("%s does not support raw-paste; using plain raw mode", self._port)
+        else:
+            # Firmware older than raw-paste: the \x01 re-entered the raw REPL.
+            log.info("%s predates raw-paste (answered %r)", self._port, answer)
+            self._read_until(RAW_BANNER[2:], deadline)
+        self._use_raw_paste = False
+        return False
 
     def _paste(self, data: bytes) -> None:
         """Raw-paste: send within the board's flow-control windows."""

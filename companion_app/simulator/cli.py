@@ -19,7 +19,7 @@ def _parse_wifi(values: list[str] | None) -> list[dict[str, str]] | None:
     for value in values:
         ssid, sep, password = value.partition(":")
         if not sep or not ssid:
-            raise UsageError(f"--wifi takes SSID:PASSWORD, got {value!r}")
+            raise UsageError("--wifi takes SSID:PASSWORD, for example --wifi iotkit-lab:micropython")
         networks.append({"ssid": ssid, "password": password})
     return networks
 

@@ -1,0 +1,93 @@
+"""The independent check: the official, unmodified mpremote works against `iotkit sim`."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import venv_bin
+
+
+@pytest.fixture
+def sim_port(tmp_path):
+    """`iotkit sim --port-file p &`, as the acceptance text does it."""
+    port_file = tmp_path / "p"
+    proc = subprocess.Popen(
+        [venv_bin("iotkit"), "sim", "--port-file", str(port_file),
+         "--flash-dir", str(tmp_path / "flash"), "--tcp", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 10
+    while not port_file.exists():
+        assert proc.poll() is None, proc.stderr.read().decode()
+        assert time.monotonic() < deadline, "iotkit sim wrote no port file"
+        time.sleep(0.05)
+    yield port_file.read_text().strip(), proc, tmp_path / "flash"
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=5)
+
+
+def mpremote(port: str, *args: str, timeout: float = 30) -> str:
+    result = subprocess.run(
+        [venv_bin("mpremote"), "connect", port, *args],
+        capture_output=True,
+        timeout=timeout,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def test_mpremote_exec_reads_the_emulated_dht22(sim_port):
+    port, _, _ = sim_port
+    out = mpremote(
+        port,
+        "exec",
+        "import dht,machine; d=dht.DHT22(machine.Pin(14)); d.measure(); print(d.temperature())",
+    )
+    assert 10.0 < float(out.strip()) < 35.0
+
+
+def test_mpremote_fs_cp_round_trips_20kb_binary_byte_for_byte(sim_port, tmp_path):
+    port, _, flash = sim_port
+    data = os.urandom(20 * 1024)
+    src, back = tmp_path / "blob.bin", tmp_path / "back.bin"
+    src.write_bytes(data)
+    mpremote(port, "fs", "cp", str(src), ":blob.bin")
+    assert (flash / "blob.bin").read_bytes() == data
+    mpremote(port, "fs", "cp", ":blob.bin", str(back))
+    assert back.read_bytes() == data
+    listing = mpremote(port, "fs", "ls")
+    assert f"{len(data)} blob.bin" in " ".join(listing.split())
+    mpremote(port, "fs", "rm", ":blob.bin")
+    assert not (flash / "blob.bin").exists()
+    assert "blob.bin" not in mpremote(port, "fs", "ls")
+
+
+def test_mpremote_eval_run_and_soft_reset(sim_port, tmp_path):
+    port, _, flash = sim_port
+    assert mpremote(port, "eval", "6*7").strip() == "42"
+    script = tmp_path / "hello.py"
+    script.write_text("import sys\nprint('hello from', sys.implementation.name)\n")
+    assert mpremote(port, "run", str(script)).strip() == "hello from micropython"
+    # Variables survive between execs until a soft reset clears them, as on a board.
+    out = mpremote(port, "exec", "x = 1", "+", "soft-reset", "+", "exec",
+                   "print('x' in globals())")
+    assert out.strip() == "False"
+
+
+def test_mpremote_works_over_the_socket_transport(sim_port):
+    _, proc, _ = sim_port
+    # `iotkit sim --tcp` prints the pty path then the socket URL.
+    lines = []
+    while len(lines) < 2:
+        lines.append(proc.stdout.readline().decode().strip())
+    url = lines[1]
+    assert url.startswith("socket://127.0.0.1:")
+    assert mpremote(url, "eval", "1+1").strip() == "2"
