@@ -392,3 +392,16 @@ def test_tab_completes_names_like_a_board(console):
     console.read_until(b"machine.Pin")
     console.write(b"\x03")
     console.read_until(b">>> ")
+
+
+def test_paths_cannot_escape_the_flash_folder(vboard, console, tmp_path):
+    outside = vboard.flash_dir.parent / "outside.txt"
+    outside.write_text("the student's own file")
+    console.run("import os")
+    assert console.run("print(os.listdir('/..') == os.listdir('/'))") == "True"
+    console.run("f = open('/../outside.txt', 'w'); f.write('x'); f.close()")
+    assert "ENOENT" not in console.run("os.remove('../../outside.txt')")
+    assert outside.read_text() == "the student's own file"
+    assert not (vboard.flash_dir / "outside.txt").exists()  # written then removed, inside
+    console.run("os.mkdir('/lib'); os.chdir('/lib')")
+    assert console.run("print(os.getcwd(), os.listdir())") == "/lib []"

@@ -64,6 +64,14 @@ def i2c_devices(sda, scl):
     return [d for d in devices if d.get("bus") == "i2c" and d["sda"] == sda and d["scl"] == scl]
 
 
+def reading(dev_id, key, base, amplitude, period_s, noise, phase=0.0):
+    """What a sensor reports: the host's override if set, else a slowly varying value."""
+    value = device_input(dev_id, key, None)
+    if value is None:
+        value = wave(dev_id, base, amplitude, period_s, noise, phase)
+    return value
+
+
 def uptime_s():
     return time.ticks_ms() / 1000
 

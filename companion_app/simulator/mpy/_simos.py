@@ -17,9 +17,62 @@ def _join(a, b):
     return (a.rstrip("/") + "/" + b) if a else b
 
 
+def norm(path):
+    """An absolute path inside the flash: `..` stops at /, as on a board's filesystem.
+
+    Without this, the unix port's VfsPosix would let `/../..` reach the computer's own files,
+    and a student's os.remove() could delete them.
+    """
+    if isinstance(path, bytes):
+        path = path.decode()
+    if not path.startswith("/"):
+        path = _join(_os.getcwd(), path)
+    parts = []
+    for part in path.split("/"):
+        if part == "..":
+            if parts:
+                parts.pop()
+        elif part and part != ".":
+            parts.append(part)
+    return "/" + "/".join(parts)
+
+
+def _one_path(func):
+    def wrapper(path, *args):
+        return func(norm(path), *args)
+
+    return wrapper
+
+
+for _name in ("remove", "unlink", "mkdir", "rmdir", "stat", "chdir"):
+    if hasattr(_os, _name):
+        globals()[_name] = _one_path(getattr(_os, _name))
+
+
+def listdir(path=None):
+    return _os.listdir(norm(path) if path is not None else _os.getcwd())
+
+
+def rename(old, new):
+    return _os.rename(norm(old), norm(new))
+
+
+def install_open():
+    import builtins
+
+    real_open = builtins.open
+
+    def open(file, *args, **kwargs):
+        if isinstance(file, (str, bytes)):
+            file = norm(file)
+        return real_open(file, *args, **kwargs)
+
+    builtins.open = open
+
+
 def ilistdir(path=None):
-    base = path if path is not None else _os.getcwd()
-    it = _os.ilistdir(path) if path is not None else _os.ilistdir()
+    base = norm(path) if path is not None else _os.getcwd()
+    it = _os.ilistdir(base)
     for entry in it:
         if len(entry) >= 4:
             yield entry

@@ -11,13 +11,8 @@ _MODELS = ("dht11", "dht22")
 
 def _sensor_bytes(dev):
     i = dev["id"]
-    temp = _simhw.device_input(i, "temperature", None)
-    if temp is None:
-        temp = _simhw.wave(i, 22.5, 1.5, 600, 0.1)
-    hum = _simhw.device_input(i, "humidity", None)
-    if hum is None:
-        hum = _simhw.wave(i, 45.0, 6.0, 900, 0.3, 1.0)
-    hum = min(99.9, max(0.0, hum))
+    temp = _simhw.reading(i, "temperature", 22.5, 1.5, 600, 0.1)
+    hum = min(99.9, max(0.0, _simhw.reading(i, "humidity", 45.0, 6.0, 900, 0.3, 1.0)))
     if dev["type"] == "dht22":
         h = int(round(hum * 10))
         t = int(round(abs(temp) * 10))

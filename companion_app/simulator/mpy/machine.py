@@ -436,15 +436,9 @@ class _BME280(_RegisterDevice):
 
     def refresh(self):
         i = self.spec["id"]
-        temp = _simhw.device_input(i, "temperature", None)
-        if temp is None:
-            temp = _simhw.wave(i, 22.0, 1.5, 600, 0.05)
-        hum = _simhw.device_input(i, "humidity", None)
-        if hum is None:
-            hum = _simhw.wave(i, 45.0, 5.0, 900, 0.2, 1.0)
-        pres = _simhw.device_input(i, "pressure", None)
-        if pres is None:
-            pres = _simhw.wave(i, 1013.0, 2.0, 1800, 0.05, 2.0)
+        temp = _simhw.reading(i, "temperature", 22.0, 1.5, 600, 0.05)
+        hum = _simhw.reading(i, "humidity", 45.0, 5.0, 900, 0.2, 1.0)
+        pres = _simhw.reading(i, "pressure", 1013.0, 2.0, 1800, 0.05, 2.0)
         adc_t = self._solve(lambda a: (self._t_fine(a) * 5 + 128) >> 8, int(temp * 100), 0, 1 << 20)
         t_fine = self._t_fine(adc_t)
         adc_p = 1048576 - self._solve(

@@ -477,6 +477,7 @@ def mount_flash():
     os.chdir("/")
     sys.path[:] = ["", ".frozen", "/lib"]
     sys.modules["os"] = sys.modules["uos"] = _simos
+    _simos.install_open()
 
 
 def load_hardware():
