@@ -33,6 +33,7 @@ setup(
         "esptool>=5.0",
         "matplotlib>=3.7",
         "platformdirs>=3",
+        "paho-mqtt>=2.0",
         VIRTUAL_BOARD,
     ],
     extras_require={
@@ -41,6 +42,7 @@ setup(
             "pytest-timeout>=2.3",
             "thonny>=5.0",
             "mpremote>=1.24",
+            "amqtt>=0.11",
         ],
     },
     entry_points={"console_scripts": ["iotkit = companion_app.cli:main"]},
