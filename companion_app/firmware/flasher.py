@@ -1,0 +1,359 @@
+"""Flash MicroPython onto an ESP board with esptool's public API, checking the image first.
+
+Order matters and is the point of this module: inspect the file, connect, detect the chip and
+its flash size, and refuse a wrong, truncated or oversized image BEFORE the first erase or
+write. esptool's own messages go through a logger of ours, which turns them into a stage text
+and a percentage with the time left for the GUI, and lets Cancel stop the write between blocks.
+
+esptool's logger is one per process, so with several boards flashing at once (a classroom
+batch) each thread's messages are routed to that thread's job.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from typing import Any, Callable
+
+from companion_app.errors import IotkitError
+from companion_app.firmware.image import ImageInfo, check_compatible, chip_name, inspect_image
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BAUD = 460800
+ROM_BAUD = 115200
+
+
+class FlashError(IotkitError):
+    """Flashing failed, with what to do about it."""
+
+
+class FlashCancelled(FlashError):
+    def __init__(self) -> None:
+        super().__init__("Flash incomplete — flash again. The board will not start MicroPython "
+                         "until a flash finishes.")
+
+
+@dataclass
+class Progress:
+    stage: str
+    percent: float | None = None  # 0..100 within the current stage, None when unknown
+    eta_s: float | None = None
+    message: str = ""
+
+
+@dataclass
+class BoardInfo:
+    chip: str  # our chip id: esp32, esp32s3, ...
+    description: str  # esptool's: "ESP32-D0WD-V3 (revision v3.1)"
+    mac: str
+    flash_size: int | None
+
+
+@dataclass
+class FlashResult:
+    port: str
+    ok: bool
+    seconds: float
+    board: BoardInfo | None = None
+    image: ImageInfo | None = None
+    error: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "port": self.port,
+            "ok": self.ok,
+            "seconds": round(self.seconds, 2),
+            "chip": self.board.chip if self.board else None,
+            "mac": self.board.mac if self.board else None,
+            "flash_size": self.board.flash_size if self.board else None,
+            "image": self.image.to_json() if self.image else None,
+            "error": self.error,
+            "notes": self.notes,
+        }
+
+
+# ---- esptool's messages -> our progress --------------------------------------------------
+
+
+class _Job:
+    def __init__(self, on_progress: Callable[[Progress], None] | None,
+                 cancel: threading.Event | None) -> None:
+        self.on_progress = on_progress
+        self.cancel = cancel
+        self.stage = "Connecting"
+        self.stage_started = time.monotonic()
+        self.lines: list[str] = []
+
+    def emit(self, percent: float | None = None, eta: float | None = None, msg: str = "") -> None:
+        if self.on_progress is not None:
+            self.on_progress(Progress(self.stage, percent, eta, msg))
+
+    def check_cancel(self) -> None:
+        if self.cancel is not None and self.cancel.is_set():
+            raise FlashCancelled()
+
+
+_STAGES = (
+    (re.compile(r"^Connecting"), "Connecting"),
+    (re.compile(r"^(Detecting chip|Chip is|Chip type)"), "Detecting the chip"),
+    (re.compile(r"^(Uploading stub|Running stub|Stub flasher running)"), "Starting the flasher"),
+    (re.compile(r"^Changing baud"), "Speeding up the link"),
+    (re.compile(r"^(Erasing flash|Erase completed|Flash memory erased)"), "Erasing"),
+    (re.compile(r"^(Compressed|Writing at|Wrote|Flash will be erased)"), "Writing"),
+    (re.compile(r"^Hash of data verified"), "Verifying"),
+)
+
+
+class _RoutingLogger:
+    """Installed once as esptool's logger; sends each thread's output to its job."""
+
+    def __init__(self) -> None:
+        self.jobs: dict[int, _Job] = {}
+        self.lock = threading.Lock()
+
+    def job(self) -> _Job | None:
+        return self.jobs.get(threading.get_ident())
+
+    # The esptool TemplateLogger interface ---------------------------------------------
+    def print(self, *args: Any, **kwargs: Any) -> None:
+        text = " ".join(str(a) for a in args).strip()
+        job = self.job()
+        if job is None or not text:
+            return
+        job.lines.append(text)
+        log.debug("esptool: %s", text)
+        for pattern, stage in _STAGES:
+            if pattern.search(text):
+                if stage != job.stage:
+                    job.stage = stage
+                    job.stage_started = time.monotonic()
+                job.emit(msg=text)
+                break
+        job.check_cancel()
+
+    def note(self, message: str) -> None:
+        self.print(f"Note: {message}")
+
+    def warning(self, message: str) -> None:
+        self.print(f"Warning: {message}")
+
+    def error(self, message: str) -> None:
+        self.print(f"Error: {message}")
+
+    warn = warning
+    err = error
+
+    def debug(self, *args: Any) -> None:
+        pass
+
+    def stage(self, finish: bool = False) -> None:
+        pass
+
+    def set_verbosity(self, verbosity: str) -> None:
+        pass
+
+    def progress_bar(self, cur_iter: int, total_iters: int, prefix: str = "", suffix: str = "",
+                     bar_length: int = 30) -> None:
+        job = self.job()
+        if job is None:
+            return
+        job.check_cancel()
+        if total_iters <= 0:
+            return
+        fraction = min(1.0, cur_iter / total_iters)
+        elapsed = time.monotonic() - job.stage_started
+        eta = elapsed * (1 - fraction) / fraction if fraction > 0.02 else None
+        job.emit(percent=100.0 * fraction, eta=eta, msg=f"{prefix}{suffix}".strip())
+
+
+_router: _RoutingLogger | None = None
+_router_lock = threading.Lock()
+
+
+def _install_router() -> _RoutingLogger:
+    global _router
+    with _router_lock:
+        if _router is None:
+            from esptool.logger import TemplateLogger, log as esptool_log
+
+            class _Adapter(_RoutingLogger, TemplateLogger):  # type: ignore[misc]
+                pass
+
+            _router = _Adapter()
+            esptool_log.set_logger(_router)
+    return _router
+
+
+# ---- errors ------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def _error_table() -> list[dict[str, str]]:
+    text = resources.files("companion_app.firmware").joinpath("esptool_errors.json").read_text()
+    return json.loads(text)["errors"]
+
+
+def translate_error(exc: BaseException, port: str) -> FlashError:
+    """esptool's (or the OS's) failure, in words a beginner can act on."""
+    if isinstance(exc, FlashError):
+        return exc
+    text = str(exc)
+    detail = text.strip().splitlines()[-1] if text.strip() else ""
+    for entry in _error_table():
+        if re.search(entry["match"], text, re.IGNORECASE):
+            holder = ""
+            if entry["id"] == "port-busy":
+                from companion_app.device.errors import find_port_holders
+
+                holders = find_port_holders(port)
+                holder = ", ".join(holders) if holders else "another program such as Thonny"
+            return FlashError(entry["message"].format(port=port, detail=detail, holder=holder))
+    return FlashError(f"Flashing on {port} failed: {text.strip() or type(exc).__name__}. "
+                      "Press the board's reset button and try again.")
+
+
+# ---- the driver --------------------------------------------------------------------------
+
+
+def _is_virtual(port: str) -> bool:
+    return port.startswith(("socket://", "/dev/pts/", "/dev/ttys"))
+
+
+class Flasher:
+    """One board on one port. Blocking: run it in a worker thread, never the Tk thread."""
+
+    def __init__(self, port: str, baud: int = DEFAULT_BAUD,
+                 on_progress: Callable[[Progress], None] | None = None,
+                 cancel: threading.Event | None = None) -> None:
+        self.port = port
+        self.baud = baud
+        self._job = _Job(on_progress, cancel)
+
+    def _connect(self) -> Any:
+        import esptool.cmds
+
+        # DTR/RTS do not exist on a pty or socket: the board must already be in its
+        # bootloader, and esptool must not try to reset it (it would fail with ENOTTY).
+        mode = "no-reset" if _is_virtual(self.port) else "default-reset"
+        esp = esptool.cmds.detect_chip(self.port, ROM_BAUD, connect_mode=mode, connect_attempts=3)
+        return esp
+
+    def _board_info(self, esp: Any) -> BoardInfo:
+        import esptool.cmds
+
+        chip = esp.CHIP_NAME.lower().replace("-", "")
+        try:
+            description = esp.get_chip_description()
+        except Exception:  # noqa: BLE001 - cosmetic
+            description = esp.CHIP_NAME
+        mac = ":".join(f"{b:02x}" for b in esp.read_mac())
+        size_text = esptool.cmds.detect_flash_size(esp)
+        return BoardInfo(chip=chip, description=description, mac=mac,
+                         flash_size=_parse_size(size_text))
+
+    def _run(self, work: Callable[[], Any]) -> Any:
+        router = _install_router()
+        ident = threading.get_ident()
+        router.jobs[ident] = self._job
+        try:
+            return work()
+        except FlashCancelled:
+            raise
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a message
+            log.debug("esptool failed", exc_info=True)
+            raise translate_error(exc, self.port) from exc
+        finally:
+            router.jobs.pop(ident, None)
+
+    def detect(self) -> BoardInfo:
+        """Chip, MAC and flash size, without writing anything."""
+
+        def work() -> BoardInfo:
+            esp = self._connect()
+            try:
+                return self._board_info(esp)
+            finally:
+                esp._port.close()
+
+        return self._run(work)
+
+    def flash(self, image_path: str, erase: bool = False, offset: int | None = None,
+              reset: bool = True) -> FlashResult:
+        """Check, then write and verify `image_path`. Raises FlashError; nothing is written
+        when the image does not fit the detected board."""
+        started = time.monotonic()
+        info = inspect_image(image_path)  # refuse non-images before even opening the port
+        result = FlashResult(port=self.port, ok=False, seconds=0.0, image=info)
+
+        def work() -> None:
+            import esptool.cmds
+
+            esp = self._connect()
+            try:
+                board = self._board_info(esp)
+                result.board = board
+                where = check_compatible(info, board.chip, board.flash_size, offset)
+                result.notes.extend(info.notes)
+                self._job.stage = "Starting the flasher"
+                self._job.emit(msg=f"{board.description}, MAC {board.mac}")
+                esp = esptool.cmds.run_stub(esp)
+                if self.baud != ROM_BAUD and not _is_virtual(self.port):
+                    esp.change_baud(self.baud)
+                esptool.cmds.attach_flash(esp)
+                if erase:
+                    self._job.stage = "Erasing"
+                    self._job.emit(msg="Erasing the whole flash")
+                    esptool.cmds.erase_flash(esp)
+                self._job.stage = "Writing"
+                self._job.stage_started = time.monotonic()
+                esptool.cmds.write_flash(esp, [(where, image_path)], compress=True)
+                self._job.stage = "Done"
+                self._job.emit(percent=100.0, msg="Written and verified")
+                if reset:
+                    esptool.cmds.reset_chip(esp, "hard-reset" if not _is_virtual(self.port)
+                                            else "no-reset")
+            finally:
+                try:
+                    esp._port.close()
+                except Exception:  # noqa: BLE001
+                    pass
+
+        self._run(work)
+        result.ok = True
+        result.seconds = time.monotonic() - started
+        return result
+
+
+def _parse_size(text: str | None) -> int | None:
+    if not text:
+        return None
+    m = re.match(r"(\d+)\s*([KM])B", text)
+    if not m:
+        return None
+    return int(m.group(1)) * (1024 if m.group(2) == "K" else 1024 * 1024)
+
+
+def describe_board(board: BoardInfo) -> str:
+    size = f"{board.flash_size // (1024 * 1024)} MB flash" if board.flash_size else "flash size ?"
+    return f"{chip_name(board.chip)} ({board.description}), MAC {board.mac}, {size}"
+
+
+__all__ = [
+    "Flasher",
+    "FlashError",
+    "FlashCancelled",
+    "FlashResult",
+    "BoardInfo",
+    "Progress",
+    "translate_error",
+    "describe_board",
+]
+
