@@ -25,7 +25,7 @@ setup(
     package_data={
         "companion_app.boards": ["data/*.json", "chips.json"],
         "companion_app.device": ["usb_ids.json"],
-        "companion_app.firmware": ["targets.json", "esptool_errors.json"],
+        "companion_app.firmware": ["*.json"],
         "companion_app.simulator": ["mpy/*.py", "default-wiring.json"],
         "device_scripts": ["*.py", "*.json", "*/*.py", "*/*.html", "*/*.json"],
     },
