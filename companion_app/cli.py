@@ -13,7 +13,7 @@ import logging
 import sys
 from typing import Callable, Sequence
 
-from companion_app.errors import IotkitError
+from companion_app.errors import IotkitError, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,17 @@ def _cmd_boards(args: argparse.Namespace) -> int:
 
 
 def _cmd_sim(args: argparse.Namespace) -> int:
+    if args.bootloader:
+        if args.wiring or args.baud or args.wifi or args.flash_dir:
+            raise UsageError(
+                "--bootloader runs a chip in its ROM download mode: --wiring, --baud, --wifi and "
+                "--flash-dir belong to the MicroPython board (use --flash-image for its flash)"
+            )
+        from companion_app.simulator.bootloader import run_bootloader_sim
+
+        return run_bootloader_sim(args)
+    if args.flash_image or args.flash_size or args.mac:
+        raise UsageError("--flash-image, --flash-size and --mac go with --bootloader CHIP")
     from companion_app.simulator.cli import run_sim
 
     return run_sim(args)
@@ -97,8 +108,20 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SSID:PASSWORD",
         help="a network the virtual board can join (default: iotkit-lab:micropython)",
     )
+    p.add_argument(
+        "--bootloader",
+        metavar="CHIP",
+        help="a virtual chip in ROM download mode, for esptool and `iotkit flash` "
+        "(esp32, esp32s2, esp32s3, esp32c3, esp32c6, esp8266)",
+    )
+    p.add_argument("--flash-image", metavar="FILE", help="with --bootloader: the chip's flash")
+    p.add_argument("--flash-size", metavar="SIZE", help="with --bootloader: e.g. 4MB")
+    p.add_argument("--mac", help="with --bootloader: e.g. 24:0a:c4:12:34:56")
     p.set_defaults(func=_cmd_sim)
 
+    from companion_app.readings.cli import add_plot_parser  # argparse only; engines load lazily
+
+    add_plot_parser(sub)
     return parser
 
 

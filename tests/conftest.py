@@ -1,3 +1,4 @@
+import gc
 import os
 import sys
 from pathlib import Path
@@ -6,6 +7,19 @@ import pytest
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 sys.path.insert(0, str(Path(__file__).parent))
+
+
+@pytest.fixture(autouse=True)
+def collect_tk_garbage_in_main_thread():
+    """Collect each test's garbage here, in the main thread.
+
+    Tk objects left in reference cycles by a closed window would otherwise be collected by
+    whichever thread next triggers the cyclic GC: a serial worker, say. Tk must only be touched
+    from the main thread; a Tcl interpreter freed from another one aborts the process
+    ("Tcl_AsyncDelete: async handler deleted by the wrong thread").
+    """
+    yield
+    gc.collect()
 
 
 @pytest.fixture

@@ -405,3 +405,11 @@ def test_paths_cannot_escape_the_flash_folder(vboard, console, tmp_path):
     assert not (vboard.flash_dir / "outside.txt").exists()  # written then removed, inside
     console.run("os.mkdir('/lib'); os.chdir('/lib')")
     assert console.run("print(os.getcwd(), os.listdir())") == "/lib []"
+
+
+def test_dht22_prints_like_a_board_with_single_precision_floats(console, vboard):
+    vboard.set_input("dht1", temperature=22.4, humidity=41.0)
+    time.sleep(0.1)
+    console.run("import dht, machine")
+    out = console.run("d = dht.DHT22(machine.Pin(14)); d.measure(); print(d.temperature(), d.humidity())")
+    assert out == "22.4 41.0"

@@ -242,9 +242,15 @@ def _make_console(parent: tk.Misc, ctx: PanelContext) -> tk.Widget:
     return ConsolePanel(parent, ctx.connection)
 
 
+def _make_plot(parent: tk.Misc, ctx: PanelContext) -> tk.Widget:
+    from companion_app.gui.plot_panel import PlotPanel  # matplotlib loads on first use only
+
+    return PlotPanel(parent, ctx)
+
+
 def default_panels() -> list[tuple[str, PanelFactory, bool]]:
     """The built-in panels as (title, factory, lazy); later panels are appended here."""
-    return [("Console", _make_console, False)]
+    return [("Console", _make_console, False), ("Plot", _make_plot, True)]
 
 
 @dataclass
@@ -349,7 +355,7 @@ class CompanionApp:
         if port is not None:
             self._select_device(port)
             self._connect_choice(self._current_choice())
-        self.root.after(APP_POLL_MS, self._poll)
+        self._poll_id: str | None = self.root.after(APP_POLL_MS, self._poll)
 
     # --- panels -----------------------------------------------------------------------------
     def add_panel(self, title: str, factory: PanelFactory, *, lazy: bool = False) -> ttk.Frame:
@@ -580,7 +586,7 @@ class CompanionApp:
             elif kind == "virtual_failed":
                 self._virtual_starting = False
                 self.set_status(f"Could not start a virtual board: {report[1]}")
-        self.root.after(APP_POLL_MS, self._poll)
+        self._poll_id = self.root.after(APP_POLL_MS, self._poll)
 
     def _on_ports(self, snapshot: Any) -> None:
         self._ports = list(snapshot.ports)
@@ -628,6 +634,8 @@ class CompanionApp:
         if self._closed:
             return
         self._closed = True
+        if self._poll_id is not None:
+            self.root.after_cancel(self._poll_id)
         for p in self._panels:
             closer = getattr(p.widget, "close", None)
             if callable(closer):

@@ -48,12 +48,14 @@ class DHT11(DHTBase):
         return self.buf[2]
 
 
+# The unix port computes in double precision, where 224 * 0.1 prints as 22.400000000000002;
+# a board's single-precision float prints 22.4, so round to what the sensor resolves.
 class DHT22(DHTBase):
     def humidity(self):
-        return (self.buf[0] << 8 | self.buf[1]) * 0.1
+        return round((self.buf[0] << 8 | self.buf[1]) * 0.1, 1)
 
     def temperature(self):
-        t = ((self.buf[2] & 0x7F) << 8 | self.buf[3]) * 0.1
+        t = round(((self.buf[2] & 0x7F) << 8 | self.buf[3]) * 0.1, 1)
         if self.buf[2] & 0x80:
             t = -t
         return t

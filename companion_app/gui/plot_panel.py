@@ -1,0 +1,610 @@
+"""The Plot panel: live readings from the board (or any source) as a graph.
+
+Shared by the companion window (a lazy notebook tab), `iotkit plot` (a window of its own, with
+``ctx=None``) and, later, Thonny (whose shell output comes in through `PlotPanel.ingest_chunk`).
+
+Threads: every Tk call happens in the Tk thread. Bytes from the board arrive as the companion
+connection's ``"data"`` events (already in the Tk thread) and are handed to a `ChunkSource`,
+which parses them in its own thread and adds the readings to the `SeriesStore`. Sources report
+errors through a queue that the panel's timer drains into its status line. The timer runs at
+most `FPS` times a second and draws only when the store's ``version`` (or a setting) changed;
+the drawing itself (blitting, decimation, stepped limits) is `plot_widgets.PlotRenderer`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import time
+import tkinter as tk
+from pathlib import Path
+from tkinter import filedialog, ttk
+from typing import Any
+
+from companion_app.errors import IotkitError
+from companion_app.gui.plot_widgets import LAYOUTS, PlotRenderer, ViewSettings, format_value
+
+log = logging.getLogger(__name__)
+
+FPS = 20
+FRAME_MS = 1000 // FPS
+WINDOWS = ("10 s", "30 s", "60 s", "300 s", "all")
+DEFAULT_WINDOW = "30 s"
+LAYOUT_LABELS = {
+    "auto": "auto",
+    "shared": "shared",
+    "twin": "twin axis",
+    "separate": "separate",
+}
+
+
+def parse_window(text: str) -> float | None:
+    """ "30 s", "30", "2 min" -> seconds; "all" -> None. Raises ValueError on anything else."""
+    t = text.strip().lower()
+    if t in ("all", ""):
+        return None
+    factor = 1.0
+    for suffix, f in (("min", 60.0), ("m", 60.0), ("s", 1.0)):
+        if t.endswith(suffix):
+            t, factor = t[: -len(suffix)].strip(), f
+            break
+    value = float(t) * factor
+    if not value > 0:
+        raise ValueError(text)
+    return value
+
+
+class PlotPanel(ttk.Frame):
+    """Live plot of a `SeriesStore`, with the controls described in docs/plotting.md."""
+
+    def __init__(self, parent: tk.Misc, ctx: Any | None = None, store: Any | None = None) -> None:
+        super().__init__(parent)
+        # Imported here so that importing this module stays cheap until a panel is built.
+        from matplotlib.backends.backend_tkagg import FigureCanvasTkAgg, NavigationToolbar2Tk
+        from matplotlib.figure import Figure
+
+        from companion_app.readings.store import SeriesStore
+
+        self.ctx = ctx
+        self.live_store = store if store is not None else SeriesStore()
+        self.store = self.live_store  # what is shown: the live store, or a CSV under review
+        self.review_path: Path | None = None
+        self.paused = False
+        self._t_frozen: float | None = None
+        self._closed = False
+        self._after_id: str | None = None
+        self._events: "queue.Queue[tuple[str, str]]" = queue.Queue()
+        self._chunk_source: Any = None
+        self._sessions: list[Any] = []
+        self._recorder: Any = None
+        self._record_path: Path | None = None
+        self._series_vars: dict[str, tk.BooleanVar] = {}
+        self._known_names: list[str] = []
+        self._hidden: set[str] = set()
+        self.ticks = 0  # timer ticks, for tests
+
+        self._build_controls()
+        body = ttk.Frame(self)
+        body.pack(side="top", fill="both", expand=True)
+        self.figure = Figure(figsize=(8, 4.5), dpi=100, layout="constrained")
+        self.canvas = FigureCanvasTkAgg(self.figure, master=body)
+        self.toolbar = NavigationToolbar2Tk(self.canvas, body, pack_toolbar=False)
+        self.toolbar.update()
+        self.toolbar.pack(side="bottom", fill="x")
+        self.canvas.get_tk_widget().pack(side="top", fill="both", expand=True)
+        self.renderer = PlotRenderer(self.figure, self.canvas)
+        status_row = ttk.Frame(self)
+        status_row.pack(side="bottom", fill="x", before=body)
+        self.status_var = tk.StringVar(value="Waiting for readings…")
+        self.counts_var = tk.StringVar()
+        ttk.Label(status_row, textvariable=self.counts_var, anchor="e", padding=(6, 2)).pack(
+            side="right"
+        )
+        self.status_label = ttk.Label(
+            status_row, textvariable=self.status_var, anchor="w", padding=(6, 2)
+        )
+        self.status_label.pack(side="left", fill="x", expand=True)
+        if ctx is not None:
+            ctx.connection.add_listener(self._on_connection_event)
+            self.status_var.set(
+                "Waiting for readings: print lines like temp:22.5,hum:41 on the board."
+            )
+        self._schedule()
+
+    # --- controls ---------------------------------------------------------------------------
+    def _build_controls(self) -> None:
+        row1 = ttk.Frame(self, padding=(4, 4, 4, 0))
+        row1.pack(side="top", fill="x")
+        self.pause_button = ttk.Button(row1, text="Pause", width=8, command=self.toggle_pause)
+        self.pause_button.pack(side="left")
+        ttk.Label(row1, text="Window:").pack(side="left", padx=(10, 2))
+        self.window_var = tk.StringVar(value=DEFAULT_WINDOW)
+        self.window_combo = ttk.Combobox(
+            row1, textvariable=self.window_var, values=WINDOWS, width=7
+        )
+        self.window_combo.pack(side="left")
+        self.window_combo.bind("<<ComboboxSelected>>", lambda e: self._settings_changed())
+        self.window_combo.bind("<Return>", lambda e: self._settings_changed())
+        self.window_combo.bind("<FocusOut>", lambda e: self._settings_changed())
+        ttk.Label(row1, text="Layout:").pack(side="left", padx=(10, 2))
+        self.layout_var = tk.StringVar(value=LAYOUT_LABELS["auto"])
+        self.layout_combo = ttk.Combobox(
+            row1,
+            textvariable=self.layout_var,
+            values=[LAYOUT_LABELS[k] for k in LAYOUTS],
+            width=9,
+            state="readonly",
+        )
+        self.layout_combo.pack(side="left")
+        self.layout_combo.bind("<<ComboboxSelected>>", lambda e: self._settings_changed())
+        self.xy_var = tk.BooleanVar(value=False)
+        ttk.Checkbutton(
+            row1, text="XY mode", variable=self.xy_var, command=self._settings_changed
+        ).pack(side="left", padx=(10, 2))
+        ttk.Label(row1, text="X:").pack(side="left")
+        self.x_var = tk.StringVar()
+        self.x_combo = ttk.Combobox(row1, textvariable=self.x_var, width=10, state="readonly")
+        self.x_combo.pack(side="left")
+        ttk.Label(row1, text="Y:").pack(side="left", padx=(4, 0))
+        self.y_var = tk.StringVar()
+        self.y_combo = ttk.Combobox(row1, textvariable=self.y_var, width=10, state="readonly")
+        self.y_combo.pack(side="left")
+        for combo in (self.x_combo, self.y_combo):
+            combo.bind("<<ComboboxSelected>>", lambda e: self._settings_changed())
+
+        row2 = ttk.Frame(self, padding=(4, 2, 4, 0))
+        row2.pack(side="top", fill="x")
+        self.autoscale_var = tk.BooleanVar(value=True)
+        ttk.Checkbutton(
+            row2, text="Autoscale", variable=self.autoscale_var, command=self._settings_changed
+        ).pack(side="left")
+        ttk.Label(row2, text="y min").pack(side="left", padx=(6, 2))
+        self.ymin_var = tk.StringVar()
+        self.ymin_entry = ttk.Entry(row2, textvariable=self.ymin_var, width=7)
+        self.ymin_entry.pack(side="left")
+        ttk.Label(row2, text="max").pack(side="left", padx=(4, 2))
+        self.ymax_var = tk.StringVar()
+        self.ymax_entry = ttk.Entry(row2, textvariable=self.ymax_var, width=7)
+        self.ymax_entry.pack(side="left")
+        for entry in (self.ymin_entry, self.ymax_entry):
+            entry.bind("<Return>", lambda e: self.apply_y_range())
+        ttk.Button(row2, text="Apply", width=6, command=self.apply_y_range).pack(
+            side="left", padx=(4, 0)
+        )
+        ttk.Separator(row2, orient="vertical").pack(side="left", fill="y", padx=8)
+        self.record_button = ttk.Button(row2, text="Record…", command=self._on_record_button)
+        self.record_button.pack(side="left")
+        ttk.Button(row2, text="Export…", command=self._on_export_button).pack(
+            side="left", padx=(4, 0)
+        )
+        self.open_button = ttk.Button(row2, text="Open CSV…", command=self._on_open_button)
+        self.open_button.pack(side="left", padx=(4, 0))
+        self.live_button = ttk.Button(row2, text="Back to live", command=self.back_to_live)
+        self.record_var = tk.StringVar()
+        self.record_label = ttk.Label(row2, textvariable=self.record_var, foreground="#a40000")
+        self.record_label.pack(side="left", padx=(8, 0))
+
+        self.series_row = ttk.Frame(self, padding=(4, 2, 4, 0))
+        self.series_row.pack(side="top", fill="x")
+        ttk.Label(self.series_row, text="Series:").pack(side="left")
+
+    def settings(self) -> ViewSettings:
+        """The view settings the controls describe now."""
+        try:
+            window = parse_window(self.window_var.get())
+        except ValueError:
+            window = parse_window(DEFAULT_WINDOW)
+        layout = next((k for k, v in LAYOUT_LABELS.items() if v == self.layout_var.get()), "auto")
+        y_range = None
+        if not self.autoscale_var.get():
+            y_range = self._entered_y_range()
+        return ViewSettings(
+            window_s=window,
+            layout=layout,
+            mode="xy" if self.xy_var.get() else "time",
+            x_series=self.x_var.get() or None,
+            y_series=self.y_var.get() or None,
+            autoscale=self.autoscale_var.get() or y_range is None,
+            y_range=y_range,
+            hidden=frozenset(self._hidden),
+        )
+
+    def _entered_y_range(self) -> tuple[float, float] | None:
+        try:
+            lo, hi = float(self.ymin_var.get()), float(self.ymax_var.get())
+        except ValueError:
+            return None
+        return (lo, hi) if lo < hi else None
+
+    def apply_y_range(self) -> None:
+        """Use the y min/max entries: switches autoscale off (the "fixed y-range")."""
+        if self._entered_y_range() is None:
+            self.set_status("The y-range needs two numbers, min below max.")
+            return
+        self.autoscale_var.set(False)
+        self._settings_changed()
+
+    def set_y_range(self, lo: float, hi: float) -> None:
+        self.ymin_var.set(format_value(lo))
+        self.ymax_var.set(format_value(hi))
+        self.apply_y_range()
+
+    def set_window(self, text: str) -> None:
+        self.window_var.set(text)
+        self._settings_changed()
+
+    def set_layout(self, layout: str) -> None:
+        self.layout_var.set(LAYOUT_LABELS[layout])
+        self._settings_changed()
+
+    def set_xy(self, x: str | None, y: str | None) -> None:
+        """XY mode with `x` against `y`; ``set_xy(None, None)`` goes back to the time axis."""
+        self.xy_var.set(x is not None and y is not None)
+        if x is not None:
+            self.x_var.set(x)
+        if y is not None:
+            self.y_var.set(y)
+        self._settings_changed()
+
+    def set_series_visible(self, name: str, visible: bool) -> None:
+        var = self._series_vars.get(name)
+        if var is not None:
+            var.set(visible)
+        if visible:
+            self._hidden.discard(name)
+        else:
+            self._hidden.add(name)
+        self._settings_changed()
+
+    def _settings_changed(self) -> None:
+        if self.window_combo.get().strip():
+            try:
+                parse_window(self.window_var.get())
+            except ValueError:
+                self.set_status(f"Window {self.window_var.get()!r}: use seconds, or 'all'.")
+
+    def _sync_series(self) -> None:
+        """Add a show/hide check button (and X/Y choice) for every series that appeared."""
+        names = self.store.names
+        if names == self._known_names:
+            return
+        for name in names:
+            if name in self._series_vars:
+                continue
+            var = tk.BooleanVar(value=name not in self._hidden)
+            colour = self.renderer.colour(name)
+            button = tk.Checkbutton(
+                self.series_row,
+                text=name,
+                variable=var,
+                foreground=colour,
+                activeforeground=colour,
+                command=lambda n=name, v=var: self.set_series_visible(n, v.get()),
+            )
+            button.pack(side="left", padx=(4, 0))
+            self._series_vars[name] = var
+        self._known_names = list(names)
+        self.x_combo.configure(values=names)
+        self.y_combo.configure(values=names)
+        if not self.x_var.get() and names:
+            self.x_var.set(names[0])
+        if not self.y_var.get() and len(names) > 1:
+            self.y_var.set(names[1])
+
+    def _clear_series_buttons(self) -> None:
+        for child in self.series_row.winfo_children()[1:]:
+            child.destroy()
+        self._series_vars.clear()
+        self._known_names = []
+        self._hidden.clear()
+
+    # --- pause / resume ---------------------------------------------------------------------
+    def toggle_pause(self) -> None:
+        if self.paused:
+            self.resume()
+        else:
+            self.pause()
+
+    def pause(self, reason: str = "") -> None:
+        """Freeze the view; readings keep coming into the store (and the recording)."""
+        if self.paused:
+            return
+        self.paused = True
+        tr = self.store.time_range()
+        self._t_frozen = tr[1] if tr else None
+        self.pause_button.configure(text="Resume")
+        self.set_status(reason or "Paused: readings are still collected. Press Resume.")
+
+    def resume(self) -> None:
+        if self.review_path is not None:
+            self.back_to_live()
+            return
+        self.paused = False
+        self._t_frozen = None
+        self.pause_button.configure(text="Pause")
+        self.renderer.invalidate()
+        self.set_status("Live.")
+
+    # --- ingest -----------------------------------------------------------------------------
+    def ingest_chunk(self, data: bytes | str) -> None:
+        """Feed raw output (board REPL, Thonny's shell): parsed off this thread, then stored."""
+        source = self._chunk_source
+        if source is None:
+            source = self._start_chunk_source()
+        source.feed(data)
+
+    def _start_chunk_source(self) -> Any:
+        from companion_app.readings.sources import ChunkSource
+
+        source = ChunkSource()
+        self._start_session(source)
+        self._chunk_source = source
+        return source
+
+    def attach_source(self, source: Any) -> Any:
+        """Show readings from any `Source` (serial, MQTT, HTTP, file…) and start it.
+
+        Its errors go to the status line; Record records it. Returns the `PlotSession` that
+        wires it to the live store.
+        """
+        return self._start_session(source)
+
+    def attach_session(self, session: Any) -> None:
+        """Adopt a `PlotSession` someone else started on our store (`iotkit plot` does this), so
+        that Record records it and its errors show in the status line."""
+        if session.on_error is None:
+            session.on_error = self.post_status
+        if self._recorder is not None:
+            session.recorder = self._recorder
+        self._sessions.append(session)
+
+    def _start_session(self, source: Any) -> Any:
+        from companion_app.readings.session import PlotSession
+
+        session = PlotSession(source, self.live_store, on_error=self.post_status)
+        if self._recorder is not None:
+            session.recorder = self._recorder
+        session.start()
+        self._sessions.append(session)
+        return session
+
+    def post_status(self, message: str) -> None:
+        """Show `message` in the status line; safe from any thread (sources call it)."""
+        self._events.put(("status", str(message)))
+
+    def set_status(self, message: str) -> None:
+        self.status_var.set(message)
+
+    def _on_connection_event(self, event: str, payload: Any) -> None:
+        if event == "data":
+            self.ingest_chunk(payload)
+        elif event == "disconnected" and payload:
+            self.set_status(f"The board went away ({payload}); the plot keeps what it has.")
+
+    # --- the frame timer --------------------------------------------------------------------
+    def _schedule(self) -> None:
+        if not self._closed:
+            self._after_id = self.after(FRAME_MS, self._tick)
+
+    def _tick(self) -> None:
+        self._after_id = None
+        try:
+            self.ticks += 1
+            self._drain_events()
+            self._update_recording_label()
+            if self.winfo_viewable():  # a hidden tab costs nothing but the ingest
+                self.redraw()
+        except Exception as exc:  # noqa: BLE001 - a bad frame must not stop the timer
+            log.exception("plot frame failed")
+            self.set_status(f"Drawing failed: {exc}")
+        self._schedule()
+
+    def redraw(self, force: bool = False) -> str:
+        """One frame: draws only if the store or a setting changed; returns what it did."""
+        self._sync_series()
+        if not self.paused and self.renderer.user_moved_view():
+            self.pause("Zoomed or panned: the view is paused. Press Resume to follow live data.")
+        result = self.renderer.update(
+            self.store,
+            self.settings(),
+            follow=not self.paused,
+            t_frozen=self._t_frozen if self.paused else None,
+            force=force,
+        )
+        if result != "skipped":
+            self._update_counts()
+        return result
+
+    def _update_counts(self) -> None:
+        store = self.store
+        names = store.names
+        if not names:
+            return
+        if self.status_var.get().startswith("Waiting for readings"):
+            self.set_status("Live.")
+        shown = ", ".join(f"{n} {store.stats(n).count}" for n in names[:6])
+        more = f" (+{len(names) - 6} more)" if len(names) > 6 else ""
+        where = f"{self.review_path.name}: " if self.review_path is not None else ""
+        self.counts_var.set(f"{where}points: {shown}{more}")
+
+    def _update_recording_label(self) -> None:
+        recorder = self._recorder
+        if recorder is None:
+            return
+        if recorder.closed:  # the session stopped it after a write error (status says why)
+            self._recorder = None
+            self.record_button.configure(text="Record…")
+            self.record_var.set(f"Recording stopped: {recorder.rows_written} rows")
+        else:
+            self.record_var.set(f"● {self._record_path}  {recorder.rows_written} rows")
+
+    def _drain_events(self) -> None:
+        while True:
+            try:
+                kind, message = self._events.get_nowait()
+            except queue.Empty:
+                return
+            if kind == "status":
+                self.set_status(message)
+
+    # --- record / export / review -----------------------------------------------------------
+    def _on_record_button(self) -> None:
+        if self._recorder is not None:
+            self.stop_recording()
+            return
+        path = filedialog.asksaveasfilename(
+            parent=self,
+            title="Record readings to CSV",
+            defaultextension=".csv",
+            initialfile=time.strftime("readings-%Y%m%d-%H%M%S.csv"),
+            filetypes=[("CSV", "*.csv"), ("All files", "*")],
+        )
+        if path:
+            self.start_recording(path)
+
+    def start_recording(self, path: str | os.PathLike) -> None:
+        """Write every reading from now on to `path` (the CSV format of CONTRACTS.md).
+
+        The file is flushed after every row, so a crash loses nothing. Readings come from the
+        panel's sessions (the board's output, attached sources), not from a CSV under review.
+        """
+        self.stop_recording()
+        if not self._sessions:
+            if self.ctx is None:
+                self.set_status("Nothing to record: this window has no source of readings.")
+                return
+            self._start_chunk_source()
+        try:
+            recorder = self._sessions[0].start_recording(path)
+        except IotkitError as exc:
+            self.set_status(str(exc))
+            return
+        for session in self._sessions[1:]:
+            session.recorder = recorder
+        self._recorder = recorder
+        self._record_path = Path(path)
+        self.record_button.configure(text="Stop recording")
+        self.record_var.set(f"● {self._record_path}  0 rows")
+        self.set_status(f"Recording to {self._record_path}.")
+
+    @property
+    def recording_rows(self) -> int:
+        recorder = self._recorder
+        return recorder.rows_written if recorder is not None else 0
+
+    def stop_recording(self) -> None:
+        """Stop and close the recording (each session swaps it out under its own lock)."""
+        recorder, self._recorder = self._recorder, None
+        if recorder is None:
+            return
+        for session in self._sessions:
+            if session.recorder is recorder:
+                session.stop_recording()
+        recorder.close()
+        self.record_button.configure(text="Record…")
+        self.record_var.set(f"Recorded {recorder.rows_written} rows to {self._record_path}")
+        self.set_status(f"Recording saved: {self._record_path}")
+
+    def _on_export_button(self) -> None:
+        path = filedialog.asksaveasfilename(
+            parent=self,
+            title="Export the plot",
+            defaultextension=".png",
+            initialfile=time.strftime("plot-%Y%m%d-%H%M%S.png"),
+            filetypes=[("PNG image", "*.png"), ("SVG image", "*.svg")],
+        )
+        if path:
+            self.export(path)
+
+    def export(self, path: str | os.PathLike) -> Path:
+        """Save the figure as shown (current view and limits) as PNG or SVG, by the suffix."""
+        path = Path(path)
+        fmt = path.suffix.lower().lstrip(".") or "png"
+        if fmt not in ("png", "svg"):
+            self.set_status("Export as .png or .svg.")
+            raise IotkitError(f"cannot export {path.name}: use a .png or .svg name")
+        try:
+            self.figure.savefig(path, format=fmt, dpi=120)
+        except OSError as exc:
+            self.set_status(f"Cannot export to {path}: {exc}")
+            raise IotkitError(f"cannot export to {path}: {exc}") from exc
+        finally:
+            # Saving drew the figure at the export size; draw it again at the window's size so
+            # the blitting background matches (the view, zoom included, stays as it was).
+            self.canvas.draw()
+        self.set_status(f"Exported {path}")
+        return path
+
+    def _on_open_button(self) -> None:
+        path = filedialog.askopenfilename(
+            parent=self,
+            title="Open a recorded CSV",
+            filetypes=[("CSV", "*.csv"), ("All files", "*")],
+        )
+        if path:
+            self.open_csv(path)
+
+    def open_csv(self, path: str | os.PathLike) -> None:
+        """Show an earlier recording (whole, paused); live readings keep being collected."""
+        from companion_app.readings.recorder import read_csv
+        from companion_app.readings.store import SeriesStore
+
+        try:
+            rows = read_csv(path)
+        except (OSError, ValueError, IotkitError) as exc:
+            self.set_status(f"Cannot open {path}: {exc}")
+            return
+        store = SeriesStore()
+        store.add_many(rows)
+        self._show_store(store)
+        self.review_path = Path(path)
+        self.window_var.set("all")
+        self.paused = True
+        self._t_frozen = None
+        self.pause_button.configure(text="Resume")
+        self.live_button.pack(side="left", padx=(4, 0), after=self.open_button)
+        self.set_status(
+            f"Reviewing {self.review_path.name}: {len(rows)} rows. Press Back to live to return."
+        )
+
+    def back_to_live(self) -> None:
+        self.review_path = None
+        self.live_button.pack_forget()
+        self._show_store(self.live_store)
+        self.paused = True  # resume() below clears it and redraws
+        self.resume()
+
+    def _show_store(self, store: Any) -> None:
+        self.store = store
+        self._clear_series_buttons()
+        self.renderer.invalidate()
+
+    # --- closing ----------------------------------------------------------------------------
+    def close(self) -> None:
+        """Stop the sources and the timer, close a recording (the app calls this)."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._after_id is not None:
+            try:
+                self.after_cancel(self._after_id)
+            except tk.TclError:
+                pass
+        for session in self._sessions:
+            try:
+                session.stop()
+            except Exception:  # noqa: BLE001 - closing must go on
+                log.exception("stopping a plot source failed")
+        self.stop_recording()
+        if self.ctx is not None:
+            self.ctx.connection.remove_listener(self._on_connection_event)
+        self.renderer.close()
+
+    def destroy(self) -> None:
+        self.close()
+        super().destroy()
+
+
+
+

@@ -1,0 +1,1295 @@
+"""A virtual ESP chip held in ROM download mode, so esptool (and our flasher) can practise on it.
+
+It speaks the serial protocol of the ROM bootloader and of esptool's flasher stub, as esptool
+uses them: SLIP frames, SYNC, register reads and writes (chip detection, eFuses, MAC, crystal),
+the SPI flash controller registers esptool drives for its flash-id probe, RAM download of the
+stub and its OHAI greeting, flash writes plain and deflated, MD5, erase and read-back.
+
+Per-chip facts (magic values, register addresses, chip ids, status-byte lengths) live in
+`chips_rom.json`, each with its source; this module only holds the behaviour.
+
+Nothing uploaded to RAM is executed: any RAM program started with MEM_END is taken to be the
+flasher stub, which is all esptool ever starts this way. "Reboot" and "run user code" bring the
+chip straight back to ROM download mode, as if BOOT were held down, and are logged as RESET.
+
+Transport: a pseudo-terminal (the client opens `port`) and/or a TCP socket (`tcp_url`, for
+`socket://`). A pty has no DTR/RTS, so esptool must run with `--before no-reset` (and
+`--after no-reset` or `no-reset-stub`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import mmap
+import os
+import select
+import signal
+import socket
+import struct
+import sys
+import termios
+import threading
+import time
+import tty
+import zlib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Callable
+
+from companion_app.errors import IotkitError, UsageError
+
+log = logging.getLogger(__name__)
+
+DATA_FILE = "chips_rom.json"
+NO_CLIENT_POLL_S = 0.02
+DEFAULT_BAUD = 115200
+
+# Commands that change flash contents; FLASH_BEGIN/FLASH_DEFL_BEGIN count only with a size
+# (esptool's "run user code" and soft reset send FLASH_BEGIN with size 0).
+DESTRUCTIVE_COMMANDS = (
+    "FLASH_BEGIN",
+    "FLASH_DATA",
+    "FLASH_DEFL_BEGIN",
+    "FLASH_DEFL_DATA",
+    "ERASE_FLASH",
+    "ERASE_REGION",
+)
+
+
+class BootloaderError(IotkitError):
+    """The virtual bootloader cannot start as asked."""
+
+
+# -- chip facts -------------------------------------------------------------------------------
+
+
+def _num(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return int(value, 0)
+        except ValueError:
+            return value
+    return value
+
+
+def _unwrap(fact: Any) -> Any:
+    return fact["value"] if isinstance(fact, dict) and "value" in fact else fact
+
+
+_DATA_CACHE: dict[str, Any] | None = None
+
+
+def _data() -> dict[str, Any]:
+    global _DATA_CACHE
+    if _DATA_CACHE is None:
+        text = resources.files("companion_app.simulator").joinpath(DATA_FILE).read_text()
+        _DATA_CACHE = json.loads(text)
+    return _DATA_CACHE
+
+
+def known_chips() -> list[str]:
+    return sorted(_data()["chips"])
+
+
+@dataclass(frozen=True)
+class Protocol:
+    commands: dict[str, int]
+    names: dict[int, str]
+    stub_only: frozenset[str]
+    checksum_seed: int
+    sync_payload: bytes
+    sync_responses: int
+    rom_sync_value: int
+    stub_sync_value: int
+    greeting: bytes
+    stub_status_bytes: int
+    magic_reg: int
+    rom_errors: dict[str, int]
+    stub_errors: dict[str, int]
+    read_flash_max_packet: int
+    read_flash_slow_block: int
+    sector_size: int
+    spi_bits: dict[str, int]
+    flash: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ChipRom:
+    """What one chip's ROM looks like from the serial port."""
+
+    key: str
+    name: str
+    image_chip_id: int | None
+    magic_value: int | None
+    bootloader_offset: int
+    default_flash_size: int
+    rom_status_bytes: int
+    rom_commands: frozenset[str]
+    security_info: dict[str, Any] | None
+    spi: dict[str, Any]
+    mac: dict[str, Any]
+    uart_clkdiv: dict[str, int] | None
+    registers: dict[int, int]
+    protocol: Protocol = field(repr=False)
+
+
+def _load_protocol() -> Protocol:
+    data = _data()
+    p = {k: _unwrap(v) for k, v in data["protocol"].items()}
+    f = {k: _unwrap(v) for k, v in data["flash_chip"].items()}
+    commands = {name: _num(op) for name, op in p["commands"].items()}
+    return Protocol(
+        commands=commands,
+        names={op: name for name, op in commands.items()},
+        stub_only=frozenset(p["stub_only_commands"]),
+        checksum_seed=_num(p["checksum_seed"]),
+        sync_payload=bytes.fromhex(p["sync_payload"]),
+        sync_responses=p["sync_responses"],
+        rom_sync_value=_num(p["rom_sync_value"]),
+        stub_sync_value=_num(p["stub_sync_value"]),
+        greeting=p["stub_greeting"].encode(),
+        stub_status_bytes=p["stub_status_bytes"],
+        magic_reg=_num(p["chip_detect_magic_reg"]),
+        rom_errors={k: _num(v) for k, v in p["rom_errors"].items()},
+        stub_errors={k: _num(v) for k, v in p["stub_errors"].items()},
+        read_flash_max_packet=p["read_flash_max_packet"],
+        read_flash_slow_block=p["read_flash_slow_block"],
+        sector_size=_num(p["sector_size"]),
+        spi_bits={k: _num(v) for k, v in p["spi_usr_bits"].items()},
+        flash={
+            "manufacturer": _num(f["jedec_manufacturer"]),
+            "memory_type": _num(f["jedec_memory_type"]),
+            "status": _num(f["status_register"]),
+            "sfdp": bytes.fromhex(f["sfdp"]),
+            "commands": {name: _num(op) for name, op in f["spi_commands"].items()},
+        },
+    )
+
+
+def load_chip_rom(chip: str) -> ChipRom:
+    """The facts for `chip` (esp32, esp32s3, …) from chips_rom.json."""
+    chips = _data()["chips"]
+    if chip not in chips:
+        raise UsageError(
+            f"There is no virtual bootloader for '{chip}'. "
+            f"Choose one of: {', '.join(known_chips())}"
+        )
+    c = {k: _unwrap(v) for k, v in chips[chip].items()}
+    spi = {k: _num(v) for k, v in c["spi"].items()}
+    mac = {k: _num(v) for k, v in c["mac"].items()}
+    clk = c.get("uart_clkdiv")
+    sec = c.get("security_info")
+    return ChipRom(
+        key=chip,
+        name=c["name"],
+        image_chip_id=c["image_chip_id"],
+        magic_value=_num(c["magic_value"]),
+        bootloader_offset=_num(c["bootloader_offset"]),
+        default_flash_size=_num(c["default_flash_size"]),
+        rom_status_bytes=c["rom_status_bytes"],
+        rom_commands=frozenset(c["rom_commands"]),
+        security_info=dict(sec) if sec else None,
+        spi=spi,
+        mac=mac,
+        uart_clkdiv={k: _num(v) for k, v in clk.items()} if clk else None,
+        registers={_num(r["addr"]): _num(r["value"]) for r in c.get("registers") or []},
+        protocol=_load_protocol(),
+    )
+
+
+# -- SLIP ---------------------------------------------------------------------------------------
+
+
+def slip_encode(packet: bytes) -> bytes:
+    return b"\xc0" + packet.replace(b"\xdb", b"\xdb\xdd").replace(b"\xc0", b"\xdb\xdc") + b"\xc0"
+
+
+class SlipDecoder:
+    """Turns a byte stream into SLIP frames. Bytes outside a frame (line noise, a boot log) are
+    dropped; every 0xC0 ends the current frame and starts the next."""
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+        self._in_frame = False
+
+    def reset(self) -> None:
+        self._buf.clear()
+        self._in_frame = False
+
+    def feed(self, data: bytes) -> list[bytes]:
+        frames: list[bytes] = []
+        start = 0
+        while True:
+            i = data.find(b"\xc0", start)
+            if i < 0:
+                if self._in_frame:
+                    self._buf += data[start:]
+                return frames
+            if self._in_frame:
+                self._buf += data[start:i]
+                if self._buf:
+                    raw = bytes(self._buf)
+                    frames.append(raw.replace(b"\xdb\xdc", b"\xc0").replace(b"\xdb\xdd", b"\xdb"))
+                    self._buf.clear()
+            self._in_frame = True
+            start = i + 1
+
+
+def xor_checksum(data: bytes, seed: int = 0xEF) -> int:
+    """The ROM's checksum: seed XOR every byte. Folded on big integers, since a byte loop
+    would cost more than the rest of a FLASH_DATA command."""
+    n = len(data)
+    if n == 0:
+        return seed & 0xFF
+    value = int.from_bytes(data, "little")
+    while n > 1:
+        half = (n + 1) // 2
+        value = (value & ((1 << (8 * half)) - 1)) ^ (value >> (8 * half))
+        n = half
+    return (value ^ seed) & 0xFF
+
+
+# -- flash storage --------------------------------------------------------------------------
+
+
+class FlashStore:
+    """The chip's SPI flash: a file mapped into memory (other processes see writes at once),
+    or a bytearray when no file is given."""
+
+    def __init__(self, path: str | os.PathLike[str] | None, size: int | None, default: int):
+        self.path = Path(path) if path is not None else None
+        self._file = None
+        if self.path is None:
+            self.size = size or default
+            self.mem: Any = bytearray(b"\xff" * self.size)
+            return
+        existing = self.path.stat().st_size if self.path.exists() else None
+        if existing is not None and size is not None and existing != size:
+            raise BootloaderError(
+                f"The flash image {self.path} holds {existing} bytes, but a {size}-byte flash "
+                "was asked for. Use another file, or leave the flash size out."
+            )
+        self.size = existing if existing is not None else (size or default)
+        _check_flash_size(self.size, str(self.path))
+        if existing is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.path, "wb") as f:
+                chunk = b"\xff" * 65536
+                for _ in range(self.size // len(chunk)):
+                    f.write(chunk)
+                f.write(b"\xff" * (self.size % len(chunk)))
+        self._file = open(self.path, "r+b")
+        self.mem = mmap.mmap(self._file.fileno(), self.size)
+
+    def read(self, offset: int, length: int) -> bytes:
+        return bytes(self.mem[offset : offset + length])
+
+    def write(self, offset: int, data: bytes) -> None:
+        self.mem[offset : offset + len(data)] = data
+
+    def erase(self, offset: int, length: int) -> None:
+        self.mem[offset : offset + length] = b"\xff" * length
+
+    def md5(self, offset: int, length: int) -> bytes:
+        return hashlib.md5(memoryview(self.mem)[offset : offset + length]).digest()
+
+    def flush(self) -> None:
+        if isinstance(self.mem, mmap.mmap):
+            self.mem.flush()
+
+    def close(self) -> None:
+        if isinstance(self.mem, mmap.mmap):
+            self.mem.flush()
+            self.mem.close()
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+def _check_flash_size(size: int, what: str) -> None:
+    # esptool reads the size back as log2(bytes) from the JEDEC id: 256 KB … 128 MB.
+    if size < 0x40000 or size > 0x8000000 or size & (size - 1):
+        raise BootloaderError(
+            f"{what}: a flash of {size} bytes cannot exist; use a power of two from 256 KB "
+            "to 128 MB, such as 4194304 (4 MB)."
+        )
+
+
+# -- the chip -----------------------------------------------------------------------------------
+
+
+class _CommandFailed(Exception):
+    """A command is answered with an error status. `kind` names it for both ROM and stub."""
+
+    # kind -> (ROM error name, stub error name)
+    KINDS = {
+        "invalid_command": ("invalid_message", "invalid_command"),
+        "not_implemented": ("invalid_message", "cmd_not_implemented"),
+        "bad_len": ("invalid_message", "bad_data_len"),
+        "checksum": ("invalid_crc", "bad_data_checksum"),
+        "not_in_flash_mode": ("failed_to_act", "not_in_flash_mode"),
+        "too_much_data": ("invalid_message", "too_much_data"),
+        "inflate": ("deflate", "inflate_error"),
+        "out_of_range": ("failed_to_act", "failed_spi_op"),
+        "read_length": ("flash_read_length", "bad_data_len"),
+    }
+
+    def __init__(self, kind: str, detail: str = "") -> None:
+        super().__init__(f"{kind}: {detail}" if detail else kind)
+        self.kind = kind
+
+
+class ChipEngine:
+    """The ROM bootloader and the flasher stub of one chip, with no transport: bytes in, bytes
+    out. One thread at a time (VirtualBootloader holds a lock)."""
+
+    def __init__(
+        self,
+        rom: ChipRom,
+        flash: FlashStore,
+        mac: bytes,
+        record: Callable[[str, dict[str, Any]], None],
+        link_baud: Callable[[], int | None] = lambda: None,
+    ) -> None:
+        self.rom = rom
+        self.proto = rom.protocol
+        self.flash = flash
+        self.mac = mac
+        self._record = record
+        self._link_baud = link_baud
+        self._decoder = SlipDecoder()
+        self.unknown_reads: set[int] = set()
+        self._reset_state()
+
+    # -- state --------------------------------------------------------------------------------
+
+    def _reset_state(self) -> None:
+        self.stub = False
+        self.baud: int | None = None
+        self._regs = dict(self.rom.registers)
+        self._regs.update(self._mac_registers())
+        self._flash_op: dict[str, Any] | None = None
+        self._mem_op: dict[str, Any] | None = None
+        self._reading: dict[str, Any] | None = None
+        self._status_reg = self.proto.flash["status"]
+        self.spi_params: dict[str, int] | None = None
+
+    def reboot(self, reason: str, drop_input: bool = False) -> None:
+        """Back to ROM download mode, as a reset with BOOT held down does."""
+        self._reset_state()
+        if drop_input:
+            self._decoder.reset()
+        self._record("RESET", {"reason": reason})
+
+    def disconnected(self) -> None:
+        """The client closed the port: drop half-received frames; the chip itself keeps its
+        state (a stub left running stays running, as on a real board)."""
+        self._decoder.reset()
+        self._reading = None
+
+    def _mac_registers(self) -> dict[int, int]:
+        m = self.rom.mac
+        mac = self.mac
+        if m["layout"] == "efuse_pair":
+            # esptool: struct.pack(">II", hi, lo)[2:] is the MAC; hi's top 16 bits are CRC/ext.
+            hi = (mac[0] << 8) | mac[1] | (m.get("ext", 0) << 16)
+            lo = int.from_bytes(mac[2:6], "big")
+            return {m["hi"]: hi, m["lo"]: lo}
+        if m["layout"] == "esp8266_otp":
+            # esptool: OUI from MAC3 (non-zero), then mac1 bits 8-15, 0-7, mac0 bits 24-31.
+            return {
+                m["mac3"]: int.from_bytes(mac[0:3], "big"),
+                m["mac1"]: (mac[3] << 8) | mac[4],
+                m["mac0"]: mac[5] << 24,
+            }
+        raise BootloaderError(f"unknown MAC layout {m['layout']!r} in {DATA_FILE}")
+
+    # -- input --------------------------------------------------------------------------------
+
+    def receive(self, data: bytes) -> bytes:
+        out = bytearray()
+        for frame in self._decoder.feed(data):
+            self._frame(frame, out)
+        return bytes(out)
+
+    def _frame(self, frame: bytes, out: bytearray) -> None:
+        if self._reading is not None:
+            if len(frame) == 4:
+                self._read_flash_ack(struct.unpack("<I", frame)[0], out)
+                return
+            self._record("READ_FLASH_ABORTED", {"at": self._reading["pos"]})
+            self._reading = None
+        if len(frame) < 8 or frame[0] != 0x00:
+            log.debug("ignored a %d-byte frame that is no command", len(frame))
+            return
+        _, op, size, chk = struct.unpack("<BBHI", frame[:8])
+        payload = frame[8:]
+        name = self.proto.names.get(op, f"0x{op:02X}")
+        args: dict[str, Any] = {}
+        try:
+            if size != len(payload):
+                raise _CommandFailed("bad_len", f"size field {size}, payload {len(payload)}")
+            handler = getattr(self, "_cmd_" + name.lower(), None)
+            if handler is None or not self._supported(name):
+                raise _CommandFailed("invalid_command")
+            result = handler(payload, chk, args, out)
+        except _CommandFailed as exc:
+            code = self._error_code(exc.kind)
+            args["error"] = f"{code:04x}"
+            self._record(name, args)
+            out += self._response(op, error=code)
+            return
+        self._record(name, args)
+        if result is None:
+            return  # the handler answered (or, like RUN_USER_CODE, must not)
+        value, data, after = result
+        out += self._response(op, value, data)
+        if after is not None:
+            after(out)
+
+    def _supported(self, name: str) -> bool:
+        if self.stub:
+            return name not in ("READ_FLASH_SLOW",)
+        return name in self.rom.rom_commands
+
+    def _error_code(self, kind: str) -> int:
+        rom_name, stub_name = _CommandFailed.KINDS[kind]
+        if self.stub:
+            return self.proto.stub_errors[stub_name]
+        return 0x100 | self.proto.rom_errors[rom_name]
+
+    def _response(self, op: int, value: int = 0, data: bytes = b"", error: int | None = None):
+        if self.stub:
+            status = struct.pack(">H", error or 0)
+        else:
+            status = bytes([1, error & 0xFF]) if error else b"\x00\x00"
+            status += b"\x00" * (self.rom.rom_status_bytes - 2)
+        body = data + status
+        return slip_encode(struct.pack("<BBHI", 1, op, len(body), value & 0xFFFFFFFF) + body)
+
+    @staticmethod
+    def _ok(value: int = 0, data: bytes = b"", after: Callable[[bytearray], None] | None = None):
+        return value, data, after
+
+    def _check_range(self, offset: int, length: int) -> None:
+        if offset < 0 or length < 0 or offset + length > self.flash.size:
+            raise _CommandFailed(
+                "out_of_range", f"{offset:#x}+{length:#x} beyond {self.flash.size:#x}"
+            )
+
+    def _check_checksum(self, data: bytes, chk: int) -> None:
+        if xor_checksum(data, self.proto.checksum_seed) != chk & 0xFF:
+            raise _CommandFailed("checksum")
+
+    # -- commands: link ----------------------------------------------------------------------
+
+    def _cmd_sync(self, payload: bytes, chk: int, args: dict, out: bytearray):
+        if payload != self.proto.sync_payload:
+            raise _CommandFailed("bad_len", "not a SYNC payload")
+        self._reading = None
+        value = self.proto.stub_sync_value if self.stub else self.proto.rom_sync_value
+        for _ in range(self.proto.sync_responses - 1):
+            out += self._response(self.proto.commands["SYNC"], value)
+        args["stub"] = self.stub
+        return self._ok(value)
+
+    def _cmd_change_baudrate(self, payload: bytes, chk: int, args: dict, out: bytearray):
+        if len(payload) != 8:
+            raise _CommandFailed("bad_len")
+        new, old = struct.unpack("<II", payload)
+        args.update(baud=new, old=old)
+        self.baud = new  # a pty or a socket has no real baud rate; remembered for UART_CLKDIV
+        return self._ok()
+
+    def _cmd_get_security_info(self, payload: bytes, chk: int, args: dict, out: bytearray):
+        info = self.rom.security_info
+        if info is None:
+            raise _CommandFailed("not_implemented" if self.stub else "invalid_command")
+        body = struct.pack("<IBBBBBBBB", 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        if info["length"] >= 20:
+            body += struct.pack("<II", info["chip_id"], info.get("api_version") or 0)
+        args["chip_id"] = info.get("chip_id")
+        return self._ok(data=body)
+
+    # -- commands: registers ------------------------------------------------------------------
+
+    def _cmd_read_reg(self, payload: bytes, chk: int, args: dict, out: bytearray):
+        if len(payload) != 4:
+            raise _CommandFailed("bad_len")
+        (addr,) = struct.unpack("<I", payload)
+        value, known = self.read_word(addr)
+        args.update(addr=addr, value=value)
+        if not known:
+            args["unknown"] = True
+        return self._ok(value)
+
+    def read_word(self, addr: int) -> tuple[int, bool]:
+        if addr == self.proto.magic_reg and self.rom.magic_value is not None:
+            return self.rom.magic_value, True
+        clk = self.rom.uart_clkdiv
+        if clk and addr == clk["addr"]:
+            baud = self.baud or self._link_baud() or DEFAULT_BAUD
+            return int(clk["clock_hz"] // baud) & 0xFFFFF, True
+        if addr in self._regs:
+            return self._regs[addr], True
+        if self._is_spi_reg(addr):
+            return 0, True
+        if addr not in self.unknown_reads:
+            self.unknown_reads.add(addr)
+            log.info(
+                "virtual %s: READ_REG of unmodelled address %#010x, answering 0",
+                self.rom.name,
+                addr,
+            )
+        return 0, False
+
+    def _cmd_write_reg(self, payload: bytes, chk: int, args: dict, out: bytearray):
+        if not payload or len(payload) % 16:
+            raise _CommandFailed("bad_len")
+        writes = []
+        for i in range(0, len(payload), 16):
+            addr, value, mask, delay_us = struct.unpack("<IIII", payload[i : i + 16])
+            old = self.read_word(addr)[0] if mask != 0xFFFFFFFF else 0
+            new = (old & ~mask & 0xFFFFFFFF) | (value & mask)
+            self._regs[addr] = new
+            writes.append((addr, new))
+            if addr == self.rom.spi["base"] and new & self.proto.spi_bits["cmd_usr"]:
+                self._spi_execute()
+                self._regs[addr] = new & ~self.proto.spi_bits["cmd_usr"]
+        args.update(addr=writes[0][0], value=writes[0][1])
+        if len(writes) > 1:
+            args["more"] = [[a, v] for a, v in writes[1:]]
+        return self._ok()
+
+    # -- the SPI flash controller, as esptool's run_spiflash_command drives it ----------------
+
+    def _is_spi_reg(self, addr: int) -> bool:
+        base = self.rom.spi["base"]
+        return base <= addr < base + 0x100
+
+    def _spi_execute(self) -> None:
+        s = self.rom.spi
+        bits = self.proto.spi_bits
+        base = s["base"]
+        reg = lambda off: self._regs.get(base + off, 0)  # noqa: E731
+        usr, usr1, usr2 = reg(s["usr"]), reg(s["usr1"]), reg(s["usr2"])
+        opcode = usr2 & 0xFF
+        if s["miso_dlen"] is not None:
+            miso_bits = (reg(s["miso_dlen"]) & 0xFFFFFF) + 1 if usr & bits["usr_miso"] else 0
+            mosi_bits = (reg(s["mosi_dlen"]) & 0xFFFFFF) + 1 if usr & bits["usr_mosi"] else 0
+        else:
+            miso_bits = ((usr1 >> bits["esp8266_miso_bitlen_shift"]) & 0x1FF) + 1
+            mosi_bits = ((usr1 >> bits["esp8266_mosi_bitlen_shift"]) & 0x1FF) + 1
+            miso_bits = miso_bits if usr & bits["usr_miso"] else 0
+            mosi_bits = mosi_bits if usr & bits["usr_mosi"] else 0
+        addr = None
+        if usr & bits["usr_addr"]:
+            addr_len = ((usr1 >> bits["usr1_addr_len_shift"]) & 0x3F) + 1
+            addr = reg(4)
+            if s["addr_reg_msb"]:
+                addr >>= 32 - addr_len
+        words = (mosi_bits + 31) // 32
+        mosi = b"".join(struct.pack("<I", reg(s["w0"] + 4 * i)) for i in range(words))
+        mosi = mosi[: (mosi_bits + 7) // 8]
+        nbytes = (miso_bits + 7) // 8
+        reply = self._flash_chip(opcode, addr, mosi, nbytes)
+        # Only the bits the controller clocked in change; the rest of W0.. keeps its value.
+        for i in range(0, nbytes, 4):
+            chunk = reply[i : i + 4]
+            nbits = min(32, miso_bits - 8 * i)
+            mask = (1 << nbits) - 1
+            w = base + s["w0"] + i
+            value = int.from_bytes(chunk.ljust(4, b"\x00"), "little")
+            self._regs[w] = (self._regs.get(w, 0) & ~mask) | (value & mask)
+
+    def _flash_chip(self, opcode: int, addr: int | None, mosi: bytes, nbytes: int) -> bytes:
+        c = self.proto.flash["commands"]
+        if opcode == c["RDID"]:
+            capacity = self.flash.size.bit_length() - 1
+            data = bytes(
+                [self.proto.flash["manufacturer"], self.proto.flash["memory_type"], capacity]
+            )
+        elif opcode in (c["RDSR"], c["RDSR2"], c["RDSR3"]):
+            shift = {c["RDSR"]: 0, c["RDSR2"]: 8, c["RDSR3"]: 16}[opcode]
+            data = bytes([(self._status_reg >> shift) & 0xFF])
+        elif opcode in (c["WRSR"], c["WRSR2"], c["WRSR3"]):
+            shift = {c["WRSR"]: 0, c["WRSR2"]: 8, c["WRSR3"]: 16}[opcode]
+            for i, b in enumerate(mosi[:3]):
+                pos = shift + 8 * i
+                self._status_reg = (self._status_reg & ~(0xFF << pos)) | (b << pos)
+            data = b""
+        elif opcode == c["RDSFDP"]:
+            sfdp = self.proto.flash["sfdp"]
+            start = addr or 0
+            data = sfdp[start : start + nbytes]
+        elif opcode == c["READ"] and addr is not None:
+            data = self.flash.read(addr, min(nbytes, max(0, self.flash.size - addr)))
+        elif opcode in (
+            c["WREN"],
+            c["WRDI"],
+            c["WEVSR"],
+            c["DPD"],
+            c["UDPD"],
+            c["EXIT_UDPD"],
+            c["RDP"],
+            c["RSTEN"],
+            c["RST"],
+        ):
+            data = b""
+        else:
+            log.info("virtual %s: SPI flash command %#04x is not modelled", self.rom.name, opcode)
+            self._record("SPI_UNKNOWN", {"opcode": opcode})
+            data = b""
+        return data.ljust(nbytes, b"\xff")[:nbytes]
+
+    # -- commands: SPI set-up ---------------------------------------------------------------
+
+    def _cmd_spi_attach(self, payload: bytes, chk: int, args: dict, out: bytearray):
+        if len(payload) not in (4, 8):  # the ROM takes an extra 'is legacy' word
+            raise _CommandFailed("bad_len")
+        args["config"] = struct.unpack("<I", payload[:4])[0]
+        return self._ok()
+
+    def _cmd_spi_set_params(self, payload: bytes, chk: int, args: dict, out: bytearray):
+        if len(payload) != 24:
+            raise _CommandFailed("bad_len")
+        keys = ("id", "total_size", "block_size", "sector_size", "page_size", "status_mask")
+        self.spi_params = dict(zip(keys, struct.unpack("<IIIIII", payload)))
+        args.update(self.spi_params)
+        return self._ok()
+
+    # -- commands: RAM download and the stub ------------------------------------------------
+
+    def _cmd_mem_begin(self, payload: bytes, chk: int, args: dict, out: bytearray):
+        if len(payload) != 16:
+            raise _CommandFailed("bad_len")
+        size, blocks, block_size, offset = struct.unpack("<IIII", payload)
+        self._mem_op = {"remaining": size, "offset": offset}
+        args.update(size=size, blocks=blocks, block_size=block_size, offset=offset)
+        return self._ok()
+
+    def _cmd_mem_data(self, payload: bytes, chk: int, args: dict, out: bytearray):
+        if self._mem_op is None:
+            raise _CommandFailed("not_in_flash_mode")
+        if len(payload) < 16:
+            raise _CommandFailed("bad_len")
+        length, seq = struct.unpack("<II", payload[:8])
+        data = payload[16:]
+        args.update(seq=seq, len=length)
+        if length != len(data) or length > self._mem_op["remaining"]:
+            raise _CommandFailed("too_much_data")
+        self._check_checksum(data, chk)
+        self._mem_op["remaining"] -= length
+        return self._ok()
+
+    def _cmd_mem_end(self, payload: bytes, chk: int, args: dict, out: bytearray):
+        if len(payload) != 8:
+            raise _CommandFailed("bad_len")
+        if self._mem_op is None:
+            raise _CommandFailed("not_in_flash_mode")
+        flag, entry = struct.unpack("<II", payload)
+        args.update(execute=flag == 0, entry=entry)
+        self._mem_op = None
+        if flag != 0:
+            return self._ok()
+
+        def start_stub(buf: bytearray) -> None:
+            # The RAM program is taken to be the flasher stub: it greets, then takes over.
+            self.stub = True
+            self._flash_op = None
+            buf += slip_encode(self.proto.greeting)
+            self._record("STUB_RUNNING", {"entry": entry})
+
+        return self._ok(after=start_stub)
+
+    # -- commands: flash writes ---------------------------------------------------------------
+
+    def _begin(self, payload: bytes, args: dict, compressed: bool):
+        if len(payload) not in (16, 20):
+            raise _CommandFailed("bad_len")
+        size, blocks, block_size, offset = struct.unpack("<IIII", payload[:16])
+        encrypted = len(payload) == 20 and struct.unpack("<I", payload[16:20])[0] != 0
+        args.update(offset=offset, size=size, blocks=blocks, block_size=block_size)
+        if encrypted:
+            args["encrypted"] = True
+            raise _CommandFailed("invalid_command", "encrypted writes are not emulated")
+        if self.stub or self.rom.key != "esp8266":
+            erase_len = size
+        else:
+            # ESP8266 ROM: esptool shrinks 'size' to dodge a ROM erase bug (esp8266.py
+            # get_erase_size); erase what the data will cover instead.
+            erase_len = blocks * block_size
+        self._check_range(offset, max(size, 0))
+        if erase_len:
+            sector = self.proto.sector_size
+            e0 = offset - offset % sector
+            e1 = min(self.flash.size, -(-(offset + erase_len) // sector) * sector)
+            self.flash.erase(e0, e1 - e0)
+        self._flash_op = {
+            "offset": offset,
+            "size": size,
+            "block_size": block_size,
+            "compressed": compressed,
+            "inflater": zlib.decompressobj() if compressed else None,
+            "pos": offset,
+            "next_seq": 0,
+            "written_to": offset,
+        }
+        return self._ok()
+
+    def _cmd_flash_begin(self, payload: bytes, chk: int, args: dict, out: bytearray):
+        return self._begin(payload, args, compressed=False)
+
+    def _cmd_flash_defl_begin(self, payload: bytes, chk: int, args: dict, out: bytearray):
+        return self._begin(payload, args, compressed=True)
+
+    def _data_block(self, payload: bytes, chk: int, args: dict, compressed: bool):
+        op = self._flash_op
+        if op is None or op["compressed"] != compressed:
+            raise _CommandFailed("not_in_flash_mode")
+        if len(payload) < 16:
+            raise _CommandFailed("bad_len")
+        length, seq = struct.unpack("<II", payload[:8])
+        data = payload[16:]
+        args.update(seq=seq, len=length)
+        if length != len(data):
+            raise _CommandFailed("too_much_data")
+        self._check_checksum(data, chk)
+        if not compressed:
+            pos = op["offset"] + seq * op["block_size"]
+            # The stub writes only the declared size; the ROM writes whole (0xFF-padded) blocks.
+            limit = op["offset"] + op["size"] if self.stub else self.flash.size
+            data = data[: max(0, limit - pos)]
+            self._check_range(pos, len(data))
+            self.flash.write(pos, data)
+            op["written_to"] = max(op["written_to"], pos + len(data))
+            return self._ok()
+        if seq < op["next_seq"]:
+            args["repeat"] = True  # a retried block whose answer was lost: already written
+            return self._ok()
+        if seq != op["next_seq"]:
+            raise _CommandFailed("bad_len", f"block {seq} while {op['next_seq']} was expected")
+        try:
+            plain = op["inflater"].decompress(data)
+        except zlib.error as exc:
+            raise _CommandFailed("inflate", str(exc)) from exc
+        if self.stub:
+            plain = plain[: max(0, op["offset"] + op["size"] - op["pos"])]
+        self._check_range(op["pos"], len(plain))
+        self.flash.write(op["pos"], plain)
+        op["pos"] += len(plain)
+        op["written_to"] = op["pos"]
+        op["next_seq"] = seq + 1
+        return self._ok()
+
+    def _cmd_flash_data(self, payload: bytes, chk: int, args: dict, out: bytearray):
+        return self._data_block(payload, chk, args, compressed=False)
+
+    def _cmd_flash_defl_data(self, payload: bytes, chk: int, args: dict, out: bytearray):
+        return self._data_block(payload, chk, args, compressed=True)
+
+    def _end(self, payload: bytes, args: dict):
+        if len(payload) != 4:
+            raise _CommandFailed("bad_len")
+        (flag,) = struct.unpack("<I", payload)
+        args["reboot"] = flag == 0
+        op = self._flash_op
+        if self.stub:
+            if op is None:
+                raise _CommandFailed("not_in_flash_mode")
+            if op["written_to"] < op["offset"] + op["size"]:
+                raise _CommandFailed("bad_len", "flash end before all data arrived")
+        self._flash_op = None
+        self.flash.flush()
+        if self.stub and flag != 0:
+            return self._ok()  # the stub stays, ready for the next command
+        reason = "reboot" if flag == 0 else "run user code"
+        return self._ok(after=lambda buf: self.reboot(reason))
+
+    def _cmd_flash_end(self, payload: bytes, chk: int, args: dict, out: bytearray):
+        return self._end(payload, args)
+
+    def _cmd_flash_defl_end(self, payload: bytes, chk: int, args: dict, out: bytearray):
+        return self._end(payload, args)
+
+    # -- commands: flash reads, checks and erases ---------------------------------------------
+
+    def _cmd_spi_flash_md5(self, payload: bytes, chk: int, args: dict, out: bytearray):
+        if len(payload) != 16:
+            raise _CommandFailed("bad_len")
+        addr, size = struct.unpack("<II", payload[:8])
+        args.update(addr=addr, size=size)
+        self._check_range(addr, size)
+        digest = self.flash.md5(addr, size)
+        # The ROM answers 32 hex characters, the stub 16 raw bytes (serial-protocol docs).
+        return self._ok(data=digest if self.stub else digest.hex().encode())
+
+    def _cmd_read_flash_slow(self, payload: bytes, chk: int, args: dict, out: bytearray):
+        if len(payload) != 8:
+            raise _CommandFailed("bad_len")
+        offset, length = struct.unpack("<II", payload)
+        args.update(offset=offset, len=length)
+        block = self.proto.read_flash_slow_block
+        if length > block:
+            raise _CommandFailed("read_length")
+        self._check_range(offset, length)
+        return self._ok(data=self.flash.read(offset, length).ljust(block, b"\xff"))
+
+    def _cmd_read_flash(self, payload: bytes, chk: int, args: dict, out: bytearray):
+        if len(payload) != 16:
+            raise _CommandFailed("bad_len")
+        offset, length, packet, in_flight = struct.unpack("<IIII", payload)
+        args.update(offset=offset, len=length, packet=packet)
+        if packet == 0 or packet > self.proto.read_flash_max_packet:
+            raise _CommandFailed("bad_len")
+        self._check_range(offset, length)
+        state = {
+            "pos": offset,
+            "end": offset + length,
+            "packet": packet,
+            "md5": hashlib.md5(),
+            "acked": 0,
+            "length": length,
+        }
+
+        def start(buf: bytearray) -> None:
+            self._reading = state
+            self._read_flash_next(buf)
+
+        return self._ok(after=start)
+
+    def _read_flash_next(self, out: bytearray) -> None:
+        r = self._reading
+        assert r is not None
+        if r["pos"] < r["end"]:
+            n = min(r["packet"], r["end"] - r["pos"])
+            chunk = self.flash.read(r["pos"], n)
+            r["md5"].update(chunk)
+            r["pos"] += n
+            out += slip_encode(chunk)  # one packet in flight, as the stub does
+        elif r["acked"] >= r["length"]:
+            out += slip_encode(r["md5"].digest())
+            self._reading = None
+
+    def _read_flash_ack(self, acked: int, out: bytearray) -> None:
+        assert self._reading is not None
+        self._reading["acked"] = acked
+        self._read_flash_next(out)
+
+    def _cmd_erase_flash(self, payload: bytes, chk: int, args: dict, out: bytearray):
+        self.flash.erase(0, self.flash.size)
+        self.flash.flush()
+        args["size"] = self.flash.size
+        return self._ok()
+
+    def _cmd_erase_region(self, payload: bytes, chk: int, args: dict, out: bytearray):
+        if len(payload) != 8:
+            raise _CommandFailed("bad_len")
+        offset, size = struct.unpack("<II", payload)
+        args.update(offset=offset, size=size)
+        sector = self.proto.sector_size
+        if offset % sector or size % sector:
+            raise _CommandFailed("bad_len", "erase must be sector aligned")
+        self._check_range(offset, size)
+        self.flash.erase(offset, size)
+        self.flash.flush()
+        return self._ok()
+
+    def _cmd_run_user_code(self, payload: bytes, chk: int, args: dict, out: bytearray):
+        self.reboot("run user code")  # the stub sends no answer to this one
+        return None
+
+
+# -- the transport ------------------------------------------------------------------------------
+
+_BAUDS = {getattr(termios, n): int(n[1:]) for n in dir(termios) if n[:1] == "B" and n[1:].isdigit()}
+
+
+def default_mac(chip: str, seed: str | None, oui: str) -> bytes:
+    """A stable, distinct MAC per flash image (so four virtual boards differ), with the chip's
+    Espressif OUI."""
+    if seed is None:
+        tail = os.urandom(3)
+    else:
+        tail = hashlib.sha256(f"{chip}:{seed}".encode()).digest()[:3]
+    return bytes.fromhex(oui.replace(":", "")) + tail
+
+
+def parse_mac(mac: str | bytes) -> bytes:
+    if isinstance(mac, (bytes, bytearray)):
+        value = bytes(mac)
+    else:
+        try:
+            value = bytes.fromhex(mac.replace(":", "").replace("-", ""))
+        except ValueError:
+            value = b""
+    if len(value) != 6:
+        raise UsageError(f"A MAC address has 6 bytes, like 24:0a:c4:12:34:56; got {mac!r}")
+    return value
+
+
+class VirtualBootloader:
+    """A virtual ESP chip in ROM download mode on a pty and/or a TCP port.
+
+    `log` lists the commands received as (name, args) pairs, for example
+    ("FLASH_BEGIN", {"offset": 4096, "size": 65536, ...}) or ("ERASE_FLASH", {"size": ...});
+    failed ones carry args["error"]. With a flash image, each entry is also appended to
+    `<flash_image>.log` as a JSON line (the file is truncated at start).
+    """
+
+    def __init__(
+        self,
+        chip: str,
+        flash_image: str | os.PathLike[str] | None = None,
+        pty: bool = True,
+        tcp_port: int | None = None,
+        flash_size: int | None = None,
+        mac: str | bytes | None = None,
+    ) -> None:
+        self.rom = load_chip_rom(chip)
+        self.chip = chip
+        self.flash_image = Path(flash_image) if flash_image is not None else None
+        self.use_pty = pty
+        self.tcp_port = tcp_port
+        if flash_size is not None:
+            _check_flash_size(flash_size, "flash_size")
+        self.flash_size = flash_size
+        seed = str(self.flash_image.resolve()) if self.flash_image else None
+        if mac is not None:
+            self.mac = parse_mac(mac)
+        else:
+            self.mac = default_mac(chip, seed, self.rom.mac["oui"])
+        if not pty and tcp_port is None:
+            raise UsageError("The virtual bootloader needs a pty, a TCP port, or both.")
+        self.log: list[tuple[str, dict[str, Any]]] = []
+        self.pty_path: str | None = None
+        self.tcp_url: str | None = None
+        self.engine: ChipEngine | None = None
+        self.flash: FlashStore | None = None
+        self._lock = threading.RLock()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._master: int | None = None
+        self._listener: socket.socket | None = None
+        self._conn: socket.socket | None = None
+        self._log_file: Any = None
+        self._client_present = False
+        self._active = "pty" if pty else "tcp"
+
+    # -- public API -------------------------------------------------------------------------
+
+    @property
+    def port(self) -> str:
+        port = self.pty_path or self.tcp_url
+        if port is None:
+            raise RuntimeError("the virtual bootloader is not started")
+        return port
+
+    @property
+    def log_path(self) -> Path | None:
+        if self.flash_image is None:
+            return None
+        return self.flash_image.with_name(self.flash_image.name + ".log")
+
+    def start(self) -> "VirtualBootloader":
+        if os.name != "posix":
+            raise BootloaderError(
+                "The virtual bootloader needs pseudo-terminals, which Windows does not have. "
+                "Use Linux, macOS or WSL, or practise with a real board."
+            )
+        self.flash = FlashStore(self.flash_image, self.flash_size, self.rom.default_flash_size)
+        if self.log_path is not None:
+            self._log_file = open(self.log_path, "w", buffering=1)
+        self.engine = ChipEngine(self.rom, self.flash, self.mac, self._record, self._pty_baud)
+        if self.use_pty:
+            master, slave = os.openpty()
+            tty.setraw(slave)
+            self.pty_path = os.ttyname(slave)
+            os.close(slave)  # the client opens it by name; reads stop failing when it does
+            os.set_blocking(master, False)
+            self._master = master
+        if self.tcp_port is not None:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(("127.0.0.1", self.tcp_port))
+            sock.listen(1)
+            sock.setblocking(False)
+            self._listener = sock
+            self.tcp_url = f"socket://127.0.0.1:{sock.getsockname()[1]}"
+        self._record(
+            "POWER_ON", {"chip": self.chip, "flash_size": self.flash.size, "mac": self.mac.hex(":")}
+        )
+        self._thread = threading.Thread(target=self._serve, name="bootloader-sim", daemon=True)
+        self._thread.start()
+        log.info("virtual %s bootloader ready on %s", self.rom.name, self.port)
+        return self
+
+    def stop(self) -> None:
+        if self._stopping.is_set():
+            return
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+        for sock in (self._conn, self._listener):
+            if sock is not None:
+                try:
+                    sock.close()
+                except OSError:
+                    pass
+        if self._master is not None:
+            try:
+                os.close(self._master)
+            except OSError:
+                pass
+            self._master = None
+        with self._lock:
+            if self.flash is not None:
+                self.flash.close()
+            if self._log_file is not None:
+                self._log_file.close()
+                self._log_file = None
+
+    def __enter__(self) -> "VirtualBootloader":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def reset(self) -> None:
+        """Press EN with BOOT held: a stub that was left running is gone."""
+        with self._lock:
+            assert self.engine is not None
+            self.engine.reboot("EN pressed", drop_input=True)
+
+    def read_flash(self, offset: int = 0, length: int | None = None) -> bytes:
+        with self._lock:
+            assert self.flash is not None
+            return self.flash.read(offset, self.flash.size - offset if length is None else length)
+
+    def commands(self) -> list[str]:
+        return [name for name, _ in self.log]
+
+    def destructive_commands(self) -> list[tuple[str, dict[str, Any]]]:
+        """Commands that erased or wrote flash (a zero-size FLASH_BEGIN writes nothing)."""
+        return _destructive(self.log)
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _record(self, name: str, args: dict[str, Any]) -> None:
+        self.log.append((name, args))
+        if self._log_file is not None:
+            self._log_file.write(
+                json.dumps({"t": round(time.time(), 4), "cmd": name, "args": args}) + "\n"
+            )
+
+    def _pty_baud(self) -> int | None:
+        # The pty master reports the termios of the slave side, where the client set its baud.
+        if self._master is None or not self._client_present:
+            return None
+        try:
+            return _BAUDS.get(termios.tcgetattr(self._master)[4])
+        except termios.error:
+            return None
+
+    def _serve(self) -> None:
+        out = bytearray()
+        next_probe = 0.0
+        master = self._master
+        while not self._stopping.is_set():
+            rlist: list[Any] = []
+            wlist: list[Any] = []
+            if master is not None and self._client_present:
+                rlist.append(master)
+            if self._listener is not None and self._conn is None:
+                rlist.append(self._listener)
+            if self._conn is not None:
+                rlist.append(self._conn)
+            if out:
+                if self._active == "pty" and master is not None and self._client_present:
+                    wlist.append(master)
+                elif self._active == "tcp" and self._conn is not None:
+                    wlist.append(self._conn)
+            timeout = 0.2
+            if master is not None and not self._client_present:
+                timeout = max(0.0, min(timeout, next_probe - time.monotonic()))
+            try:
+                readable, writable, _ = select.select(rlist, wlist, [], timeout)
+            except (OSError, ValueError):
+                if self._stopping.is_set():
+                    return
+                raise
+            if master is not None and not self._client_present and time.monotonic() >= next_probe:
+                next_probe = time.monotonic() + NO_CLIENT_POLL_S
+                try:
+                    data = os.read(master, 65536)
+                    self._client_present = True
+                    self._take(data, "pty", out)
+                except BlockingIOError:
+                    self._client_present = True
+                except OSError:
+                    pass  # EIO: nobody has the pty open
+            if master is not None and master in readable:
+                try:
+                    self._take(os.read(master, 65536), "pty", out)
+                except BlockingIOError:
+                    pass
+                except OSError:
+                    self._client_present = False
+                    self._client_gone("pty", out)
+            if self._listener is not None and self._listener in readable:
+                try:
+                    conn, _ = self._listener.accept()
+                    conn.setblocking(False)
+                    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                    self._conn = conn
+                except OSError:
+                    pass
+            if self._conn is not None and self._conn in readable:
+                received: bytes | None
+                try:
+                    received = self._conn.recv(65536)
+                except (BlockingIOError, InterruptedError):
+                    received = None
+                except OSError:
+                    received = b""
+                if received == b"":
+                    self._conn.close()
+                    self._conn = None
+                    self._client_gone("tcp", out)
+                elif received:
+                    self._take(received, "tcp", out)
+            if out:
+                self._send(out)
+
+    def _take(self, data: bytes, source: str, out: bytearray) -> None:
+        if not data:
+            return
+        if source != self._active:
+            out.clear()  # answers belong to whoever asked
+            self._active = source
+        with self._lock:
+            if self.engine is not None:
+                out += self.engine.receive(data)
+
+    def _send(self, out: bytearray) -> None:
+        # Non-blocking: what the client does not take now waits for select() to say writable.
+        try:
+            if self._active == "pty" and self._master is not None and self._client_present:
+                n = os.write(self._master, bytes(out))
+            elif self._active == "tcp" and self._conn is not None:
+                n = self._conn.send(bytes(out))
+            else:
+                n = len(out)  # nobody listening: a UART's output is simply lost
+        except (BlockingIOError, InterruptedError):
+            n = 0
+        except OSError:
+            n = len(out)
+        del out[:n]
+
+    def _client_gone(self, source: str, out: bytearray) -> None:
+        if source == self._active:
+            out.clear()
+        with self._lock:
+            if self.engine is not None:
+                self.engine.disconnected()
+        log.debug("virtual %s: the %s client went away", self.rom.name, source)
+
+
+def _destructive(entries: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:
+    found = []
+    for name, args in entries:
+        if name not in DESTRUCTIVE_COMMANDS:
+            continue
+        if name in ("FLASH_BEGIN", "FLASH_DEFL_BEGIN") and not args.get("size"):
+            continue
+        found.append((name, args))
+    return found
+
+
+def read_command_log(flash_image: str | os.PathLike[str]) -> list[tuple[str, dict[str, Any]]]:
+    """The command log a virtual bootloader (maybe in another process) wrote beside its flash
+    image, as (name, args) pairs."""
+    path = Path(flash_image)
+    path = path.with_name(path.name + ".log")
+    entries = []
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if line:
+                try:
+                    item = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # a line being written right now
+                entries.append((item["cmd"], item["args"]))
+    return entries
+
+
+def destructive_commands_in(flash_image: str | os.PathLike[str]) -> list[tuple[str, dict]]:
+    """Erase or write commands found in the log beside `flash_image`."""
+    return _destructive(read_command_log(flash_image))
+
+
+def parse_flash_size(value: str | int | None) -> int | None:
+    """4194304, "4MB", "4M", "512KB" -> bytes (None stays None)."""
+    if value is None or isinstance(value, int):
+        return value
+    text = value.strip().upper().removesuffix("B")
+    scale = {"K": 1 << 10, "M": 1 << 20}.get(text[-1:], 1)
+    try:
+        return int(text[:-1] if scale > 1 else text, 0) * scale
+    except ValueError:
+        raise UsageError(f"A flash size looks like 4MB or 4194304; got {value!r}") from None
+
+
+def default_flash_image(chip: str) -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("thonny-iotkit")) / "virtual-chips" / chip / "flash.bin"
+
+
+def run_bootloader_sim(args: argparse.Namespace) -> int:
+    """`iotkit sim --bootloader CHIP`: run a virtual chip in download mode until killed."""
+    chip = args.bootloader
+    if chip not in known_chips():
+        raise UsageError(
+            f"--bootloader takes a chip name: {', '.join(known_chips())} (got {chip!r})"
+        )
+    image = getattr(args, "flash_image", None) or default_flash_image(chip)
+    sim = VirtualBootloader(
+        chip,
+        flash_image=image,
+        tcp_port=getattr(args, "tcp", None),
+        flash_size=parse_flash_size(getattr(args, "flash_size", None)),
+        mac=getattr(args, "mac", None),
+    )
+    sim.start()
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        if sim.pty_path:
+            print(sim.pty_path, flush=True)
+        if sim.tcp_url:
+            print(sim.tcp_url, flush=True)
+        assert sim.flash is not None
+        print(
+            f"virtual {sim.rom.name} in download mode (MAC {sim.mac.hex(':')}), "
+            f"{sim.flash.size // 1024} KB flash in {image}; use esptool with "
+            "--before no-reset --after no-reset; Ctrl-C to stop",
+            file=sys.stderr,
+            flush=True,
+        )
+        port_file = getattr(args, "port_file", None)
+        if port_file:
+            tmp = port_file + ".tmp"
+            with open(tmp, "w") as f:
+                f.write(sim.port + "\n")
+            os.replace(tmp, port_file)  # readers never see a half-written name
+        stop.wait()
+    finally:
+        sim.stop()
+    return 0
