@@ -248,9 +248,17 @@ def _make_plot(parent: tk.Misc, ctx: PanelContext) -> tk.Widget:
     return PlotPanel(parent, ctx)
 
 
-def default_panels() -> list[tuple[str, PanelFactory, bool]]:
-    """The built-in panels as (title, factory, lazy); later panels are appended here."""
-    return [("Console", _make_console, False), ("Plot", _make_plot, True)]
+# Built soon after start-up although lazy: matplotlib's import must not delay the window, but
+# readings printed before the Plot tab is first opened should still be on the plot.
+PLOT_PREBUILD_MS = 400
+
+
+def default_panels() -> list[tuple[str, PanelFactory, bool, int | None]]:
+    """The built-in panels as (title, factory, lazy, build_after_ms); append later panels."""
+    return [
+        ("Console", _make_console, False, None),
+        ("Plot", _make_plot, True, PLOT_PREBUILD_MS),
+    ]
 
 
 @dataclass
@@ -295,7 +303,7 @@ class CompanionApp:
         virtual_board: str = DEFAULT_VIRTUAL_BOARD,
         auto_virtual: bool = True,
         port_poll_s: float = 2.0,
-        panels: Sequence[tuple[str, PanelFactory, bool]] | None = None,
+        panels: Sequence[tuple[str, PanelFactory, bool, int | None]] | None = None,
     ) -> None:
         self.root = root
         self.virtual_board_id = virtual_board
@@ -342,8 +350,10 @@ class CompanionApp:
         # Long messages (the ones that explain a failure) wrap instead of being cut off.
         self.status.bind("<Configure>", lambda e: self.status.configure(wraplength=e.width - 16))
 
-        for title, factory, lazy in panels if panels is not None else default_panels():
-            self.add_panel(title, factory, lazy=lazy)
+        for title, factory, lazy, build_after in (
+            panels if panels is not None else default_panels()
+        ):
+            self.add_panel(title, factory, lazy=lazy, build_after_ms=build_after)
 
         if list_ports is None:
             from companion_app.device.ports import list_ports as real_list_ports
@@ -358,14 +368,28 @@ class CompanionApp:
         self._poll_id: str | None = self.root.after(APP_POLL_MS, self._poll)
 
     # --- panels -----------------------------------------------------------------------------
-    def add_panel(self, title: str, factory: PanelFactory, *, lazy: bool = False) -> ttk.Frame:
-        """Add a notebook tab whose content `factory(parent, context)` builds (see module doc)."""
+    def add_panel(
+        self,
+        title: str,
+        factory: PanelFactory,
+        *,
+        lazy: bool = False,
+        build_after_ms: int | None = None,
+    ) -> ttk.Frame:
+        """Add a notebook tab whose content `factory(parent, context)` builds (see module doc).
+
+        `build_after_ms` builds a lazy panel that long after start-up even if its tab is never
+        opened: the window appears at once, and the Plot panel still catches readings printed
+        before anyone looks at its tab.
+        """
         frame = ttk.Frame(self.notebook)
         panel = _Panel(title, factory, frame)
         self._panels.append(panel)
         self.notebook.add(frame, text=title)
         if not lazy:
             self._build_panel(panel)
+        elif build_after_ms is not None:
+            self.root.after(build_after_ms, lambda: self._closed or self._ensure_built(panel))
         return frame
 
     def panel(self, title: str) -> tk.Widget | None:
@@ -374,6 +398,10 @@ class CompanionApp:
             if p.title == title:
                 return p.widget
         return None
+
+    def _ensure_built(self, panel: _Panel) -> None:
+        if panel.widget is None and not panel.frame.winfo_children():
+            self._build_panel(panel)
 
     def _build_panel(self, panel: _Panel) -> None:
         try:
