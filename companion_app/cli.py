@@ -122,6 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
     from companion_app.readings.cli import add_plot_parser  # argparse only; engines load lazily
 
     add_plot_parser(sub)
+    from companion_app.firmware.cli import add_flash_parser
+
+    add_flash_parser(sub)
     return parser
 
 

@@ -265,8 +265,8 @@ class Flasher:
         router.jobs[ident] = self._job
         try:
             return work()
-        except FlashCancelled:
-            raise
+        except IotkitError:
+            raise  # already explained (a wrong image, a cancel)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a message
             log.debug("esptool failed", exc_info=True)
             raise translate_error(exc, self.port) from exc

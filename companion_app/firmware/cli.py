@@ -1,0 +1,180 @@
+"""`iotkit flash`: one board, or a classroom's worth in parallel, with the image checked first."""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import json
+import os
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from companion_app.errors import IotkitError, UsageError
+
+
+def add_flash_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "flash",
+        help="write MicroPython to a board (the image is checked against the chip first)",
+        description="Flash MicroPython. The image is checked against the detected chip and its "
+        "flash size before anything is erased or written.",
+    )
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--port", help="the board's serial port (a BOOTSEL drive for .uf2)")
+    where.add_argument("--ports", help="several ports, comma-separated: flash them in parallel")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--firmware", metavar="FILE", help="a .bin or .uf2 file")
+    what.add_argument("--board", metavar="ID", help="take the image for this board from the cache")
+    p.add_argument("--version", help="with --board: a MicroPython version such as 1.24.1")
+    p.add_argument("--cache", metavar="DIR", help="the firmware cache folder (a lab's share)")
+    p.add_argument("--erase", action=argparse.BooleanOptionalAction, default=False,
+                   help="erase the whole flash first (default: only what is written)")
+    p.add_argument("--baud", type=int, default=460800, help="transfer speed (default 460800)")
+    p.add_argument("--yes", action="store_true", help="do not ask before writing")
+    p.add_argument("--json", action="store_true", help="machine-readable result")
+    p.set_defaults(func=run_flash)
+
+
+def _resolve_image(args: argparse.Namespace) -> str:
+    if args.firmware:
+        if args.version:
+            raise UsageError("--version goes with --board, not with --firmware")
+        return args.firmware
+    from companion_app.firmware.cache import FirmwareCache
+
+    def progress(done: int, total: int) -> None:
+        if total and not args.json:
+            print(f"\rdownloading {done * 100 // total}%", end="", file=sys.stderr, flush=True)
+
+    item = FirmwareCache(args.cache).find(args.board, args.version, progress=progress)
+    return str(item.path)
+
+
+def _confirm(text: str, args: argparse.Namespace) -> None:
+    if args.yes or not sys.stdin.isatty():
+        return
+    answer = input(f"{text} Everything on the board is replaced. Continue? [y/N] ")
+    if answer.strip().lower() not in ("y", "yes"):
+        raise IotkitError("Nothing was written.")
+
+
+def _progress_printer(prefix: str, quiet: bool) -> Any:
+    last: list[str] = [""]
+
+    def show(p: Any) -> None:
+        if quiet:
+            return
+        if p.percent is None:
+            line = f"{prefix}{p.stage}…"
+        else:
+            eta = f", {p.eta_s:.0f} s left" if p.eta_s is not None else ""
+            line = f"{prefix}{p.stage} {p.percent:3.0f}%{eta}"
+        if line != last[0]:
+            last[0] = line
+            print(f"\r{line:<60}", end="", file=sys.stderr, flush=True)
+
+    return show
+
+
+def run_flash(args: argparse.Namespace) -> int:
+    from companion_app.firmware.image import inspect_image
+
+    image = _resolve_image(args)
+    info = inspect_image(image)  # a non-image is refused before any port is opened
+    if info.kind == "uf2":
+        return _flash_uf2(args, image)
+    if args.ports:
+        ports = [p.strip() for p in args.ports.split(",") if p.strip()]
+        if len(set(ports)) != len(ports) or not ports:
+            raise UsageError("--ports takes distinct ports separated by commas")
+        _confirm(f"Write {info.describe()} to {len(ports)} boards?", args)
+        return _flash_batch(args, image, ports)
+    _confirm(f"Write {info.describe()} to the board on {args.port}?", args)
+    return _flash_one(args, image)
+
+
+def _flash_one(args: argparse.Namespace, image: str) -> int:
+    from companion_app.firmware.flasher import Flasher, describe_board
+
+    flasher = Flasher(args.port, baud=args.baud,
+                      on_progress=_progress_printer("", args.json or not sys.stderr.isatty()))
+    result = flasher.flash(image, erase=args.erase)
+    if not (args.json or not sys.stderr.isatty()):
+        print(file=sys.stderr)
+    if args.json:
+        print(json.dumps(result.to_json(), indent=2))
+        return 0
+    assert result.board is not None and result.image is not None
+    print(f"Flashed {result.image.describe()} to {describe_board(result.board)} on {args.port} "
+          f"in {result.seconds:.1f} s.")
+    version = getattr(result, "micropython_version", None)
+    if version:
+        print(f"The board started MicroPython {version}.")
+    for note in result.notes:
+        print(f"note: {note}")
+    return 0
+
+
+def _flash_batch(args: argparse.Namespace, image: str, ports: list[str]) -> int:
+    """Every board in its own thread; one summary line per board, failures included."""
+    from companion_app.firmware.flasher import Flasher, FlashResult
+
+    def one(port: str) -> FlashResult:
+        try:
+            return Flasher(port, baud=args.baud).flash(image, erase=args.erase)
+        except IotkitError as exc:
+            return FlashResult(port=port, ok=False, seconds=0.0, error=str(exc))
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(ports)) as pool:
+        results = list(pool.map(one, ports))
+    if args.json:
+        print(json.dumps([r.to_json() for r in results], indent=2))
+    else:
+        width = max(len("port"), *(len(p) for p in ports))
+        print(f"{'port':<{width}}  {'chip':<9} {'MAC':<17}  {'result':<6} time")
+        for r in results:
+            chip = r.board.chip if r.board else "?"
+            mac = r.board.mac if r.board else "?"
+            status = "ok" if r.ok else "FAILED"
+            print(f"{r.port:<{width}}  {chip:<9} {mac:<17}  {status:<6} {r.seconds:5.1f} s")
+        for r in results:
+            if not r.ok:
+                print(f"error: {r.port}: {r.error}", file=sys.stderr)
+    return 0 if all(r.ok for r in results) else 1
+
+
+def _flash_uf2(args: argparse.Namespace, image: str) -> int:
+    from serial.tools.list_ports import comports
+
+    from companion_app.firmware.uf2 import find_bootsel_drives, wait_for_new_port
+
+    if args.ports:
+        raise UsageError("UF2 files are copied to one BOOTSEL drive at a time; use --port")
+    mounts = [Path(args.port)] if args.port and os.path.isdir(args.port) else None
+    drives = find_bootsel_drives(mounts)
+    if not drives:
+        raise IotkitError(
+            "No Pico in BOOTSEL mode was found. Unplug it, hold the BOOTSEL button while "
+            "plugging it back in, then run this again."
+        )
+    drive = drives[0]
+    _confirm(f"Copy {os.path.basename(image)} to {drive.path}?", args)
+    from companion_app.firmware.uf2 import copy_uf2
+
+    before = [p.device for p in comports()]
+    done = threading.Event()
+
+    def progress(n: int, total: int) -> None:
+        if not args.json:
+            print(f"\rcopying {n * 100 // total}%", end="", file=sys.stderr, flush=True)
+
+    copy_uf2(image, drive, progress=progress)
+    done.set()
+    port = wait_for_new_port(before, lambda: [p.device for p in comports()])
+    if args.json:
+        print(json.dumps({"drive": str(drive.path), "port": port, "ok": True}))
+    else:
+        print(f"\nFlashed {os.path.basename(image)}; MicroPython is on {port}.")
+    return 0
