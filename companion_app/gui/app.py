@@ -242,6 +242,12 @@ def _make_console(parent: tk.Misc, ctx: PanelContext) -> tk.Widget:
     return ConsolePanel(parent, ctx.connection)
 
 
+def _make_flash(parent: tk.Misc, ctx: PanelContext) -> tk.Widget:
+    from companion_app.gui.flash_panel import FlashPanel  # esptool & co. load on first use only
+
+    return FlashPanel(parent, ctx)
+
+
 def _make_plot(parent: tk.Misc, ctx: PanelContext) -> tk.Widget:
     from companion_app.gui.plot_panel import PlotPanel  # matplotlib loads on first use only
 
@@ -257,6 +263,7 @@ def default_panels() -> list[tuple[str, PanelFactory, bool, int | None]]:
     """The built-in panels as (title, factory, lazy, build_after_ms); append later panels."""
     return [
         ("Console", _make_console, False, None),
+        ("Flash", _make_flash, True, None),
         ("Plot", _make_plot, True, PLOT_PREBUILD_MS),
     ]
 

@@ -1,0 +1,918 @@
+"""The Flash panel: put MicroPython on an ESP board, or rehearse it on a virtual chip.
+
+Flashing is the first thing a beginner does and the easiest place to break a board, so the panel
+walks through it in order (board, firmware, flash) and refuses a firmware file that does not fit
+the detected chip before the Flash button is even enabled. The engine is
+`companion_app.firmware.flasher.Flasher`; this module only arranges it for people.
+
+Threads: every Tk call happens in the Tk thread. Detecting the board, inspecting a file, reading
+the firmware cache, starting the virtual chip and flashing all run in worker threads. They
+report through one `queue.Queue` that the panel drains with ``after()`` every `POLL_MS`.
+esptool's progress callbacks run in the flash worker, so they only put `Progress` objects on
+that queue; no worker ever calls Tk.
+
+The serial port is handed over, as Thonny does with its backend: if the window's connection
+uses the port being flashed, it is closed first (the link opens ports exclusively, and esptool
+needs the board in its bootloader anyway) and reopened when flashing ends.
+
+The companion imports this module only when the Flash tab is first opened, and the engine imports
+esptool only when it first talks to a board, so the window and the Thonny plugin start without
+it. The virtual chip's module is imported on first use too: it needs pseudo-terminals (POSIX).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import tkinter as tk
+from dataclasses import dataclass
+from pathlib import Path
+from tkinter import filedialog, ttk
+from tkinter.scrolledtext import ScrolledText
+from typing import Any, Callable
+
+from companion_app.errors import IotkitError
+from companion_app.firmware.flasher import FlashCancelled, Flasher, Progress, describe_board
+from companion_app.firmware.image import (
+    ImageError,
+    check_compatible,
+    chip_name,
+    inspect_image,
+    targets,
+)
+from companion_app.gui.worker import describe_error
+
+log = logging.getLogger(__name__)
+
+POLL_MS = 50  # how often the Tk thread drains the workers' reports
+PRACTICE_CHIPS = ("esp32", "esp32s3", "esp32c3", "esp8266")
+DEFAULT_PRACTICE_CHIP = "esp32"
+NOT_DETECTED = "not detected yet: press Detect board"
+MAX_LOG_LINES = 2000  # a long session of flashes must not grow the log without end
+RELEASE_WAIT_S = 2.0  # how long a flash waits for the Console's link to let go of the port
+ERROR_COLOUR = "#b00000"
+OK_COLOUR = "#006400"
+# The bar's colour says the state at a glance: the theme's grey bar on a grey trough does not
+# (a full grey bar at 100 % looked empty in the screenshots).
+BAR_COLOURS = {"Flash": "#3b78c9", "FlashDone": "#2e8b3c", "FlashFailed": "#c0392b"}
+INCOMPLETE = "Flash incomplete — flash again"
+# The engine's advice for a link that breaks down is "flash again with a lower rate": offer it.
+BAUD_RATES = ("460800", "230400", "115200")
+
+
+def format_eta(seconds: float | None) -> str:
+    """ "about 12 s left": rounded, because a beginner wants a feeling, not a stopwatch."""
+    if seconds is None:
+        return ""
+    if seconds < 1:
+        return "less than a second left"
+    if seconds < 60:
+        return f"about {round(seconds)} s left"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"about {minutes} min {rest:02d} s left"
+
+
+def progress_text(stage: str, percent: float | None, eta_s: float | None) -> str:
+    """The one line under the progress bar: stage, percent and time left when known."""
+    parts = [stage]
+    if percent is not None:
+        parts.append(f"{percent:.0f} %")
+    eta = format_eta(eta_s) if percent is not None and percent < 100 else ""
+    if eta:
+        parts.append(eta)
+    return " — ".join(parts)
+
+
+@dataclass
+class _CacheEntry:
+    board_id: str
+    version: str
+    label: str
+
+
+class _Job(threading.Thread):
+    """Runs one blocking function and reports ``("done", tag, result, exc)``; never calls Tk."""
+
+    def __init__(self, tag: str, func: Callable[[], Any], reports: "queue.Queue[tuple]") -> None:
+        super().__init__(name=f"iotkit-flash-{tag}", daemon=True)
+        self.tag = tag
+        self._func = func
+        self._reports = reports
+
+    def run(self) -> None:
+        try:
+            result = self._func()
+        except BaseException as exc:  # noqa: BLE001 - handed to the Tk thread as a message
+            if isinstance(exc, IotkitError):
+                log.debug("%s failed", self.tag, exc_info=True)
+            else:
+                log.warning("%s failed", self.tag, exc_info=True)
+            self._reports.put(("done", self.tag, None, exc))
+        else:
+            self._reports.put(("done", self.tag, result, None))
+
+
+class FlashPanel(ttk.Frame):
+    """Board → firmware → Flash, with progress, a log, Cancel and a practice chip.
+
+    `ctx` is the companion's `PanelContext` (None when the panel runs on its own). `cache` is a
+    `FirmwareCache` (a test passes one on a temp folder); `list_ports` lists serial ports for
+    the port picker.
+    """
+
+    def __init__(
+        self,
+        parent: tk.Misc,
+        ctx: Any | None = None,
+        *,
+        cache: Any | None = None,
+        list_ports: Callable[[], Any] | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
+        self._cache = cache
+        self._list_ports = list_ports
+        self._reports: "queue.Queue[tuple]" = queue.Queue()
+        self._jobs: dict[str, _Job] = {}
+        self._cancel = threading.Event()
+        self._closed = False
+        self._after_id: str | None = None
+        self.board: Any = None  # BoardInfo of the last detection
+        self._board_port: str | None = None  # the port that detection was on
+        self.image: Any = None  # ImageInfo of the chosen file
+        self._image_error: str | None = None
+        self._fit_error: str | None = None
+        self._cache_entries: list[_CacheEntry] = []
+        self._practice: Any = None  # the running VirtualBootloader
+        self._practice_chip: str | None = None
+        self._real_port = ""  # the port field's text before practice mode took it over
+        self._handed_over: str | None = None  # the Console's port, to reopen after flashing
+        self._last_decile = -1
+        self.task = "idle"  # idle | detecting | flashing
+        self.outcome = ""  # "done" | "incomplete" | "failed" | "refused" after a flash
+
+        self._build()
+        self._set_default_port()
+        self._update_buttons()
+        self._refresh_ports()
+        self._after_id = self.after(POLL_MS, self._poll)
+
+    # --- layout -----------------------------------------------------------------------------
+    def _build(self) -> None:
+        style = ttk.Style(self)
+        for name, colour in BAR_COLOURS.items():
+            style.configure(
+                f"{name}.Horizontal.TProgressbar",
+                background=colour,
+                lightcolor=colour,
+                darkcolor=colour,
+                troughcolor="#f4f4f4",
+                thickness=16,
+            )
+        board = ttk.LabelFrame(self, text="1. Board", padding=(8, 2))
+        board.pack(side="top", fill="x", padx=6, pady=(4, 1))
+        row = ttk.Frame(board)
+        row.pack(side="top", fill="x")
+        ttk.Label(row, text="Port:").pack(side="left")
+        self.port_var = tk.StringVar()
+        self.port_combo = ttk.Combobox(
+            row, textvariable=self.port_var, width=28, postcommand=self._refresh_ports
+        )
+        self.port_combo.pack(side="left", padx=(4, 6))
+        self.port_combo.bind("<<ComboboxSelected>>", lambda e: self._port_changed())
+        self.port_combo.bind("<FocusOut>", lambda e: self._port_changed())
+        self.detect_button = ttk.Button(row, text="Detect board", command=self.detect)
+        self.detect_button.pack(side="left")
+        # Its own row: at the window's minimum width (640 px) it would be cut off beside Detect.
+        row = ttk.Frame(board)
+        row.pack(side="top", fill="x", pady=(2, 0))
+        self.practice_var = tk.BooleanVar(value=False)
+        self.practice_check = ttk.Checkbutton(
+            row,
+            text="Practice on a virtual board",
+            variable=self.practice_var,
+            command=self._practice_changed,
+        )
+        self.practice_check.pack(side="left")
+        self.chip_var = tk.StringVar(value=DEFAULT_PRACTICE_CHIP)
+        self.chip_combo = ttk.Combobox(
+            row, textvariable=self.chip_var, values=PRACTICE_CHIPS, width=9, state="readonly"
+        )
+        self.chip_combo.pack(side="left", padx=(6, 0))
+        self.chip_combo.bind("<<ComboboxSelected>>", lambda e: self._practice_changed())
+
+        facts = ttk.Frame(board)
+        facts.pack(side="top", fill="x", pady=(2, 0))
+        self.chip_info = tk.StringVar(value=NOT_DETECTED)
+        self.mac_info = tk.StringVar(value="")
+        self.size_info = tk.StringVar(value="")
+        for col, (label, var) in enumerate(
+            (("Chip:", self.chip_info), ("MAC:", self.mac_info), ("Flash:", self.size_info))
+        ):
+            ttk.Label(facts, text=label).grid(row=0, column=2 * col, sticky="w", padx=(0, 4))
+            ttk.Label(facts, textvariable=var).grid(
+                row=0, column=2 * col + 1, sticky="w", padx=(0, 24)
+            )
+
+        fw = ttk.LabelFrame(self, text="2. Firmware", padding=(8, 2))
+        fw.pack(side="top", fill="x", padx=6, pady=1)
+        row = ttk.Frame(fw)
+        row.pack(side="top", fill="x")
+        ttk.Label(row, text="File:").pack(side="left")
+        self.path_var = tk.StringVar()
+        self.path_entry = ttk.Entry(row, textvariable=self.path_var, state="readonly")
+        self.path_entry.pack(side="left", fill="x", expand=True, padx=(4, 4))
+        ttk.Button(row, text="Choose file…", command=self._on_browse).pack(side="left")
+        ttk.Label(row, text="or from the cache:").pack(side="left", padx=(10, 4))
+        self.cache_var = tk.StringVar()
+        self.cache_combo = ttk.Combobox(
+            row,
+            textvariable=self.cache_var,
+            width=30,
+            state="readonly",
+            postcommand=self.refresh_cache,
+        )
+        self.cache_combo.pack(side="left")
+        self.cache_combo.bind("<<ComboboxSelected>>", lambda e: self._on_cache_selected())
+        self.image_var = tk.StringVar(value="Choose a .bin file for an ESP board.")
+        self.image_label = ttk.Label(fw, textvariable=self.image_var, anchor="w")
+        self.image_label.pack(side="top", fill="x", pady=(2, 0))
+        self.refusal_var = tk.StringVar(value="")
+        self.refusal_label = ttk.Label(
+            fw, textvariable=self.refusal_var, foreground=ERROR_COLOUR, anchor="w", justify="left"
+        )
+        _show_only_with_text(self.refusal_label, self.refusal_var, side="top", fill="x")
+        # Refusals are long sentences: wrap them to the panel's width rather than cut them off.
+        self.refusal_label.bind(
+            "<Configure>", lambda e: self.refusal_label.configure(wraplength=max(200, e.width - 8))
+        )
+
+        go = ttk.LabelFrame(self, text="3. Flash", padding=(8, 2))
+        go.pack(side="top", fill="both", expand=True, padx=6, pady=(1, 4))
+        row = ttk.Frame(go)
+        row.pack(side="top", fill="x")
+        self.erase_var = tk.BooleanVar(value=False)
+        self.erase_check = ttk.Checkbutton(
+            row, text="Erase the whole flash first", variable=self.erase_var
+        )
+        self.erase_check.pack(side="left")
+        ttk.Label(row, text="Speed:").pack(side="left", padx=(16, 4))
+        self.baud_var = tk.StringVar(value=BAUD_RATES[0])
+        self.baud_combo = ttk.Combobox(
+            row, textvariable=self.baud_var, values=BAUD_RATES, width=8, state="readonly"
+        )
+        self.baud_combo.pack(side="left")
+        ttk.Label(row, text="baud").pack(side="left", padx=(4, 0))
+        self.cancel_button = ttk.Button(row, text="Cancel", command=self.cancel)
+        self.cancel_button.pack(side="right")
+        self.flash_button = ttk.Button(row, text="Flash", command=self.flash)
+        self.flash_button.pack(side="right", padx=(0, 6))
+
+        bar_row = ttk.Frame(go)
+        bar_row.pack(side="top", fill="x", pady=(4, 0))
+        self.progress = ttk.Progressbar(
+            bar_row,
+            orient="horizontal",
+            maximum=100.0,
+            value=0.0,
+            style="Flash.Horizontal.TProgressbar",
+        )
+        self.progress.pack(side="top", fill="x")
+        self.stage_var = tk.StringVar(value="")
+        ttk.Label(bar_row, textvariable=self.stage_var, anchor="w").pack(side="top", fill="x")
+        self.outcome_var = tk.StringVar(value="")
+        self.outcome_label = ttk.Label(go, textvariable=self.outcome_var, anchor="w")
+        self.outcome_label.bind(
+            "<Configure>", lambda e: self.outcome_label.configure(wraplength=max(200, e.width - 8))
+        )
+
+        self.log_text = ScrolledText(go, height=3, wrap="word", state="disabled")
+        self.log_text.pack(side="bottom", fill="both", expand=True, pady=(4, 0))
+        _show_only_with_text(self.outcome_label, self.outcome_var, side="top", fill="x")
+
+    # --- ports ------------------------------------------------------------------------------
+    def _set_default_port(self) -> None:
+        """The window's board port; with only the virtual MicroPython board, practise instead.
+
+        The companion's virtual board runs MicroPython and has no bootloader to flash, so a
+        class with no hardware starts with the practice chip ticked.
+        """
+        if self.ctx is None:
+            return
+        conn = self.ctx.connection
+        port = conn.port or conn.last_port
+        if port and port == self._app_virtual_port():
+            self.practice_var.set(True)
+            self._practice_changed()
+            return
+        if port:
+            self.port_var.set(port)
+
+    def _app_virtual_port(self) -> str | None:
+        app = getattr(self.ctx, "app", None) if self.ctx is not None else None
+        return getattr(getattr(app, "virtual_board", None), "port", None)
+
+    def _refresh_ports(self) -> None:
+        """List serial ports off the Tk thread (USB enumeration can take a while)."""
+        if self._closed or "ports" in self._jobs:
+            return
+
+        def work() -> tuple[list[str], list[str]]:
+            """(every serial port, the ones that look like boards) for the default choice."""
+            from companion_app.gui.app import looks_like_board
+
+            if self._list_ports is not None:
+                ports = list(self._list_ports())
+            else:
+                from companion_app.device.ports import list_ports
+
+                ports = list_ports()
+            usable = [p for p in ports if getattr(p, "kind", "serial") not in ("drive", "missing")]
+            boards = [p for p in usable if not isinstance(p, str) and looks_like_board(p)]
+            return [getattr(p, "device", p) for p in usable], [p.device for p in boards]
+
+        self._start_job("ports", work)
+
+    def port(self) -> str:
+        """The port the buttons act on: the practice chip's, or the one typed or picked."""
+        if self.practice_var.get():
+            return self._practice.port if self._practice is not None else ""
+        return self.port_var.get().strip()
+
+    def _port_changed(self) -> None:
+        if not self.practice_var.get() and self._board_port not in (None, self.port()):
+            self._set_board(None, None)
+        self._update_buttons()
+
+    # --- practice chip ----------------------------------------------------------------------
+    def _practice_changed(self) -> None:
+        """Tick/untick or another chip: the old practice chip goes, its board facts too."""
+        chip = self.chip_var.get() if self.practice_var.get() else None
+        if chip != self._practice_chip:
+            self._stop_practice()
+            self._set_board(None, None)
+        if chip is not None and self._practice_chip is None:
+            self._real_port = self.port_var.get()  # given back when practice is unticked
+        elif chip is None and self._practice_chip is not None:
+            self.port_var.set(self._real_port)
+        self._practice_chip = chip
+        if chip is not None:
+            self.port_var.set(f"virtual {chip_label(chip)}")
+        if chip is not None:
+            self.log(
+                f"Practice mode: a virtual {chip_label(chip)} in download mode takes the place "
+                "of a board. Nothing is written to real hardware."
+            )
+        self._check_fit()
+        self._update_buttons()
+        self.refresh_cache()
+
+    def _practice_flash_file(self, chip: str) -> Path:
+        from companion_app.simulator.bootloader import default_flash_image
+
+        return default_flash_image(chip)
+
+    def _ensure_practice_chip(self, chip: str) -> str:
+        """Worker thread: start the virtual chip if needed and return its port."""
+        bl = self._practice
+        if bl is None:
+            from companion_app.simulator.bootloader import VirtualBootloader
+
+            path = self._practice_flash_file(chip)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            bl = VirtualBootloader(chip, flash_image=path)
+            bl.start()
+            self._reports.put(("practice_started", chip, bl))
+        return bl.port
+
+    def _stop_practice(self) -> None:
+        bl, self._practice = self._practice, None
+        if bl is not None:
+            try:
+                bl.stop()
+            except Exception:  # noqa: BLE001 - it may have stopped already
+                log.debug("stopping the practice chip failed", exc_info=True)
+
+    @property
+    def practice_bootloader(self) -> Any:
+        """The running virtual chip of practice mode (tests read its flash), or None."""
+        return self._practice
+
+    # --- detect -----------------------------------------------------------------------------
+    def detect(self) -> None:
+        """Ask the board who it is; runs esptool in a worker, never in the Tk thread."""
+        if self.task != "idle":
+            return
+        target = self._target()
+        if target is None:
+            return
+        practice_chip, port = target
+        self.task = "detecting"
+        self._cancel = threading.Event()
+        self.chip_info.set("detecting…")
+        self.mac_info.set("")
+        self.size_info.set("")
+        previous = self._hand_over(port, "detecting the board")
+        self._update_buttons()
+        cancel = self._cancel
+
+        def work() -> tuple[str, Any]:
+            where = self._ensure_practice_chip(practice_chip) if practice_chip else port
+            _wait_for_release(previous)
+            flasher = Flasher(where, on_progress=self._progress_from_worker, cancel=cancel)
+            return where, flasher.detect()
+
+        self._start_job("detect", work)
+
+    def _target(self) -> tuple[str | None, str] | None:
+        """(practice chip, port) for the next job, or None after saying what is missing."""
+        if self.practice_var.get():
+            return self.chip_var.get(), ""
+        port = self.port()
+        if not port:
+            self._say("Type or pick the board's port first (or tick Practice on a virtual board).")
+            return None
+        if port == self._app_virtual_port():
+            self._say(
+                f"{port} is the virtual MicroPython board, which has no bootloader to flash. "
+                "Tick Practice on a virtual board to rehearse flashing instead."
+            )
+            return None
+        return None, port
+
+    def _hand_over(self, port: str, doing: str = "flashing") -> threading.Thread | None:
+        """Close the Console's connection if it holds `port`; returns the thread to wait for."""
+        if self.ctx is None or not port:
+            return None
+        conn = self.ctx.connection
+        if conn.port != port or conn.state not in ("connected", "connecting"):
+            return None
+        # The link opens the port exclusively; its worker must have closed it before esptool
+        # opens it, so the flash worker waits for that thread.
+        previous = getattr(conn, "_worker", None)
+        conn.disconnect()
+        self._handed_over = port
+        # After disconnect(): the window's own "Disconnected, press Connect" would hide it.
+        line = f"Closing the Console's connection to {port} while {doing}"
+        self.log(line)
+        self.ctx.set_status(line)
+        return previous
+
+    def _give_back(self) -> None:
+        port, self._handed_over = self._handed_over, None
+        if port is None or self.ctx is None or self._closed:
+            return
+        self.log(f"Reopening the Console's connection to {port}")
+        self.ctx.connection.connect(port)
+
+    # --- image ------------------------------------------------------------------------------
+    def _on_browse(self) -> None:
+        path = filedialog.askopenfilename(
+            parent=self,
+            title="Choose the MicroPython firmware",
+            filetypes=[("Firmware", "*.bin *.uf2"), ("All files", "*")],
+        )
+        if path:
+            self.choose_image(path)
+
+    def choose_image(self, path: str | os.PathLike[str]) -> None:
+        """Inspect `path` in a worker; the result (or why it is no image) shows below it."""
+        path = os.fspath(path)
+        self.path_var.set(path)
+        self.path_entry.xview_moveto(1.0)  # the file's name matters more than its folder
+        self.image = None
+        self._image_error = None
+        self.image_var.set("Checking the file…")
+        self.refusal_var.set("")
+        self._update_buttons()
+
+        def work() -> Any:
+            return inspect_image(path)
+
+        self._start_job("inspect", work)
+
+    def refresh_cache(self) -> None:
+        """List cached MicroPython versions for boards with the chip at hand (worker thread)."""
+        if self._closed or "cache" in self._jobs:
+            return
+        chip = self._known_chip()
+
+        def work() -> list[_CacheEntry]:
+            from companion_app.boards import list_boards
+            from companion_app.firmware.cache import FirmwareCache
+
+            cache = self._cache if self._cache is not None else FirmwareCache()
+            esp = targets()["esp"]
+            entries: list[_CacheEntry] = []
+            seen: set[str] = set()
+            for b in list_boards():
+                if b.chip not in esp or (chip is not None and b.chip != chip):
+                    continue
+                for item in cache.versions(b.id):
+                    if str(item.path) in seen:
+                        continue  # one file cached for several boards of the same chip
+                    seen.add(str(item.path))
+                    date = f", {item.date}" if item.date else ""
+                    label = f"{item.version} for {b.id}{date}"
+                    entries.append(_CacheEntry(b.id, item.version, label))
+            return entries
+
+        self._start_job("cache", work)
+
+    def _on_cache_selected(self) -> None:
+        label = self.cache_var.get()
+        entry = next((e for e in self._cache_entries if e.label == label), None)
+        if entry is None:
+            return
+        self.image_var.set("Checking the cached file…")
+
+        def work() -> str:
+            from companion_app.firmware.cache import FirmwareCache
+
+            cache = self._cache if self._cache is not None else FirmwareCache()
+            # verify() reads the whole file: never in the Tk thread (the cache may be a share).
+            return str(cache.find(entry.board_id, entry.version, download=False).path)
+
+        self._start_job("cache_pick", work)
+
+    def _known_chip(self) -> str | None:
+        if self.board is not None:
+            return self.board.chip
+        if self.practice_var.get():
+            return self.chip_var.get()
+        return None
+
+    def _check_fit(self) -> None:
+        """Refuse, in red, a file that does not fit the board: before Flash can be pressed."""
+        self._fit_error = None
+        if self.image is None:
+            self.refusal_var.set(self._image_error or "")
+            self._update_buttons()
+            return
+        chip = self._known_chip()
+        size = self.board.flash_size if self.board is not None else None
+        try:
+            if chip is not None:
+                check_compatible(self.image, chip, size)
+            elif self.image.kind == "uf2":
+                raise ImageError(
+                    f"{os.path.basename(self.image.path)} is a UF2 file for Pico boards. This "
+                    "panel flashes ESP boards over serial: choose the .bin file for your ESP board."
+                )
+        except ImageError as exc:
+            self._fit_error = str(exc)
+        self.refusal_var.set(self._fit_error or "")
+        self._update_buttons()
+
+    # --- flash ------------------------------------------------------------------------------
+    def flash(self) -> None:
+        """Write the chosen file; the engine checks it against the chip again before writing."""
+        if self.task != "idle" or self.image is None or self._fit_error:
+            return
+        target = self._target()
+        if target is None:
+            return
+        practice_chip, port = target
+        image_path, erase = self.image.path, bool(self.erase_var.get())
+        baud = int(self.baud_var.get() or BAUD_RATES[0])
+        self.task = "flashing"
+        self.outcome = ""
+        self._cancel = threading.Event()
+        self._last_decile = -1
+        self.progress.configure(value=0.0, style="Flash.Horizontal.TProgressbar")
+        self.stage_var.set("Connecting")
+        self._set_outcome("", None)
+        what = f"a virtual {chip_label(practice_chip)}" if practice_chip else port
+        self.log(f"Flashing {os.path.basename(image_path)} to {what}")
+        previous = self._hand_over(port)
+        if previous is None and self.ctx is not None:
+            self.ctx.set_status(f"Flashing {os.path.basename(image_path)} to {what}…")
+        self._update_buttons()
+        cancel = self._cancel
+
+        def work() -> Any:
+            if practice_chip:
+                self._progress_from_worker_text("Starting the virtual chip")
+                where = self._ensure_practice_chip(practice_chip)
+            else:
+                where = port
+            _wait_for_release(previous)
+            flasher = Flasher(
+                where, baud=baud, on_progress=self._progress_from_worker, cancel=cancel
+            )
+            # A virtual chip has no MicroPython to start: no reset, and no "press EN" note.
+            return flasher.flash(image_path, erase=erase, reset=not practice_chip)
+
+        self._start_job("flash", work)
+
+    def cancel(self) -> None:
+        """Stop between two blocks; the board then needs a new flash, and the panel says so."""
+        if self.task == "idle" or self._cancel.is_set():
+            return
+        self._cancel.set()
+        self.log("Cancelling…")
+        self.stage_var.set("Cancelling…")
+        self._update_buttons()
+
+    # --- worker plumbing (the only methods a worker thread runs) ------------------------------
+    def _progress_from_worker(self, progress: Any) -> None:
+        """esptool's thread: hand the report to the Tk thread, touch nothing else."""
+        self._reports.put(("progress", progress))
+
+    def _progress_from_worker_text(self, stage: str) -> None:
+        self._reports.put(("progress", Progress(stage, None, None, stage)))
+
+    def _start_job(self, tag: str, func: Callable[[], Any]) -> None:
+        job = _Job(tag, func, self._reports)
+        self._jobs[tag] = job
+        job.start()
+
+    # --- the Tk side of the reports ---------------------------------------------------------
+    def _poll(self) -> None:
+        self._after_id = None
+        if self._closed:
+            return
+        progress = None
+        while True:
+            try:
+                report = self._reports.get_nowait()
+            except queue.Empty:
+                break
+            if report[0] == "progress":
+                progress = report[1]
+                self._log_progress(progress)
+            else:
+                if progress is not None:
+                    self._show_progress(progress)
+                    progress = None
+                self._handle(report)
+        if progress is not None:  # only the latest report is drawn: no redraw storm
+            self._show_progress(progress)
+        self._after_id = self.after(POLL_MS, self._poll)
+
+    def _handle(self, report: tuple) -> None:
+        kind = report[0]
+        if kind == "practice_started":
+            _, chip, bl = report
+            if self._practice_chip != chip or self._practice is not None or self._closed:
+                bl.stop()  # unticked or switched meanwhile
+                return
+            self._practice = bl
+            self.port_var.set(bl.port)
+            self.log(f"Virtual {chip_label(chip)} ready in download mode on {bl.port}")
+            return
+        if kind != "done":
+            return
+        _, tag, result, exc = report
+        self._jobs.pop(tag, None)
+        handler = getattr(self, f"_{tag}_done")
+        handler(result, exc)
+
+    def _ports_done(
+        self, result: tuple[list[str], list[str]] | None, exc: BaseException | None
+    ) -> None:
+        if exc is not None or result is None:
+            return
+        ports, boards = result
+        self.port_combo.configure(values=ports)
+        # Only a port that looks like a board is picked unasked: never a built-in UART (ttyS0).
+        if boards and not self.port_var.get().strip() and not self.practice_var.get():
+            self.port_var.set(boards[0])
+            self._update_buttons()
+
+    def _cache_done(self, result: list[_CacheEntry] | None, exc: BaseException | None) -> None:
+        if exc is not None:
+            self._cache_entries = []
+            self.cache_combo.configure(values=[])
+            self.log(f"The firmware cache could not be read: {_message(exc)}")
+            return
+        self._cache_entries = result or []
+        labels = [e.label for e in self._cache_entries]
+        self.cache_combo.configure(values=labels or ["(nothing cached for this chip)"])
+
+    def _cache_pick_done(self, result: str | None, exc: BaseException | None) -> None:
+        if exc is not None:
+            self.image = None
+            self.image_var.set("")
+            self._image_error = _message(exc)
+            self._check_fit()
+            return
+        assert result is not None
+        self.choose_image(result)
+
+    def _inspect_done(self, result: Any, exc: BaseException | None) -> None:
+        if self.path_var.get() != getattr(result, "path", self.path_var.get()):
+            return  # another file was chosen meanwhile
+        if exc is not None:
+            self.image = None
+            self.image_var.set("")
+            self._image_error = _message(exc)
+        else:
+            self.image = result
+            self._image_error = None
+            self.image_var.set(result.describe())
+        self._check_fit()
+
+    def _detect_done(self, result: Any, exc: BaseException | None) -> None:
+        self.task = "idle"
+        self._give_back()
+        if exc is not None:
+            self._set_board(None, None)
+            self.chip_info.set("not detected")
+            self._say("Detection cancelled." if self._cancel.is_set() else _message(exc))
+        else:
+            port, board = result
+            self._set_board(board, port)
+            self.log(f"Detected {describe_board(board)}")
+            self._say("")
+        self._check_fit()
+        self.refresh_cache()
+
+    def _flash_done(self, result: Any, exc: BaseException | None) -> None:
+        self.task = "idle"
+        if exc is None:
+            self.outcome = "done"
+            if result.board is not None:
+                self._set_board(result.board, result.port)
+            self.progress.configure(value=100.0, style="FlashDone.Horizontal.TProgressbar")
+            self.stage_var.set(f"Done in {result.seconds:.1f} s")
+            running = getattr(result, "micropython_version", None)
+            image = result.image
+            if running:
+                text = f"Done: the board restarted with MicroPython {running}."
+            elif image is not None and image.micropython_version:
+                text = f"Done: MicroPython {image.micropython_version} is written and verified."
+            else:
+                text = "Done: the firmware is written and verified."
+            for note in result.notes:
+                self.log(f"Note: {note}")
+            self._set_outcome(text, OK_COLOUR)
+            self.log(text)
+            if self.ctx is not None:
+                self.ctx.set_status(text)
+        elif isinstance(exc, FlashCancelled) or self._cancel.is_set():
+            self.outcome = "incomplete"
+            self.progress.configure(style="FlashFailed.Horizontal.TProgressbar")
+            self.stage_var.set(INCOMPLETE)
+            self._set_outcome(
+                f"{INCOMPLETE}: the board will not start MicroPython until a flash finishes.",
+                ERROR_COLOUR,
+            )
+            self.log(INCOMPLETE)
+            if self.ctx is not None:
+                self.ctx.set_status(f"{INCOMPLETE}.")
+        else:
+            cause = exc.__cause__
+            if isinstance(exc, ImageError) or isinstance(cause, ImageError):
+                # The engine refused the file after detecting the chip: nothing was written.
+                self.outcome = "refused"
+                text = str(exc if isinstance(exc, ImageError) else cause)
+                self._fit_error = text
+                self.refusal_var.set(text)
+            else:
+                self.outcome = "failed"
+                text = _message(exc)
+            self.stage_var.set("Not flashed")
+            self._set_outcome(text, ERROR_COLOUR)
+            self.log(text)
+            if self.ctx is not None:
+                self.ctx.set_status(text)
+        self._give_back()
+        self._update_buttons()
+
+    # --- showing things ---------------------------------------------------------------------
+    def _show_progress(self, p: Any) -> None:
+        if self.task != "flashing" or self._cancel.is_set():
+            return
+        if p.percent is not None:
+            self.progress.configure(value=max(0.0, min(100.0, p.percent)))
+        self.stage_var.set(progress_text(p.stage, p.percent, p.eta_s))
+
+    def _log_progress(self, p: Any) -> None:
+        """esptool's lines go to the log; its progress bar only every 10 %, not every block."""
+        if not p.message:
+            return
+        if p.percent is None:
+            self.log(p.message)
+            self._last_decile = -1
+            return
+        decile = int(p.percent // 10)
+        if decile != self._last_decile:
+            self._last_decile = decile
+            self.log(f"{p.message} ({p.percent:.0f} %)")
+
+    def log(self, line: str) -> None:
+        """Add one line to the panel's log (Tk thread)."""
+        self.log_text.configure(state="normal")
+        self.log_text.insert("end", line.rstrip() + "\n")
+        lines = int(self.log_text.index("end-1c").split(".")[0])
+        if lines > MAX_LOG_LINES:
+            self.log_text.delete("1.0", f"{lines - MAX_LOG_LINES}.0")
+        self.log_text.configure(state="disabled")
+        self.log_text.see("end")
+
+    def log_content(self) -> str:
+        return self.log_text.get("1.0", "end-1c")
+
+    def _say(self, text: str) -> None:
+        """A one-line message about the last action, also in the window's status bar."""
+        self._set_outcome(text, ERROR_COLOUR if text else None)
+        if text:
+            self.log(text)
+            if self.ctx is not None:
+                self.ctx.set_status(text)
+
+    def _set_outcome(self, text: str, colour: str | None) -> None:
+        self.outcome_var.set(text)
+        self.outcome_label.configure(foreground=colour or "")
+
+    def _set_board(self, board: Any, port: str | None) -> None:
+        self.board, self._board_port = board, port
+        if board is None:
+            self.chip_info.set(NOT_DETECTED)
+            self.mac_info.set("")
+            self.size_info.set("")
+            return
+        self.chip_info.set(f"{chip_label(board.chip)} ({board.description})")
+        self.mac_info.set(board.mac)
+        self.size_info.set(_size_text(board.flash_size))
+
+    def _update_buttons(self) -> None:
+        idle = self.task == "idle"
+        practice = bool(self.practice_var.get())
+        has_port = practice or bool(self.port_var.get().strip())
+        ready = idle and has_port and self.image is not None and not self._fit_error
+        self.flash_button.configure(state="normal" if ready else "disabled")
+        self.detect_button.configure(state="normal" if idle and has_port else "disabled")
+        busy = not idle and not self._cancel.is_set()
+        self.cancel_button.configure(state="normal" if busy else "disabled")
+        self.port_combo.configure(state="disabled" if practice or not idle else "normal")
+        self.practice_check.configure(state="normal" if idle else "disabled")
+        self.chip_combo.configure(state="readonly" if idle and practice else "disabled")
+        self.baud_combo.configure(state="readonly" if idle else "disabled")
+        self.erase_check.configure(state="normal" if idle else "disabled")
+
+    # --- closing ----------------------------------------------------------------------------
+    def close(self) -> None:
+        """Stop a running flash between blocks, stop the practice chip, stop the timer."""
+        if self._closed:
+            return
+        self._closed = True
+        self._cancel.set()
+        if self._after_id is not None:
+            try:
+                self.after_cancel(self._after_id)
+            except tk.TclError:
+                pass
+            self._after_id = None
+        for job in list(self._jobs.values()):
+            job.join(timeout=5.0)  # esptool closes the port when it sees the cancel
+        while True:  # a practice chip started meanwhile must not outlive the window
+            try:
+                report = self._reports.get_nowait()
+            except queue.Empty:
+                break
+            if report[0] == "practice_started":
+                report[2].stop()
+        self._stop_practice()
+
+
+def _show_only_with_text(label: ttk.Label, var: tk.StringVar, **pack: Any) -> None:
+    """Pack `label` only while `var` holds text, so an empty message leaves no blank gap."""
+
+    def update(*_: object) -> None:
+        if var.get():
+            if not label.winfo_manager():
+                label.pack(**pack)
+        elif label.winfo_manager():
+            label.pack_forget()
+
+    var.trace_add("write", update)
+    update()
+
+
+def _wait_for_release(previous: threading.Thread | None) -> None:
+    """Worker thread: wait until the Console's link worker has closed the port."""
+    if previous is not None and previous is not threading.current_thread():
+        previous.join(timeout=RELEASE_WAIT_S)
+
+
+def _message(exc: BaseException) -> str:
+    return describe_error(exc, what="flashing")
+
+
+def _size_text(size: int | None) -> str:
+    if not size:
+        return "size unknown"
+    if size >= 1024 * 1024:
+        return f"{size // (1024 * 1024)} MB"
+    return f"{size // 1024} KB"
+
+
+def chip_label(chip: str | None) -> str:
+    """ "ESP32-S3" for "esp32s3": the name printed on the module, which people recognise."""
+    if not chip:
+        return "board"
+    return chip_name(chip)
