@@ -64,8 +64,10 @@ def _cmd_sim(args: argparse.Namespace) -> int:
         from companion_app.simulator.bootloader import run_bootloader_sim
 
         return run_bootloader_sim(args)
-    if args.flash_image or args.flash_size or args.mac:
-        raise UsageError("--flash-image, --flash-size and --mac go with --bootloader CHIP")
+    if args.flash_image or args.flash_size or args.mac or args.rfc2217 is not None:
+        raise UsageError(
+            "--flash-image, --flash-size, --mac and --rfc2217 go with --bootloader CHIP"
+        )
     from companion_app.simulator.cli import run_sim
 
     return run_sim(args)
@@ -117,6 +119,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--flash-image", metavar="FILE", help="with --bootloader: the chip's flash")
     p.add_argument("--flash-size", metavar="SIZE", help="with --bootloader: e.g. 4MB")
     p.add_argument("--mac", help="with --bootloader: e.g. 24:0a:c4:12:34:56")
+    p.add_argument(
+        "--rfc2217",
+        type=int,
+        metavar="PORT",
+        help="with --bootloader: also serve rfc2217://127.0.0.1:PORT, whose DTR/RTS reset the "
+        "chip as on a DevKit (0 = any free port)",
+    )
     p.set_defaults(func=_cmd_sim)
 
     from companion_app.readings.cli import add_plot_parser  # argparse only; engines load lazily

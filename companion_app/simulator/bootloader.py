@@ -12,9 +12,16 @@ Nothing uploaded to RAM is executed: any RAM program started with MEM_END is tak
 flasher stub, which is all esptool ever starts this way. "Reboot" and "run user code" bring the
 chip straight back to ROM download mode, as if BOOT were held down, and are logged as RESET.
 
-Transport: a pseudo-terminal (the client opens `port`) and/or a TCP socket (`tcp_url`, for
-`socket://`). A pty has no DTR/RTS, so esptool must run with `--before no-reset` (and
-`--after no-reset` or `no-reset-stub`).
+Transport: a pseudo-terminal (the client opens `port`), a TCP socket (`tcp_url`, for
+`socket://`) and/or an RFC 2217 port (`rfc2217_url`). A pty or a socket has no DTR/RTS, so
+esptool must run with `--before no-reset` (and `--after no-reset` or `no-reset-stub`).
+
+RFC 2217 carries DTR and RTS (pyserial's PortManager is the server side), and they drive EN and
+IO0 through a DevKit's auto-reset circuit, so esptool's default reset and hard reset work as on
+a real board: a reset with IO0 low enters download mode, one with IO0 high boots the flash. A
+MicroPython image for this chip then runs as a VirtualBoard (the real interpreter) behind the
+same port, greeting with the flashed version; no valid image gives the ROM's "invalid header"
+boot loop. esptool's watchdog reset (S2/S3/C3/C6) boots the flash on every transport.
 """
 
 from __future__ import annotations
@@ -26,10 +33,12 @@ import logging
 import mmap
 import os
 import select
+import shutil
 import signal
 import socket
 import struct
 import sys
+import tempfile
 import termios
 import threading
 import time
@@ -47,6 +56,7 @@ log = logging.getLogger(__name__)
 DATA_FILE = "chips_rom.json"
 NO_CLIENT_POLL_S = 0.02
 DEFAULT_BAUD = 115200
+WDT_ENABLE = 1 << 31  # RTC_CNTL_WDT_EN in WDTCONFIG0 (esptool targets/esp32s3.py watchdog_reset)
 
 # Commands that change flash contents; FLASH_BEGIN/FLASH_DEFL_BEGIN count only with a size
 # (esptool's "run user code" and soft reset send FLASH_BEGIN with size 0).
@@ -135,6 +145,11 @@ class ChipRom:
     uart_clkdiv: dict[str, int] | None
     registers: dict[int, int]
     protocol: Protocol = field(repr=False)
+    # What the ROM prints at reset (format strings, see chips_rom.json "boot_log"), the virtual
+    # board that runs a flashed MicroPython, and the RTC watchdog register esptool arms.
+    boot_log: dict[str, Any] = field(default_factory=dict, repr=False)
+    devkit_board: str | None = None
+    rtc_watchdog_config0: int | None = None
 
 
 def _load_protocol() -> Protocol:
@@ -198,6 +213,9 @@ def load_chip_rom(chip: str) -> ChipRom:
         uart_clkdiv={k: _num(v) for k, v in clk.items()} if clk else None,
         registers={_num(r["addr"]): _num(r["value"]) for r in c.get("registers") or []},
         protocol=_load_protocol(),
+        boot_log=dict(c.get("boot_log") or {}),
+        devkit_board=c.get("devkit_board"),
+        rtc_watchdog_config0=_num(c.get("rtc_watchdog_config0")),
     )
 
 
@@ -354,6 +372,7 @@ class ChipEngine:
         mac: bytes,
         record: Callable[[str, dict[str, Any]], None],
         link_baud: Callable[[], int | None] = lambda: None,
+        on_watchdog: Callable[[], None] | None = None,
     ) -> None:
         self.rom = rom
         self.proto = rom.protocol
@@ -361,6 +380,7 @@ class ChipEngine:
         self.mac = mac
         self._record = record
         self._link_baud = link_baud
+        self._on_watchdog = on_watchdog
         self._decoder = SlipDecoder()
         self.unknown_reads: set[int] = set()
         self._reset_state()
@@ -561,6 +581,12 @@ class ChipEngine:
                 self._spi_execute()
                 self._regs[addr] = new & ~self.proto.spi_bits["cmd_usr"]
         args.update(addr=writes[0][0], value=writes[0][1])
+        wdt = self.rom.rtc_watchdog_config0
+        if wdt is not None and any(a == wdt and v & WDT_ENABLE for a, v in writes):
+            # esptool's "watchdog-reset": the RTC watchdog is armed and will reset the chip.
+            self._record("WATCHDOG_ARMED", {"addr": wdt})
+            if self._on_watchdog is not None:
+                self._on_watchdog()
         if len(writes) > 1:
             args["more"] = [[a, v] for a, v in writes[1:]]
         return self._ok()
@@ -932,13 +958,101 @@ def parse_mac(mac: str | bytes) -> bytes:
     return value
 
 
+# How long EN must stay high before the chip runs: the RC delay on EN, stretched to cover the
+# RFC 2217 round trip (pyserial's client waits for each DTR/RTS change to be acknowledged,
+# polling every 50 ms), over which esptool's reset sequence is spread here.
+EN_SETTLE_S = 0.15
+NO_APP_LINE_S = 0.1  # pace of the ROM's "invalid header" lines (slow enough to read)
+WATCHDOG_DELAY_S = 0.1  # from arming the RTC watchdog to the reset (esptool waits 0.5 s)
+
+
+class _BridgeLines:
+    """The board's USB-serial bridge, as pyserial's RFC 2217 PortManager drives it: DTR and RTS
+    go through the DevKit's two-transistor auto-reset circuit to EN and IO0.
+
+    The line settings a client makes (baud rate, framing) are only remembered; the virtual link
+    has no bit timing. The modem status inputs (CTS, DSR, RI, CD) are unconnected on a DevKit.
+    """
+
+    def __init__(self, on_change: Callable[[], None]) -> None:
+        self._on_change = on_change
+        self._dtr = False
+        self._rts = False
+        self.baudrate = DEFAULT_BAUD
+        self.bytesize = 8
+        self.parity = "N"
+        self.stopbits = 1
+        self.xonxoff = False
+        self.rtscts = False
+        self.break_condition = False
+        self.cts = self.dsr = self.ri = self.cd = False
+
+    @property
+    def dtr(self) -> bool:
+        return self._dtr
+
+    @dtr.setter
+    def dtr(self, value: bool) -> None:
+        self._dtr = bool(value)
+        self._on_change()
+
+    @property
+    def rts(self) -> bool:
+        return self._rts
+
+    @rts.setter
+    def rts(self, value: bool) -> None:
+        self._rts = bool(value)
+        self._on_change()
+
+    def release(self) -> None:
+        """The port was closed: the bridge drops both lines at once (HUPCL)."""
+        self._dtr = self._rts = False
+        self._on_change()
+
+    @property
+    def en_low(self) -> bool:
+        # Each transistor conducts only when its base line is asserted and its emitter line is
+        # not: RTS alone pulls EN low, DTR alone pulls IO0 low, both or neither change nothing.
+        return self._rts and not self._dtr
+
+    @property
+    def io0_low(self) -> bool:
+        return self._dtr and not self._rts
+
+    def reset_input_buffer(self) -> None:
+        pass  # a PURGE from the client: nothing waits in our direction
+
+    def reset_output_buffer(self) -> None:
+        pass
+
+
+class _Outbox:
+    """PortManager's `connection`: its telnet answers queue here for the serve loop to send."""
+
+    def __init__(self) -> None:
+        self.buf = bytearray()
+
+    def write(self, data: bytes) -> None:
+        self.buf += data
+
+
 class VirtualBootloader:
-    """A virtual ESP chip in ROM download mode on a pty and/or a TCP port.
+    """A virtual ESP chip on a pty, a TCP port and/or an RFC 2217 port.
+
+    It starts in ROM download mode. Over RFC 2217 (`rfc2217_url`) the client's DTR and RTS reach
+    EN and IO0 as on a DevKit, so esptool's default reset works, and a reset with IO0 high boots
+    the flash: a MicroPython image for this chip starts a VirtualBoard (`board`) whose REPL the
+    client then talks to, greeting with the flashed version (`app_version`); anything else makes
+    the ROM print "invalid header" lines, as a real chip does. `state` is "download", "reset"
+    (EN held low), "app" or "no_app". esptool's watchdog reset (ESP32-S2/S3/C3/C6) boots the
+    flash on any transport.
 
     `log` lists the commands received as (name, args) pairs, for example
     ("FLASH_BEGIN", {"offset": 4096, "size": 65536, ...}) or ("ERASE_FLASH", {"size": ...});
-    failed ones carry args["error"]. With a flash image, each entry is also appended to
-    `<flash_image>.log` as a JSON line (the file is truncated at start).
+    failed ones carry args["error"]; resets and boots appear as RESET, EN_LOW and BOOT. With a
+    flash image, each entry is also appended to `<flash_image>.log` as a JSON line (the file is
+    truncated at start).
     """
 
     def __init__(
@@ -949,12 +1063,14 @@ class VirtualBootloader:
         tcp_port: int | None = None,
         flash_size: int | None = None,
         mac: str | bytes | None = None,
+        rfc2217_port: int | None = None,
     ) -> None:
         self.rom = load_chip_rom(chip)
         self.chip = chip
         self.flash_image = Path(flash_image) if flash_image is not None else None
         self.use_pty = pty
         self.tcp_port = tcp_port
+        self.rfc2217_port = rfc2217_port
         if flash_size is not None:
             _check_flash_size(flash_size, "flash_size")
         self.flash_size = flash_size
@@ -963,28 +1079,53 @@ class VirtualBootloader:
             self.mac = parse_mac(mac)
         else:
             self.mac = default_mac(chip, seed, self.rom.mac["oui"])
-        if not pty and tcp_port is None:
-            raise UsageError("The virtual bootloader needs a pty, a TCP port, or both.")
+        if not pty and tcp_port is None and rfc2217_port is None:
+            raise UsageError(
+                "The virtual bootloader needs a pty, a TCP port or an RFC 2217 port (or several)."
+            )
         self.log: list[tuple[str, dict[str, Any]]] = []
         self.pty_path: str | None = None
         self.tcp_url: str | None = None
+        self.rfc2217_url: str | None = None
         self.engine: ChipEngine | None = None
         self.flash: FlashStore | None = None
+        self.state = "download"
+        self.app_version: str | None = None
+        self.board: Any = None  # the VirtualBoard running the flashed MicroPython
         self._lock = threading.RLock()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._master: int | None = None
         self._listener: socket.socket | None = None
         self._conn: socket.socket | None = None
+        self._rfc_listener: socket.socket | None = None
+        self._rfc_conn: socket.socket | None = None
+        self._rfc_manager: Any = None
+        self._rfc_out = _Outbox()
+        self._lines = _BridgeLines(self._lines_changed)
+        self._en_low = False
+        self._release_at: float | None = None
+        self._io0_low_seen = False
+        self._watchdog_at: float | None = None
+        self._no_app: dict[str, Any] | None = None
+        self._app_sock: socket.socket | None = None
+        self._to_app = bytearray()
+        self._out = bytearray()
+        self._calls: list[tuple[Callable[[], None], threading.Event]] = []
+        self._wake_r: socket.socket | None = None
+        self._wake_w: socket.socket | None = None
+        self._stoppers: list[threading.Thread] = []
+        self._files_tmp: str | None = None
+        self._erase_files = False
         self._log_file: Any = None
         self._client_present = False
-        self._active = "pty" if pty else "tcp"
+        self._active = "pty" if pty else "tcp" if tcp_port is not None else "rfc"
 
     # -- public API -------------------------------------------------------------------------
 
     @property
     def port(self) -> str:
-        port = self.pty_path or self.tcp_url
+        port = self.pty_path or self.tcp_url or self.rfc2217_url
         if port is None:
             raise RuntimeError("the virtual bootloader is not started")
         return port
@@ -995,6 +1136,13 @@ class VirtualBootloader:
             return None
         return self.flash_image.with_name(self.flash_image.name + ".log")
 
+    @property
+    def files_dir(self) -> Path | None:
+        """The MicroPython filesystem of the booted image: a folder beside the flash image."""
+        if self.flash_image is None:
+            return Path(self._files_tmp) if self._files_tmp else None
+        return self.flash_image.with_name(self.flash_image.stem + "-files")
+
     def start(self) -> "VirtualBootloader":
         if os.name != "posix":
             raise BootloaderError(
@@ -1004,7 +1152,9 @@ class VirtualBootloader:
         self.flash = FlashStore(self.flash_image, self.flash_size, self.rom.default_flash_size)
         if self.log_path is not None:
             self._log_file = open(self.log_path, "w", buffering=1)
-        self.engine = ChipEngine(self.rom, self.flash, self.mac, self._record, self._pty_baud)
+        self.engine = ChipEngine(
+            self.rom, self.flash, self.mac, self._record, self._link_baud, self._watchdog_armed
+        )
         if self.use_pty:
             master, slave = os.openpty()
             tty.setraw(slave)
@@ -1013,13 +1163,13 @@ class VirtualBootloader:
             os.set_blocking(master, False)
             self._master = master
         if self.tcp_port is not None:
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind(("127.0.0.1", self.tcp_port))
-            sock.listen(1)
-            sock.setblocking(False)
-            self._listener = sock
-            self.tcp_url = f"socket://127.0.0.1:{sock.getsockname()[1]}"
+            self._listener = _listen(self.tcp_port)
+            self.tcp_url = f"socket://127.0.0.1:{self._listener.getsockname()[1]}"
+        if self.rfc2217_port is not None:
+            self._rfc_listener = _listen(self.rfc2217_port)
+            self.rfc2217_url = f"rfc2217://127.0.0.1:{self._rfc_listener.getsockname()[1]}"
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
         self._record(
             "POWER_ON", {"chip": self.chip, "flash_size": self.flash.size, "mac": self.mac.hex(":")}
         )
@@ -1034,7 +1184,20 @@ class VirtualBootloader:
         self._stopping.set()
         if self._thread is not None:
             self._thread.join(timeout=2)
-        for sock in (self._conn, self._listener):
+        board, self.board = self.board, None
+        if board is not None:
+            board.stop()
+        for t in self._stoppers:
+            t.join(timeout=5)
+        for sock in (
+            self._conn,
+            self._listener,
+            self._rfc_conn,
+            self._rfc_listener,
+            self._app_sock,
+            self._wake_r,
+            self._wake_w,
+        ):
             if sock is not None:
                 try:
                     sock.close()
@@ -1052,6 +1215,8 @@ class VirtualBootloader:
             if self._log_file is not None:
                 self._log_file.close()
                 self._log_file = None
+        if self._files_tmp:
+            shutil.rmtree(self._files_tmp, ignore_errors=True)
 
     def __enter__(self) -> "VirtualBootloader":
         return self.start()
@@ -1060,10 +1225,19 @@ class VirtualBootloader:
         self.stop()
 
     def reset(self) -> None:
-        """Press EN with BOOT held: a stub that was left running is gone."""
-        with self._lock:
-            assert self.engine is not None
-            self.engine.reboot("EN pressed", drop_input=True)
+        """Press EN with BOOT held: a stub that was left running is gone, and so is a running
+        MicroPython; the chip waits in download mode."""
+
+        def press() -> None:
+            self._stop_app()
+            self._release_at = self._watchdog_at = None
+            self._no_app = None
+            self.state = "download"
+            with self._lock:
+                assert self.engine is not None
+                self.engine.reboot("EN pressed", drop_input=True)
+
+        self._in_loop(press)
 
     def read_flash(self, offset: int = 0, length: int | None = None) -> bytes:
         with self._lock:
@@ -1081,10 +1255,32 @@ class VirtualBootloader:
 
     def _record(self, name: str, args: dict[str, Any]) -> None:
         self.log.append((name, args))
+        if name == "ERASE_FLASH" and "error" not in args:
+            self._erase_files = True  # the filesystem partition is gone too
         if self._log_file is not None:
             self._log_file.write(
                 json.dumps({"t": round(time.time(), 4), "cmd": name, "args": args}) + "\n"
             )
+
+    def _in_loop(self, fn: Callable[[], None]) -> None:
+        """Run `fn` in the serve thread, which owns the chip's state, and wait for it."""
+        if self._thread is None or threading.current_thread() is self._thread:
+            fn()
+            return
+        done = threading.Event()
+        self._calls.append((fn, done))
+        assert self._wake_w is not None
+        try:
+            self._wake_w.send(b"x")
+        except OSError:
+            pass
+        if not done.wait(timeout=5) and not self._stopping.is_set():
+            raise BootloaderError("The virtual chip did not respond; stop it and start it again.")
+
+    def _link_baud(self) -> int | None:
+        if self._active == "rfc":
+            return self._lines.baudrate if self._rfc_conn is not None else None
+        return self._pty_baud()
 
     def _pty_baud(self) -> int | None:
         # The pty master reports the termios of the slave side, where the client set its baud.
@@ -1095,12 +1291,179 @@ class VirtualBootloader:
         except termios.error:
             return None
 
+    # -- reset circuit and boot ---------------------------------------------------------------
+
+    def _lines_changed(self) -> None:
+        """DTR/RTS moved (serve thread). EN low holds the chip in reset; once EN is released
+        and has settled, the chip starts, in download mode if IO0 was low meanwhile.
+
+        The settle time stands for the RC on EN. esptool's classic reset passes through
+        "both asserted" (EN high, IO0 high) before IO0 goes low: on a USB bridge for
+        microseconds, which the capacitor hides; over RFC 2217 for a whole round trip (~50 ms),
+        which the settle window hides. IO0 counts as low if it was low at any moment of the
+        window, so the classic sequence reads the same however its steps are spaced. A client
+        that opens the port must not assert DTR alone within the window after a hard reset (our
+        clients open with both lines released, as esptool's monitor advice says).
+        """
+        en_low, io0_low = self._lines.en_low, self._lines.io0_low
+        if en_low and not self._en_low:
+            self._en_low = True
+            self._hold_in_reset()
+        elif not en_low and self._en_low:
+            self._en_low = False
+            self._release_at = time.monotonic() + EN_SETTLE_S
+            self._io0_low_seen = io0_low
+        elif self._release_at is not None and io0_low:
+            self._io0_low_seen = True
+
+    def _hold_in_reset(self) -> None:
+        self._stop_app()
+        self._release_at = self._watchdog_at = None
+        self._no_app = None
+        self.state = "reset"
+        self._record("EN_LOW", {})
+
+    def _watchdog_armed(self) -> None:
+        self._watchdog_at = time.monotonic() + WATCHDOG_DELAY_S
+
+    def _run_timers(self, out: bytearray) -> None:
+        now = time.monotonic()
+        if self._release_at is not None and now >= self._release_at:
+            self._release_at = None
+            self._boot(self._io0_low_seen, "power_on", out)
+        if self._watchdog_at is not None and now >= self._watchdog_at:
+            self._watchdog_at = None
+            self._stop_app()
+            self._boot(self._lines.io0_low, "rtc_watchdog", out)
+        if self._no_app is not None and now >= self._no_app["next"]:
+            self._boot_loop_step(out)
+            self._no_app["next"] = now + NO_APP_LINE_S
+
+    def _next_timer_in(self, default: float) -> float:
+        deadlines = [t for t in (self._release_at, self._watchdog_at) if t is not None]
+        if self._no_app is not None:
+            deadlines.append(self._no_app["next"])
+        if not deadlines:
+            return default
+        return max(0.0, min(default, min(deadlines) - time.monotonic()))
+
+    def _rom_text(self, kind: str, cause: str) -> bytes:
+        text = self.rom.boot_log.get(kind)
+        if not text:
+            return b""
+        return text.format(rst=self.rom.boot_log["rst"][cause]).encode()
+
+    def _boot(self, download: bool, cause: str, out: bytearray) -> None:
+        """The chip leaves reset: IO0 low -> ROM download mode, high -> boot the flash."""
+        with self._lock:
+            assert self.engine is not None
+            self.engine.reboot(f"{cause}: {'download' if download else 'flash'} boot", True)
+        out += self._rom_text("download" if download else "flash", cause)
+        if download:
+            self.state = "download"
+            self._record("BOOT", {"mode": "download", "cause": cause})
+            return
+        info, word, why = self._find_app()
+        self.state = "no_app"
+        if info is None:
+            self._no_app = {"word": word, "count": 0, "next": time.monotonic()}
+        elif self.rom.devkit_board is None:
+            why = f"no virtual board runs MicroPython on the {self.rom.name} yet"
+        elif not why:
+            why = self._start_app(info)
+        if why:
+            log.info("virtual %s: no MicroPython to boot: %s", self.rom.name, why)
+        self._record(
+            "BOOT", {"mode": "flash", "cause": cause, "micropython": self.app_version, "why": why}
+        )
+
+    def _find_app(self) -> tuple[Any, int, str]:
+        """(image info, first flash word, why not) for what sits at the bootloader offset."""
+        from companion_app.firmware.image import ImageError, chip_name, inspect_image
+
+        offset = self.rom.bootloader_offset
+        data = self.read_flash(offset)
+        word = struct.unpack_from("<I", data, 0)[0]
+        try:
+            info = inspect_image(data, name=f"the flash at {offset:#x}")
+        except ImageError as exc:
+            return None, word, str(exc)
+        if info.kind != "esp" or info.chip != self.chip:
+            return None, word, f"the image there is for {chip_name(info.chip or '?')}"
+        if not info.micropython_version:
+            return info, word, "the image there is not MicroPython"
+        return info, word, ""
+
+    def _boot_loop_step(self, out: bytearray) -> None:
+        """No valid app: the ROM complains, its watchdog resets it, and round it goes."""
+        assert self._no_app is not None
+        line = self.rom.boot_log.get("no_app")
+        if not line:
+            self._no_app = None  # what this ROM prints is not modelled: it stays silent
+            return
+        if self._no_app["count"] >= self.rom.boot_log.get("no_app_lines", 8):
+            self._no_app["count"] = 0
+            out += self._rom_text("flash", "rtc_watchdog")
+            return
+        self._no_app["count"] += 1
+        out += line.format(word=self._no_app["word"]).encode()
+
+    def _start_app(self, info: Any) -> str:
+        """Run the flashed MicroPython as a VirtualBoard and relay the chip's UART to it."""
+        from companion_app.simulator.host import VirtualBoard
+
+        files = self.files_dir
+        if files is None:
+            self._files_tmp = tempfile.mkdtemp(prefix="iotkit-chip-files-")
+            files = Path(self._files_tmp)
+        elif self._erase_files:
+            shutil.rmtree(files, ignore_errors=True)
+        self._erase_files = False
+        board = VirtualBoard(
+            board=self.rom.devkit_board,
+            flash_dir=files,
+            pty=False,
+            tcp_port=0,
+            banner_version=(info.micropython_version, info.build_date or ""),
+        )
+        try:
+            board.start()
+            port = int(board.port.rsplit(":", 1)[1])
+            sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        except (IotkitError, OSError) as exc:
+            board.stop()
+            return f"MicroPython cannot run here: {exc}"
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.board, self._app_sock = board, sock
+        self._to_app.clear()
+        self.state = "app"
+        self.app_version = info.micropython_version
+        return ""
+
+    def _stop_app(self) -> None:
+        """Reset cuts MicroPython off at once; its process is reaped in the background."""
+        sock, self._app_sock = self._app_sock, None
+        self._to_app.clear()
+        if sock is not None:
+            sock.close()
+        board, self.board = self.board, None
+        self.app_version = None
+        if board is not None:
+            t = threading.Thread(target=board.stop, name="virtual-board-stop", daemon=True)
+            t.start()
+            self._stoppers = [s for s in self._stoppers if s.is_alive()] + [t]
+
+    # -- the serve loop -----------------------------------------------------------------------
+
     def _serve(self) -> None:
-        out = bytearray()
+        out = self._out
         next_probe = 0.0
         master = self._master
         while not self._stopping.is_set():
-            rlist: list[Any] = []
+            app = self._app_sock
+            rfc = self._rfc_conn
+            rlist: list[Any] = [self._wake_r]
             wlist: list[Any] = []
             if master is not None and self._client_present:
                 rlist.append(master)
@@ -1108,12 +1471,22 @@ class VirtualBootloader:
                 rlist.append(self._listener)
             if self._conn is not None:
                 rlist.append(self._conn)
+            if self._rfc_listener is not None and rfc is None:
+                rlist.append(self._rfc_listener)
+            if rfc is not None:
+                rlist.append(rfc)
+                if self._rfc_out.buf:
+                    wlist.append(rfc)
+            if app is not None:
+                rlist.append(app)
+                if self._to_app:
+                    wlist.append(app)
             if out:
                 if self._active == "pty" and master is not None and self._client_present:
                     wlist.append(master)
                 elif self._active == "tcp" and self._conn is not None:
                     wlist.append(self._conn)
-            timeout = 0.2
+            timeout = self._next_timer_in(0.2)
             if master is not None and not self._client_present:
                 timeout = max(0.0, min(timeout, next_probe - time.monotonic()))
             try:
@@ -1122,6 +1495,17 @@ class VirtualBootloader:
                 if self._stopping.is_set():
                     return
                 raise
+            if self._wake_r in readable:
+                try:
+                    self._wake_r.recv(4096)
+                except OSError:
+                    pass
+            while self._calls:
+                fn, done = self._calls.pop(0)
+                try:
+                    fn()
+                finally:
+                    done.set()
             if master is not None and not self._client_present and time.monotonic() >= next_probe:
                 next_probe = time.monotonic() + NO_CLIENT_POLL_S
                 try:
@@ -1141,29 +1525,53 @@ class VirtualBootloader:
                     self._client_present = False
                     self._client_gone("pty", out)
             if self._listener is not None and self._listener in readable:
-                try:
-                    conn, _ = self._listener.accept()
-                    conn.setblocking(False)
-                    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                    self._conn = conn
-                except OSError:
-                    pass
+                self._conn = _accept(self._listener) or self._conn
             if self._conn is not None and self._conn in readable:
-                received: bytes | None
-                try:
-                    received = self._conn.recv(65536)
-                except (BlockingIOError, InterruptedError):
-                    received = None
-                except OSError:
-                    received = b""
+                received = _recv(self._conn)
                 if received == b"":
                     self._conn.close()
                     self._conn = None
                     self._client_gone("tcp", out)
                 elif received:
                     self._take(received, "tcp", out)
+            if self._rfc_listener is not None and self._rfc_listener in readable:
+                conn = _accept(self._rfc_listener)
+                if conn is not None:
+                    self._rfc_accept(conn)
+            if rfc is not None and rfc in readable:
+                received = _recv(rfc)
+                if received == b"":
+                    self._rfc_gone(out)
+                elif received and self._rfc_manager is not None:
+                    # Telnet and RFC 2217 commands are handled (DTR/RTS reach _lines_changed);
+                    # what is left is the client's data for the chip.
+                    data = b"".join(self._rfc_manager.filter(received))
+                    self._take(data, "rfc", out)
+            if app is not None and app is self._app_sock:
+                if app in readable:
+                    received = _recv(app)
+                    if received == b"":
+                        self._app_sock = None  # MicroPython's board was stopped
+                        app.close()
+                    elif received and (self._active != "pty" or self._client_present):
+                        out += received
+                if app in writable and self._to_app:
+                    try:
+                        del self._to_app[: app.send(self._to_app)]
+                    except (BlockingIOError, InterruptedError):
+                        pass
+                    except OSError:
+                        self._to_app.clear()
+            self._run_timers(out)
             if out:
                 self._send(out)
+            if self._rfc_conn is not None and self._rfc_out.buf:
+                try:
+                    del self._rfc_out.buf[: self._rfc_conn.send(self._rfc_out.buf)]
+                except (BlockingIOError, InterruptedError):
+                    pass
+                except OSError:
+                    self._rfc_gone(out)
 
     def _take(self, data: bytes, source: str, out: bytearray) -> None:
         if not data:
@@ -1171,9 +1579,13 @@ class VirtualBootloader:
         if source != self._active:
             out.clear()  # answers belong to whoever asked
             self._active = source
-        with self._lock:
-            if self.engine is not None:
-                out += self.engine.receive(data)
+        if self.state == "download":
+            with self._lock:
+                if self.engine is not None:
+                    out += self.engine.receive(data)
+        elif self.state == "app" and self._app_sock is not None:
+            self._to_app += data
+        # A chip held in reset, or stuck in its boot loop, reads nothing.
 
     def _send(self, out: bytearray) -> None:
         # Non-blocking: what the client does not take now waits for select() to say writable.
@@ -1182,6 +1594,11 @@ class VirtualBootloader:
                 n = os.write(self._master, bytes(out))
             elif self._active == "tcp" and self._conn is not None:
                 n = self._conn.send(bytes(out))
+            elif self._active == "rfc" and self._rfc_conn is not None:
+                # Data bytes equal to telnet's IAC are doubled, as PortManager.escape() does
+                # one byte at a time; done in one go, since flash reads are megabytes.
+                self._rfc_out.buf += bytes(out).replace(IAC, IAC + IAC)
+                n = len(out)
             else:
                 n = len(out)  # nobody listening: a UART's output is simply lost
         except (BlockingIOError, InterruptedError):
@@ -1190,6 +1607,25 @@ class VirtualBootloader:
             n = len(out)
         del out[:n]
 
+    def _rfc_accept(self, conn: socket.socket) -> None:
+        from serial.rfc2217 import PortManager
+
+        self._rfc_conn = conn
+        self._rfc_out = _Outbox()
+        self._rfc_manager = PortManager(self._lines, self._rfc_out)
+
+    def _rfc_gone(self, out: bytearray) -> None:
+        if self._rfc_conn is not None:
+            try:
+                self._rfc_conn.close()
+            except OSError:
+                pass
+        self._rfc_conn = None
+        self._rfc_manager = None
+        self._rfc_out = _Outbox()
+        self._lines.release()
+        self._client_gone("rfc", out)
+
     def _client_gone(self, source: str, out: bytearray) -> None:
         if source == self._active:
             out.clear()
@@ -1197,6 +1633,38 @@ class VirtualBootloader:
             if self.engine is not None:
                 self.engine.disconnected()
         log.debug("virtual %s: the %s client went away", self.rom.name, source)
+
+
+IAC = b"\xff"  # telnet's "interpret as command" byte
+
+
+def _listen(port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    sock.listen(1)
+    sock.setblocking(False)
+    return sock
+
+
+def _accept(listener: socket.socket) -> socket.socket | None:
+    try:
+        conn, _ = listener.accept()
+    except OSError:
+        return None
+    conn.setblocking(False)
+    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return conn
+
+
+def _recv(sock: socket.socket) -> bytes | None:
+    """b"" when the peer closed, None when there is nothing after all."""
+    try:
+        return sock.recv(65536)
+    except (BlockingIOError, InterruptedError):
+        return None
+    except OSError:
+        return b""
 
 
 def _destructive(entries: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:
@@ -1259,12 +1727,14 @@ def run_bootloader_sim(args: argparse.Namespace) -> int:
             f"--bootloader takes a chip name: {', '.join(known_chips())} (got {chip!r})"
         )
     image = getattr(args, "flash_image", None) or default_flash_image(chip)
+    rfc2217 = getattr(args, "rfc2217", None)
     sim = VirtualBootloader(
         chip,
         flash_image=image,
         tcp_port=getattr(args, "tcp", None),
         flash_size=parse_flash_size(getattr(args, "flash_size", None)),
         mac=getattr(args, "mac", None),
+        rfc2217_port=rfc2217,
     )
     sim.start()
     stop = threading.Event()
@@ -1275,11 +1745,18 @@ def run_bootloader_sim(args: argparse.Namespace) -> int:
             print(sim.pty_path, flush=True)
         if sim.tcp_url:
             print(sim.tcp_url, flush=True)
+        if sim.rfc2217_url:
+            print(sim.rfc2217_url, flush=True)
         assert sim.flash is not None
+        how = "on the pty or socket use esptool with --before no-reset --after no-reset"
+        if sim.rfc2217_url:
+            how = (
+                f"on {sim.rfc2217_url} esptool resets it as a real board (after flashing, "
+                f"MicroPython starts); {how}"
+            )
         print(
             f"virtual {sim.rom.name} in download mode (MAC {sim.mac.hex(':')}), "
-            f"{sim.flash.size // 1024} KB flash in {image}; use esptool with "
-            "--before no-reset --after no-reset; Ctrl-C to stop",
+            f"{sim.flash.size // 1024} KB flash in {image}; {how}; Ctrl-C to stop",
             file=sys.stderr,
             flush=True,
         )
@@ -1287,7 +1764,7 @@ def run_bootloader_sim(args: argparse.Namespace) -> int:
         if port_file:
             tmp = port_file + ".tmp"
             with open(tmp, "w") as f:
-                f.write(sim.port + "\n")
+                f.write((sim.rfc2217_url or sim.port) + "\n")
             os.replace(tmp, port_file)  # readers never see a half-written name
         stop.wait()
     finally:

@@ -130,7 +130,12 @@ class VirtualBoard:
         pty: bool = True,
         wifi: list[dict[str, str]] | None = None,
         on_exit: Callable[[int], None] | None = None,
+        banner_version: tuple[str, str] | None = None,
     ) -> None:
+        # banner_version = (version, date), e.g. ("v1.24.1", "2024-11-29"): what the banner says
+        # instead of the unix port's own version, so a virtual chip that "boots" a flashed image
+        # greets with the version that was flashed.
+        self.banner_version = banner_version
         self.board_id = board
         self.wiring = os.fspath(wiring) if wiring is not None else None
         self.flash_dir = Path(flash_dir) if flash_dir is not None else default_flash_dir(board)
@@ -303,6 +308,7 @@ class VirtualBoard:
             "modules": modules,
             "hardware": self.hardware.to_config(),
             "wifi": self.wifi,
+            "banner_version": list(self.banner_version) if self.banner_version else None,
         }
 
     def _spawn(self, mode: str, reset: str) -> None:

@@ -423,6 +423,8 @@ def banner():
     if len(v) > 3 and v[3]:
         release += "-" + v[3]
     date = sys.version.rsplit(" on ", 1)[-1] if " on " in sys.version else ""
+    if _cfg.get("banner_version"):  # the version of the image flashed on a virtual chip
+        release, date = _cfg["banner_version"]
     write("MicroPython %s on %s; %s\n" % (release, date, _cfg["board"]["machine"]))
     write('Type "help()" for more information.\n')
 
