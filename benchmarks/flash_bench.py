@@ -1,7 +1,8 @@
 """Flashing speed: our driver against bare esptool, and 4 boards in parallel against one.
 
 Both sides are whole commands started the same way, on the same virtual ESP32 in download
-mode, with the same 1 MB image (half random, so compression has something real to do):
+mode, with the same 1 MB image (half random, so compression has something real to do).
+The batch figure flashes 4 virtual chips that receive at real UART speed, against one:
 
     ours:   iotkit flash --port P --firmware fw.bin --yes
     anchor: python -m esptool --port P --before no-reset --after no-reset write-flash 0x1000 fw.bin
@@ -39,6 +40,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--size-kb", type=int, default=1024)
+    parser.add_argument("--batch-kb", type=int, default=256,
+                        help="image size for the batch figure, whose chips run at UART speed")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         fw = Path(tmp, "fw.bin")
@@ -57,20 +60,23 @@ def main() -> int:
         print(f"flash {args.size_kb} KB: ours {m_ours:.2f} s, bare esptool {m_bare:.2f} s, "
               f"ratio {m_ours / m_bare:.2f} (goal <= 1.10; median of {args.runs})")
 
-        chips = [VirtualBootloader("esp32", flash_image=Path(tmp, f"b{i}.flash")).start()
-                 for i in range(4)]
+        # Real boards spend a flash waiting on the wire, not the CPU: these chips take as long
+        # to receive as a UART at the baud esptool sets (460800), so four can overlap as on a
+        # classroom's USB hub. Unpaced, four virtual chips would just compete for 2 cores.
+        small = Path(tmp, "small.bin")
+        small.write_bytes(merged_image(0, 0x1000, app_payload=args.batch_kb * 1024 - 0xF000))
+        chips = [VirtualBootloader("esp32", flash_image=Path(tmp, f"b{i}.flash"),
+                                   uart_speed=True).start() for i in range(4)]
+        flash = [str(BIN / "iotkit"), "flash", "--firmware", str(small), "--yes"]
         try:
             ports = ",".join(c.port for c in chips)
-            one = statistics.median(timed(ours_cmd(chips[0].port)) for _ in range(3))
-            four = statistics.median(
-                timed([str(BIN / "iotkit"), "flash", "--ports", ports, "--firmware", str(fw),
-                       "--yes"]) for _ in range(3)
-            )
+            one = statistics.median(timed(flash + ["--port", chips[0].port]) for _ in range(3))
+            four = statistics.median(timed(flash + ["--ports", ports]) for _ in range(3))
         finally:
             for c in chips:
                 c.stop()
-        print(f"batch: 4 boards {four:.2f} s, 1 board {one:.2f} s, ratio {four / one:.2f} "
-              "(goal <= 1.5)")
+        print(f"batch of {args.batch_kb} KB at 460800 baud: 4 boards {four:.2f} s, 1 board "
+              f"{one:.2f} s, ratio {four / one:.2f} (goal <= 1.5)")
     return 0
 
 

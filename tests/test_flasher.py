@@ -60,3 +60,18 @@ def test_a_board_not_in_its_bootloader_gets_the_boot_button_advice(vboard):
     with pytest.raises(FlashError) as err:
         Flasher(vboard.port).detect()
     assert "hold the BOOT button, press and release EN" in str(err.value)
+
+
+def test_a_chip_at_uart_speed_takes_the_wire_time_to_flash(tmp_path):
+    # What the batch benchmark relies on: a paced chip waits on the wire like a real one.
+    fw = tmp_path / "fw.bin"
+    fw.write_bytes(merged_image(0, 0x1000, app_payload=60_000))
+    with VirtualBootloader("esp32", flash_image=tmp_path / "f.bin", uart_speed=True) as chip:
+        import time
+
+        t0 = time.monotonic()
+        Flasher(chip.port, baud=460800).flash(str(fw))
+        elapsed = time.monotonic() - t0
+        assert chip.read_flash(0x1000, fw.stat().st_size) == fw.read_bytes()
+    wire = fw.stat().st_size * 10 / 460800  # random payload barely compresses
+    assert elapsed >= wire * 0.9

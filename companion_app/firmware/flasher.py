@@ -376,7 +376,7 @@ class Flasher:
                 self._job.stage = "Starting the flasher"
                 self._job.emit(msg=f"{board.description}, MAC {board.mac}")
                 esp = esptool.cmds.run_stub(esp)
-                if self.baud != ROM_BAUD and not _is_virtual(self.port):
+                if self.baud != ROM_BAUD:
                     esp.change_baud(self.baud)
                 esptool.cmds.attach_flash(esp)
                 if erase:

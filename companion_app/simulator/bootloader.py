@@ -1064,7 +1064,12 @@ class VirtualBootloader:
         flash_size: int | None = None,
         mac: str | bytes | None = None,
         rfc2217_port: int | None = None,
+        uart_speed: bool = False,
     ) -> None:
+        """`uart_speed=True` takes as long to receive data as a real UART at the baud rate the
+        client set (10 bits a byte): slow, but real boards' timing, for benchmarks of parallel
+        flashing, where the wire and not the CPU must be what each board waits for."""
+        self.uart_speed = uart_speed
         self.rom = load_chip_rom(chip)
         self.chip = chip
         self.flash_image = Path(flash_image) if flash_image is not None else None
@@ -1579,6 +1584,9 @@ class VirtualBootloader:
         if source != self._active:
             out.clear()  # answers belong to whoever asked
             self._active = source
+        if self.uart_speed:
+            baud = (self.engine.baud if self.engine else None) or self._link_baud() or DEFAULT_BAUD
+            time.sleep(len(data) * 10 / baud)
         if self.state == "download":
             with self._lock:
                 if self.engine is not None:
