@@ -73,5 +73,5 @@ def test_a_chip_at_uart_speed_takes_the_wire_time_to_flash(tmp_path):
         Flasher(chip.port, baud=460800).flash(str(fw))
         elapsed = time.monotonic() - t0
         assert chip.read_flash(0x1000, fw.stat().st_size) == fw.read_bytes()
-    wire = fw.stat().st_size * 10 / 460800  # random payload barely compresses
+    wire = 60_000 * 10 / 460800  # the random app barely compresses; the 0xFF padding does
     assert elapsed >= wire * 0.9
