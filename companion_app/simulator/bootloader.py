@@ -34,15 +34,12 @@ import mmap
 import os
 import select
 import shutil
-import signal
 import socket
 import struct
-import sys
 import tempfile
 import termios
 import threading
 import time
-import tty
 import zlib
 from dataclasses import dataclass, field
 from importlib import resources
@@ -50,11 +47,13 @@ from pathlib import Path
 from typing import Any, Callable
 
 from companion_app.errors import IotkitError, UsageError
+from companion_app.simulator.endpoint import NO_CLIENT_POLL_S  # noqa: F401 (re-export)
+from companion_app.simulator.endpoint import ClientPorts, accept, listen, recv
+from companion_app.simulator.endpoint import serve_until_signalled
 
 log = logging.getLogger(__name__)
 
 DATA_FILE = "chips_rom.json"
-NO_CLIENT_POLL_S = 0.02
 DEFAULT_BAUD = 115200
 WDT_ENABLE = 1 << 31  # RTC_CNTL_WDT_EN in WDTCONFIG0 (esptool targets/esp32s3.py watchdog_reset)
 
@@ -1100,9 +1099,7 @@ class VirtualBootloader:
         self._lock = threading.RLock()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
-        self._master: int | None = None
-        self._listener: socket.socket | None = None
-        self._conn: socket.socket | None = None
+        self._ports: ClientPorts | None = None
         self._rfc_listener: socket.socket | None = None
         self._rfc_conn: socket.socket | None = None
         self._rfc_manager: Any = None
@@ -1123,7 +1120,6 @@ class VirtualBootloader:
         self._files_tmp: str | None = None
         self._erase_files = False
         self._log_file: Any = None
-        self._client_present = False
         self._active = "pty" if pty else "tcp" if tcp_port is not None else "rfc"
 
     # -- public API -------------------------------------------------------------------------
@@ -1160,18 +1156,10 @@ class VirtualBootloader:
         self.engine = ChipEngine(
             self.rom, self.flash, self.mac, self._record, self._link_baud, self._watchdog_armed
         )
-        if self.use_pty:
-            master, slave = os.openpty()
-            tty.setraw(slave)
-            self.pty_path = os.ttyname(slave)
-            os.close(slave)  # the client opens it by name; reads stop failing when it does
-            os.set_blocking(master, False)
-            self._master = master
-        if self.tcp_port is not None:
-            self._listener = _listen(self.tcp_port)
-            self.tcp_url = f"socket://127.0.0.1:{self._listener.getsockname()[1]}"
+        self._ports = ClientPorts(self.use_pty, self.tcp_port)
+        self.pty_path, self.tcp_url = self._ports.pty_path, self._ports.tcp_url
         if self.rfc2217_port is not None:
-            self._rfc_listener = _listen(self.rfc2217_port)
+            self._rfc_listener = listen(self.rfc2217_port)
             self.rfc2217_url = f"rfc2217://127.0.0.1:{self._rfc_listener.getsockname()[1]}"
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
@@ -1195,8 +1183,6 @@ class VirtualBootloader:
         for t in self._stoppers:
             t.join(timeout=5)
         for sock in (
-            self._conn,
-            self._listener,
             self._rfc_conn,
             self._rfc_listener,
             self._app_sock,
@@ -1208,12 +1194,8 @@ class VirtualBootloader:
                     sock.close()
                 except OSError:
                     pass
-        if self._master is not None:
-            try:
-                os.close(self._master)
-            except OSError:
-                pass
-            self._master = None
+        if self._ports is not None:
+            self._ports.close()
         with self._lock:
             if self.flash is not None:
                 self.flash.close()
@@ -1289,10 +1271,11 @@ class VirtualBootloader:
 
     def _pty_baud(self) -> int | None:
         # The pty master reports the termios of the slave side, where the client set its baud.
-        if self._master is None or not self._client_present:
+        ports = self._ports
+        if ports is None or ports.master is None or not ports.present:
             return None
         try:
-            return _BAUDS.get(termios.tcgetattr(self._master)[4])
+            return _BAUDS.get(termios.tcgetattr(ports.master)[4])
         except termios.error:
             return None
 
@@ -1463,19 +1446,13 @@ class VirtualBootloader:
 
     def _serve(self) -> None:
         out = self._out
-        next_probe = 0.0
-        master = self._master
+        ports = self._ports
+        assert ports is not None
         while not self._stopping.is_set():
             app = self._app_sock
             rfc = self._rfc_conn
-            rlist: list[Any] = [self._wake_r]
+            rlist: list[Any] = [self._wake_r, *ports.readers()]
             wlist: list[Any] = []
-            if master is not None and self._client_present:
-                rlist.append(master)
-            if self._listener is not None and self._conn is None:
-                rlist.append(self._listener)
-            if self._conn is not None:
-                rlist.append(self._conn)
             if self._rfc_listener is not None and rfc is None:
                 rlist.append(self._rfc_listener)
             if rfc is not None:
@@ -1487,13 +1464,8 @@ class VirtualBootloader:
                 if self._to_app:
                     wlist.append(app)
             if out:
-                if self._active == "pty" and master is not None and self._client_present:
-                    wlist.append(master)
-                elif self._active == "tcp" and self._conn is not None:
-                    wlist.append(self._conn)
-            timeout = self._next_timer_in(0.2)
-            if master is not None and not self._client_present:
-                timeout = max(0.0, min(timeout, next_probe - time.monotonic()))
+                wlist += ports.writers(self._active)  # answers go to whoever asked
+            timeout = ports.timeout(self._next_timer_in(0.2))
             try:
                 readable, writable, _ = select.select(rlist, wlist, [], timeout)
             except (OSError, ValueError):
@@ -1511,40 +1483,18 @@ class VirtualBootloader:
                     fn()
                 finally:
                     done.set()
-            if master is not None and not self._client_present and time.monotonic() >= next_probe:
-                next_probe = time.monotonic() + NO_CLIENT_POLL_S
-                try:
-                    data = os.read(master, 65536)
-                    self._client_present = True
-                    self._take(data, "pty", out)
-                except BlockingIOError:
-                    self._client_present = True
-                except OSError:
-                    pass  # EIO: nobody has the pty open
-            if master is not None and master in readable:
-                try:
-                    self._take(os.read(master, 65536), "pty", out)
-                except BlockingIOError:
-                    pass
-                except OSError:
-                    self._client_present = False
-                    self._client_gone("pty", out)
-            if self._listener is not None and self._listener in readable:
-                self._conn = _accept(self._listener) or self._conn
-            if self._conn is not None and self._conn in readable:
-                received = _recv(self._conn)
-                if received == b"":
-                    self._conn.close()
-                    self._conn = None
-                    self._client_gone("tcp", out)
-                elif received:
-                    self._take(received, "tcp", out)
+            self._take(ports.probe(), "pty", out)
+            for source, data in ports.receive(readable):
+                if data is None:
+                    self._client_gone(source, out)
+                else:
+                    self._take(data, source, out)
             if self._rfc_listener is not None and self._rfc_listener in readable:
-                conn = _accept(self._rfc_listener)
+                conn = accept(self._rfc_listener)
                 if conn is not None:
                     self._rfc_accept(conn)
             if rfc is not None and rfc in readable:
-                received = _recv(rfc)
+                received = recv(rfc)
                 if received == b"":
                     self._rfc_gone(out)
                 elif received and self._rfc_manager is not None:
@@ -1554,11 +1504,11 @@ class VirtualBootloader:
                     self._take(data, "rfc", out)
             if app is not None and app is self._app_sock:
                 if app in readable:
-                    received = _recv(app)
+                    received = recv(app)
                     if received == b"":
                         self._app_sock = None  # MicroPython's board was stopped
                         app.close()
-                    elif received and (self._active != "pty" or self._client_present):
+                    elif received and (self._active != "pty" or ports.present):
                         out += received
                 if app in writable and self._to_app:
                     try:
@@ -1597,23 +1547,15 @@ class VirtualBootloader:
 
     def _send(self, out: bytearray) -> None:
         # Non-blocking: what the client does not take now waits for select() to say writable.
-        try:
-            if self._active == "pty" and self._master is not None and self._client_present:
-                n = os.write(self._master, bytes(out))
-            elif self._active == "tcp" and self._conn is not None:
-                n = self._conn.send(bytes(out))
-            elif self._active == "rfc" and self._rfc_conn is not None:
+        if self._active == "rfc":
+            if self._rfc_conn is not None:
                 # Data bytes equal to telnet's IAC are doubled, as PortManager.escape() does
                 # one byte at a time; done in one go, since flash reads are megabytes.
                 self._rfc_out.buf += bytes(out).replace(IAC, IAC + IAC)
-                n = len(out)
-            else:
-                n = len(out)  # nobody listening: a UART's output is simply lost
-        except (BlockingIOError, InterruptedError):
-            n = 0
-        except OSError:
-            n = len(out)
-        del out[:n]
+            out.clear()  # or nobody listening: a UART's output is simply lost
+            return
+        assert self._ports is not None
+        del out[: self._ports.send(bytes(out), self._active)]
 
     def _rfc_accept(self, conn: socket.socket) -> None:
         from serial.rfc2217 import PortManager
@@ -1644,35 +1586,6 @@ class VirtualBootloader:
 
 
 IAC = b"\xff"  # telnet's "interpret as command" byte
-
-
-def _listen(port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", port))
-    sock.listen(1)
-    sock.setblocking(False)
-    return sock
-
-
-def _accept(listener: socket.socket) -> socket.socket | None:
-    try:
-        conn, _ = listener.accept()
-    except OSError:
-        return None
-    conn.setblocking(False)
-    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return conn
-
-
-def _recv(sock: socket.socket) -> bytes | None:
-    """b"" when the peer closed, None when there is nothing after all."""
-    try:
-        return sock.recv(65536)
-    except (BlockingIOError, InterruptedError):
-        return None
-    except OSError:
-        return b""
 
 
 def _destructive(entries: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:
@@ -1745,16 +1658,7 @@ def run_bootloader_sim(args: argparse.Namespace) -> int:
         rfc2217_port=rfc2217,
     )
     sim.start()
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, lambda *_: stop.set())
     try:
-        if sim.pty_path:
-            print(sim.pty_path, flush=True)
-        if sim.tcp_url:
-            print(sim.tcp_url, flush=True)
-        if sim.rfc2217_url:
-            print(sim.rfc2217_url, flush=True)
         assert sim.flash is not None
         how = "on the pty or socket use esptool with --before no-reset --after no-reset"
         if sim.rfc2217_url:
@@ -1762,19 +1666,16 @@ def run_bootloader_sim(args: argparse.Namespace) -> int:
                 f"on {sim.rfc2217_url} esptool resets it as a real board (after flashing, "
                 f"MicroPython starts); {how}"
             )
-        print(
+        note = (
             f"virtual {sim.rom.name} in download mode (MAC {sim.mac.hex(':')}), "
-            f"{sim.flash.size // 1024} KB flash in {image}; {how}; Ctrl-C to stop",
-            file=sys.stderr,
-            flush=True,
+            f"{sim.flash.size // 1024} KB flash in {image}; {how}; Ctrl-C to stop"
         )
-        port_file = getattr(args, "port_file", None)
-        if port_file:
-            tmp = port_file + ".tmp"
-            with open(tmp, "w") as f:
-                f.write((sim.rfc2217_url or sim.port) + "\n")
-            os.replace(tmp, port_file)  # readers never see a half-written name
-        stop.wait()
+        serve_until_signalled(
+            [sim.pty_path, sim.tcp_url, sim.rfc2217_url],
+            [note],
+            getattr(args, "port_file", None),
+            sim.rfc2217_url or sim.port,
+        )
     finally:
         sim.stop()
     return 0

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import os
-import signal
-import sys
-import threading
 
 from companion_app.errors import UsageError
+from companion_app.simulator.endpoint import serve_until_signalled
 from companion_app.simulator.host import VirtualBoard
 
 
@@ -36,28 +33,11 @@ def run_sim(args: argparse.Namespace) -> int:
         wifi=_parse_wifi(args.wifi),
     )
     board.start()
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, lambda *_: stop.set())
     try:
-        if board.pty_path:
-            print(board.pty_path, flush=True)
-        if board.tcp_url:
-            print(board.tcp_url, flush=True)
         assert board.hardware is not None
-        for note in board.hardware.ignored:
-            print(f"warning: {note}", file=sys.stderr)
-        print(
-            f"virtual {board.board_id}, flash in {board.flash_dir}; Ctrl-C to stop",
-            file=sys.stderr,
-            flush=True,
-        )
-        if args.port_file:
-            tmp = args.port_file + ".tmp"
-            with open(tmp, "w") as f:
-                f.write(board.port + "\n")
-            os.replace(tmp, args.port_file)  # readers never see a half-written name
-        stop.wait()
+        notes = [f"warning: {note}" for note in board.hardware.ignored]
+        notes.append(f"virtual {board.board_id}, flash in {board.flash_dir}; Ctrl-C to stop")
+        serve_until_signalled([board.pty_path, board.tcp_url], notes, args.port_file, board.port)
     finally:
         board.stop()
     return 0

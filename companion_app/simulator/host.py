@@ -24,7 +24,6 @@ import os
 import select
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,6 +36,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from companion_app.errors import IotkitError
+from companion_app.simulator.endpoint import NO_CLIENT_POLL_S, ClientPorts  # noqa: F401 (re-export)
 from companion_app.simulator.hardware import Hardware, chip_facts, load_hardware
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,6 @@ EXIT_HARD = 42
 EXIT_DEEPSLEEP = 43
 
 DEFAULT_WIFI = [{"ssid": "iotkit-lab", "password": "micropython"}]
-NO_CLIENT_POLL_S = 0.02
 CLIENT_BUFFER = 1 << 18  # what a client may leave unread before the oldest output is lost
 BITS_PER_BYTE = 10  # start + 8 data + stop, as a UART sends them
 
@@ -154,11 +153,9 @@ class VirtualBoard:
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self._fds: list[int] = []
-        self._master_a: int | None = None
         self._master_b: int | None = None
         self._slave_b: int | None = None
-        self._listener: socket.socket | None = None
-        self._conn: socket.socket | None = None
+        self._ports: ClientPorts | None = None
         self._inputs: dict[str, dict[str, Any]] = {}
 
     # -- public API ---------------------------------------------------------------------------
@@ -178,10 +175,8 @@ class VirtualBoard:
         self._state_dir = tempfile.mkdtemp(prefix="iotkit-sim-")
         self._write_inputs()
         self._open_board_pty()
-        if self.use_pty:
-            self._open_client_pty()
-        if self.tcp_port is not None:
-            self._open_listener()
+        self._ports = ClientPorts(self.use_pty, self.tcp_port, chunk=4096)
+        self.pty_path, self.tcp_url = self._ports.pty_path, self._ports.tcp_url
         self._cause = "power"
         self._spawn(mode="friendly", reset="power")
         for target, name in ((self._relay, "sim-relay"), (self._supervise, "sim-supervisor")):
@@ -199,12 +194,8 @@ class VirtualBoard:
         self._kill_child()
         for t in self._threads:
             t.join(timeout=2)
-        for sock in (self._conn, self._listener):
-            if sock is not None:
-                try:
-                    sock.close()
-                except OSError:
-                    pass
+        if self._ports is not None:
+            self._ports.close()
         for fd in self._fds:
             try:
                 os.close(fd)
@@ -266,24 +257,6 @@ class VirtualBoard:
         self._board_attrs = attrs
         os.set_blocking(master, False)
         self._master_b, self._slave_b = master, slave
-
-    def _open_client_pty(self) -> None:
-        master, slave = os.openpty()
-        tty.setraw(slave)
-        self.pty_path = os.ttyname(slave)
-        os.close(slave)  # the client opens it by name; we learn of it when reads stop failing
-        os.set_blocking(master, False)
-        self._fds.append(master)
-        self._master_a = master
-
-    def _open_listener(self) -> None:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", self.tcp_port or 0))
-        sock.listen(1)
-        sock.setblocking(False)
-        self._listener = sock
-        self.tcp_url = f"socket://127.0.0.1:{sock.getsockname()[1]}"
 
     def _config(self, mode: str, reset: str) -> dict[str, Any]:
         assert self.hardware is not None and self._state_dir is not None
@@ -388,28 +361,21 @@ class VirtualBoard:
                 self._on_exit(code)
 
     def _relay(self) -> None:
+        """Move bytes between the client's port(s) and pty B, paced like a UART at `baud`.
+
+        Every client sees the board's output; a slow one stalls it rather than losing bytes.
+        """
         to_board = bytearray()
         to_client = bytearray()
         pace_in = _Pacer(self.baud)
         pace_out = _Pacer(self.baud)
-        client_present = False
-        next_probe = 0.0
         mb = self._master_b
-        ma = self._master_a
-        assert mb is not None
+        ports = self._ports
+        assert mb is not None and ports is not None
         while not self._stopping.is_set():
-            rlist: list[Any] = [mb]
+            rlist: list[Any] = [mb, *ports.readers()]
             wlist: list[Any] = []
-            now = time.monotonic()
-            if ma is not None and client_present:
-                rlist.append(ma)
-            if self._listener is not None and self._conn is None:
-                rlist.append(self._listener)
-            if self._conn is not None:
-                rlist.append(self._conn)
-            timeout = 0.2
-            if ma is not None and not client_present:
-                timeout = min(timeout, max(0.0, next_probe - now))
+            timeout = ports.timeout(0.2)
             if to_board:
                 if pace_in.allowance() > 0:
                     wlist.append(mb)
@@ -417,10 +383,7 @@ class VirtualBoard:
                     timeout = min(timeout, pace_in.wait_time())
             if to_client:
                 if pace_out.allowance() > 0:
-                    if client_present and ma is not None:
-                        wlist.append(ma)
-                    if self._conn is not None:
-                        wlist.append(self._conn)
+                    wlist += ports.writers()
                 else:
                     timeout = min(timeout, pace_out.wait_time())
             try:
@@ -429,58 +392,22 @@ class VirtualBoard:
                 if self._stopping.is_set():
                     return
                 raise
-            # A client on the pty shows itself by the master no longer failing with EIO.
-            if ma is not None and not client_present and time.monotonic() >= next_probe:
-                next_probe = time.monotonic() + NO_CLIENT_POLL_S
-                try:
-                    data = os.read(ma, 4096)
-                    client_present = True
-                    to_board += data
-                except BlockingIOError:
-                    client_present = True
-                except OSError:
-                    pass
+            to_board += ports.probe()
             if mb in readable:
                 try:
                     data = os.read(mb, 4096)
-                except (BlockingIOError, InterruptedError):
-                    data = b""
                 except OSError:
                     data = b""
-                if data and (client_present or self._conn is not None):
+                if data and ports.listening:
                     to_client += data
                     if len(to_client) > CLIENT_BUFFER:
                         del to_client[: len(to_client) - CLIENT_BUFFER]  # overrun, as a UART
                 # With nobody listening, a UART's output is simply lost.
-            if ma is not None and ma in readable:
-                try:
-                    data = os.read(ma, 4096)
-                    to_board += data
-                except BlockingIOError:
-                    pass
-                except OSError:
-                    client_present = False  # the client closed the port
-                    to_client.clear()
-            if self._listener is not None and self._listener in readable:
-                try:
-                    conn, _ = self._listener.accept()
-                    conn.setblocking(False)
-                    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                    self._conn = conn
-                except OSError:
-                    pass
-            if self._conn is not None and self._conn in readable:
-                try:
-                    data = self._conn.recv(4096)
-                except (BlockingIOError, InterruptedError):
-                    data = None
-                except OSError:
-                    data = b""
-                if data == b"":
-                    self._conn.close()
-                    self._conn = None
-                elif data:
-                    to_board += data
+            for source, received in ports.receive(readable):
+                if received is not None:
+                    to_board += received
+                elif source == "pty":
+                    to_client.clear()  # the client closed the port
             if mb in writable and to_board:
                 n = min(len(to_board), pace_in.allowance())
                 try:
@@ -489,29 +416,14 @@ class VirtualBoard:
                     del to_board[:written]
                 except (BlockingIOError, InterruptedError):
                     pass
-            if to_client and (
-                (ma is not None and ma in writable)
-                or (self._conn is not None and self._conn in writable)
-            ):
+            if to_client:
                 # A USB serial link stalls rather than drops: keep what the client did not take.
-                chunk = bytes(to_client[: min(len(to_client), pace_out.allowance())])
-                taken = len(chunk)
-                if ma is not None and ma in writable:
-                    try:
-                        taken = os.write(ma, chunk)
-                    except (BlockingIOError, InterruptedError):
-                        taken = 0
-                    except OSError:
-                        client_present = False
-                if self._conn is not None and self._conn in writable and taken:
-                    try:
-                        self._conn.sendall(chunk[:taken])
-                    except OSError:
-                        self._conn.close()
-                        self._conn = None
+                taken = ports.broadcast(
+                    bytes(to_client[: min(len(to_client), pace_out.allowance())]), writable
+                )
                 pace_out.spend(taken)
                 del to_client[:taken]
-            if not client_present and self._conn is None:
+            if not ports.listening:
                 to_client.clear()  # with nobody listening, a UART's output is simply lost
 
 
