@@ -1,0 +1,5 @@
+from machine import Pin
+
+led = Pin(2, Pin.OUT
+while True:
+    led.toggle()
