@@ -491,3 +491,13 @@ def test_session_with_a_file_replay_spaces_plain_lines_one_interval_apart(tmp_pa
     t, v = store.series("a")
     assert t.tolist() == [0.0, 0.5, 1.0] and v.tolist() == [1.0, 2.0, 3.0]
     assert math.isfinite(session.now())
+
+
+def test_mqtt_password_never_appears_in_messages():
+    from companion_app.readings.sources import MqttSource, parse_mqtt_url
+
+    with pytest.raises(ValueError) as err:
+        parse_mqtt_url("http://student:hunter2@broker.local")
+    assert "hunter2" not in str(err.value)
+    source = MqttSource("mqtt://student:hunter2@127.0.0.1:1", "lab/temp")
+    assert "hunter2" not in source.url + source.describe()

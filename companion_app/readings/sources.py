@@ -287,10 +287,14 @@ def _parse_payload(parser: LineParser, data: bytes | str) -> list[ParsedLine]:
 
 
 def parse_mqtt_url(url: str) -> tuple[str, int, bool, str | None, str | None]:
-    """`mqtt://host:port` -> (host, port, tls, username, password); ValueError if not usable."""
+    """`mqtt://host:port` -> (host, port, tls, username, password); ValueError if not usable.
+
+    Messages name the address without its password, which must never reach a log or a screen.
+    """
     if "://" not in url:
         url = "mqtt://" + url
     parts = urllib.parse.urlsplit(url)
+    url = redact_url(url)
     scheme = parts.scheme.lower()
     if scheme in ("mqtt", "tcp"):
         tls, default_port = False, 1883
@@ -312,6 +316,15 @@ def parse_mqtt_url(url: str) -> tuple[str, int, bool, str | None, str | None]:
     return parts.hostname, port, tls, user, password
 
 
+def redact_url(url: str) -> str:
+    """The URL with any password replaced by ***, for messages and logs."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
 class MqttSource(ThreadedSource):
     """Messages on an MQTT topic (wildcards allowed); each payload is one or more lines.
 
@@ -330,7 +343,7 @@ class MqttSource(ThreadedSource):
         **kwargs: object,
     ) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
-        self.url = url
+        self.url = redact_url(url)  # shown in messages; the password stays in self._password
         self.topic = topic
         self.qos = qos
         self.client_id = client_id
