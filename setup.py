@@ -23,7 +23,7 @@ setup(
         exclude=["companion_app.simulator.mpy"],
     ),
     package_data={
-        "companion_app.boards": ["data/*.json", "chips.json"],
+        "companion_app.boards": ["data/*.json", "chips.json", "parts.json"],
         "companion_app.device": ["usb_ids.json"],
         "companion_app.firmware": ["*.json"],
         "companion_app.simulator": ["mpy/*.py", "default-wiring.json", "chips_rom.json"],

@@ -37,8 +37,46 @@ Each pin::
     note     str   optional
     source   str   optional, when a pin's fact has its own source
 
-More keys (capabilities such as ADC, touch, strapping) may be added later; the loader keeps
-every key in ``raw``.
+Pin capabilities (what a rule engine checks a wiring or a script against)
+-------------------------------------------------------------------------
+Facts that hold for every board of a chip live once in ``chips.json``, keyed by chip; facts of one
+board (camera, PSRAM and wireless-chip pins, module quirks) live in the board file. The loader
+merges them, board over chip, so a new ESP32 board needs no capability table of its own. ``raw``
+stays the board file exactly as written; the merged view is ``Board.capabilities``.
+
+Keys, in a chip entry of ``chips.json`` and (all optional) in a board file::
+
+    gpio_defaults obj  chip only: {"digital_in", "digital_out", "input_only", "pull_up",
+                       "pull_down", "pwm"} booleans that hold for every GPIO unless its entry says
+                       otherwise
+    gpio_sources  obj  chip only: one source per capability kind ("exists", "input_only", "pull",
+                       "adc", "dac", "touch", "pwm"), which covers that fact for every GPIO
+    gpio          obj  keyed by GPIO number as a string; the keys are the GPIOs the chip has. Each
+                       entry overrides the defaults: input_only, pull_up, pull_down, pwm (bool),
+                       adc {"unit": 1|2 on ESP32 chips, 0 on single-ADC chips, "channel": int},
+                       dac (channel 1|2), touch (channel), note, source. A board entry merges
+                       over the chip entry key by key; {"exists": false} removes a GPIO the
+                       module does not connect. A board entry that sets a capability needs a source.
+    strapping     obj  GPIO -> {"boot_level", "what_goes_wrong", "severity", "source", "note"?}
+    flash_pins    obj  GPIO -> {"use", "what_goes_wrong", "severity", "source", "note"?}
+                       (SPI flash and PSRAM lines)
+    reserved      obj  GPIO -> {"use", "what_goes_wrong", "severity", "source", "note"?}
+                       (pins the board or firmware uses: wireless chip, USB, REPL UART, camera...)
+    buses         obj  {"i2c"|"spi"|"uart": {id: {"scl","sda" | "sck","mosi","miso" | "tx","rx",
+                       "name"?, "note"?, "source"}}}: MicroPython's default pins for I2C(id) etc.
+    bus_notes     obj  {"i2c"|...: {"note", "source"}}, e.g. "software I2C only" on the ESP8266
+    five_volt_tolerant obj  chip only: {"value": bool, "note", "source"}
+    analog_inputs obj  chip only: pin name -> {"adc", "max_voltage", "note", "source"} for ADC
+                       inputs that are not GPIOs (ESP8266 A0)
+
+For strapping, flash_pins, reserved and buses a board entry replaces the chip entry of the same
+key (GPIO or bus id); ``null`` deletes it. ``severity`` is "error" or "warning", the severity the
+matching rule (flash-pin, reserved-pin, strapping-pin) reports. An ``analog`` header pin may carry
+``adc`` and ``max_voltage`` itself.
+
+Where sources disagree the data takes the safer reading and says so in a ``note`` next to the
+fact (ESP32 GPIO9/10 are flash pins although ESPHome only warns; ESP8266 GPIOs are treated as not
+5 V tolerant).
 """
 
 from __future__ import annotations
@@ -51,7 +89,7 @@ import re
 from dataclasses import dataclass, field
 from importlib import resources
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any, Mapping, NamedTuple
 
 from companion_app.errors import IotkitError, UsageError
 
@@ -74,6 +112,29 @@ _REQUIRED_FIELDS: dict[str, type | tuple[type, ...]] = {
     "pins": list,
     "sources": list,
 }
+
+
+#: Severities a board fact may give the rule it feeds; "info" is for findings, not for pin facts.
+FACT_SEVERITIES = frozenset({"error", "warning"})
+#: Bus kinds in ``buses`` and the signal names each one uses.
+BUS_SIGNALS: dict[str, tuple[str, ...]] = {
+    "i2c": ("scl", "sda"),
+    "spi": ("sck", "mosi", "miso"),
+    "uart": ("tx", "rx"),
+}
+_CAPABILITY_FLAGS = ("digital_in", "digital_out", "input_only", "pull_up", "pull_down", "pwm")
+#: gpio_sources keys, and the per-GPIO keys each one vouches for.
+_SOURCE_KINDS = {
+    "exists": ("exists", "digital_in", "digital_out"),
+    "input_only": ("input_only",),
+    "pull": ("pull_up", "pull_down"),
+    "adc": ("adc",),
+    "dac": ("dac",),
+    "touch": ("touch",),
+    "pwm": ("pwm",),
+}
+_GPIO_KEYS = frozenset(k for keys in _SOURCE_KINDS.values() for k in keys) | {"note", "source"}
+_PIN_SECTIONS = ("strapping", "flash_pins", "reserved")
 
 
 class UnknownBoardError(UsageError):
@@ -138,6 +199,115 @@ class BoardPin:
         if self.kind == "power" and self.voltage is not None:
             return supply_name(self.voltage)
         return None
+
+
+class AdcChannel(NamedTuple):
+    """Which ADC reads a pin: ``unit`` 1 or 2 on ESP32 chips (ADC2 stops while Wi-Fi runs), 0 on
+    chips with a single ADC (RP2, ESP8266)."""
+
+    unit: int
+    channel: int
+
+    @property
+    def name(self) -> str:
+        """The name datasheets use: "ADC2_CH0" on ESP32 chips, "ADC3" on the RP2040."""
+        return f"ADC{self.unit}_CH{self.channel}" if self.unit else f"ADC{self.channel}"
+
+
+class Reserved(NamedTuple):
+    """A pin the board itself uses, with how bad it is to take it over."""
+
+    severity: str
+    text: str
+
+
+@dataclass(frozen=True)
+class PinFact:
+    """One strapping, flash/PSRAM or reserved pin: what goes wrong, and where that is written."""
+
+    gpio: int
+    kind: str  # "strapping", "flash_pins" or "reserved"
+    what_goes_wrong: str
+    severity: str
+    source: str
+    use: str | None = None
+    boot_level: str | None = None
+    note: str | None = None
+
+    @property
+    def text(self) -> str:
+        """One sentence for a finding: the use (if any) and what goes wrong."""
+        return f"{self.use}: {self.what_goes_wrong}" if self.use else self.what_goes_wrong
+
+
+@dataclass(frozen=True)
+class BusPins:
+    """MicroPython's default pins for one bus, e.g. I2C(0) on an ESP32 is scl=18 sda=19.
+
+    ``pins`` maps the signal names of BUS_SIGNALS to GPIOs (None where the bus has no such line,
+    such as the ESP8266's TX-only UART1).
+    """
+
+    kind: str
+    id: int
+    pins: Mapping[str, int | None]
+    source: str
+    name: str | None = None
+    note: str | None = None
+
+    def __getattr__(self, signal: str) -> int | None:
+        # bus.scl, bus.tx ...: read-only sugar over ``pins`` for the signals of this kind.
+        if signal in BUS_SIGNALS.get(self.__dict__.get("kind", ""), ()):
+            return self.pins.get(signal)
+        raise AttributeError(signal)
+
+
+@dataclass(frozen=True)
+class GpioInfo:
+    """Everything a rule needs to know about one GPIO of one board, chip facts and board facts
+    merged, so that rules never read the data files themselves.
+
+    ``exists`` is whether the chip (as fitted on this board) has the GPIO; ``on_header`` whether a
+    part can be wired to it. ``strapping`` and ``flash`` are the what-goes-wrong texts, ``reserved``
+    is (severity, text); each is None when the pin is not one.
+    """
+
+    gpio: int | None
+    exists: bool
+    on_header: bool = False
+    digital_in: bool = False
+    digital_out: bool = False
+    input_only: bool = False
+    pull_up: bool = False
+    pull_down: bool = False
+    adc: AdcChannel | None = None
+    dac: int | None = None
+    touch: int | None = None
+    pwm: bool = False
+    strapping: str | None = None
+    flash: str | None = None
+    flash_severity: str | None = None
+    reserved: Reserved | None = None
+    notes: tuple[str, ...] = ()
+
+    @property
+    def free(self) -> bool:
+        """A pin a beginner can use for anything: bidirectional and not strapping, flash or
+        reserved."""
+        return (
+            self.exists
+            and self.digital_out
+            and not self.input_only
+            and self.strapping is None
+            and self.flash is None
+            and self.reserved is None
+        )
+
+
+def _adc(value: Any) -> AdcChannel | None:
+    if isinstance(value, Mapping):
+        return AdcChannel(int(value["unit"]), int(value["channel"]))
+    return None
 
 
 @dataclass(frozen=True)
@@ -205,6 +375,138 @@ class Board:
     def ground_pins(self) -> list[BoardPin]:
         return [p for p in self.pins if p.kind == "ground"]
 
+    # -- capabilities: chips.json merged with the board file -------------------------------
+
+    @property
+    def capabilities(self) -> Mapping[str, Any]:
+        """The merged capability data (see the module docstring), GPIO keys as ints, read-only."""
+        cached = self.__dict__.get("_capabilities")
+        if cached is None:
+            cached = _freeze(merge_capabilities(_chips().get(self.chip, {}), _thaw(self.raw)))
+            object.__setattr__(self, "_capabilities", cached)
+        return cached
+
+    @property
+    def five_volt_tolerant(self) -> bool:
+        """Whether a 5 V signal may reach a GPIO; the data takes the safe answer where sources
+        disagree."""
+        return bool((self.capabilities.get("five_volt_tolerant") or {}).get("value", False))
+
+    def gpios(self) -> list[int]:
+        """Every GPIO the chip has on this board, header or not, ascending."""
+        return sorted(self.capabilities["gpio"])
+
+    def gpio_info(self, gpio: int) -> GpioInfo:
+        """What GPIO ``gpio`` can do on this board; ``exists`` is False if the chip lacks it."""
+        caps = self.capabilities
+        entry = caps["gpio"].get(gpio)
+        if entry is None:
+            return GpioInfo(gpio=gpio, exists=False)
+        facts = {kind: caps[kind].get(gpio) for kind in _PIN_SECTIONS}
+        reserved = facts["reserved"]
+        flash = facts["flash_pins"]
+        return GpioInfo(
+            gpio=gpio,
+            exists=True,
+            on_header=bool(self.pins_for_gpio(gpio)),
+            digital_in=bool(entry.get("digital_in")),
+            digital_out=bool(entry.get("digital_out")) and not entry.get("input_only"),
+            input_only=bool(entry.get("input_only")),
+            pull_up=bool(entry.get("pull_up")),
+            pull_down=bool(entry.get("pull_down")),
+            adc=_adc(entry.get("adc")),
+            dac=entry.get("dac"),
+            touch=entry.get("touch"),
+            pwm=bool(entry.get("pwm")) and not entry.get("input_only"),
+            strapping=facts["strapping"]["what_goes_wrong"] if facts["strapping"] else None,
+            flash=_fact_text(flash) if flash else None,
+            flash_severity=flash["severity"] if flash else None,
+            reserved=Reserved(reserved["severity"], _fact_text(reserved)) if reserved else None,
+            notes=tuple(entry.get("notes", ())),
+        )
+
+    def pin_info(self, name: str) -> GpioInfo | None:
+        """Capabilities of a header pin by its Wokwi name; covers ADC-only pins such as the
+        ESP8266's A0, which have no GPIO number. None for supply, control and unknown pins."""
+        pin = self.pin(name)
+        if pin is None:
+            return None
+        if pin.kind == "gpio" and pin.gpio is not None:
+            return self.gpio_info(pin.gpio)
+        if pin.kind == "analog":
+            chip_entry = (self.capabilities.get("analog_inputs") or {}).get(pin.name, {})
+            adc = _adc(pin.raw.get("adc")) or _adc(chip_entry.get("adc"))
+            notes = tuple(n for n in (pin.note, chip_entry.get("note")) if n)
+            return GpioInfo(
+                gpio=None, exists=True, on_header=pin.header, input_only=True, adc=adc, notes=notes
+            )
+        return None
+
+    def pin_facts(self, kind: str) -> dict[int, PinFact]:
+        """The strapping, flash_pins or reserved pins of this board, by GPIO."""
+        if kind not in _PIN_SECTIONS:
+            raise ValueError(f"kind must be one of {_PIN_SECTIONS}, not {kind!r}")
+        return {
+            gpio: PinFact(
+                gpio=gpio,
+                kind=kind,
+                what_goes_wrong=e["what_goes_wrong"],
+                severity=e["severity"],
+                source=e["source"],
+                use=e.get("use"),
+                boot_level=e.get("boot_level"),
+                note=e.get("note"),
+            )
+            for gpio, e in sorted(self.capabilities[kind].items())
+        }
+
+    def strapping_pins(self) -> dict[int, PinFact]:
+        return self.pin_facts("strapping")
+
+    def flash_pins(self) -> dict[int, PinFact]:
+        return self.pin_facts("flash_pins")
+
+    def reserved_pins(self) -> dict[int, PinFact]:
+        return self.pin_facts("reserved")
+
+    def input_only_gpios(self) -> list[int]:
+        return [g for g in self.gpios() if self.gpio_info(g).input_only]
+
+    def adc_pins(self, unit: int | None = None) -> dict[int, AdcChannel]:
+        """GPIOs with an ADC channel, optionally of one unit only."""
+        found = {g: self.gpio_info(g).adc for g in self.gpios()}
+        return {
+            g: a for g, a in found.items() if a is not None and (unit is None or a.unit == unit)
+        }
+
+    def adc2_pins(self) -> dict[int, AdcChannel]:
+        """ESP32 ADC2 pins: they cannot be read while Wi-Fi is on (rule adc2-wifi)."""
+        return self.adc_pins(unit=2)
+
+    def free_gpios(self, header_only: bool = True) -> list[int]:
+        """GPIOs to suggest in a fix ("use GPIO23 instead"): see GpioInfo.free."""
+        return [
+            g
+            for g in self.gpios()
+            if self.gpio_info(g).free and (self.pins_for_gpio(g) or not header_only)
+        ]
+
+    def default_bus(self, kind: str, bus_id: int | str = 0) -> BusPins | None:
+        """MicroPython's default pins for I2C(id)/SPI(id)/UART(id) on this board; None when the
+        firmware has no such bus or no default pins (ESP8266 I2C is software only)."""
+        entry = (self.capabilities["buses"].get(kind.lower()) or {}).get(int(bus_id))
+        if entry is None:
+            return None
+        return _bus_pins(kind.lower(), int(bus_id), entry)
+
+    def default_buses(self, kind: str) -> list[BusPins]:
+        entries = self.capabilities["buses"].get(kind.lower()) or {}
+        return [_bus_pins(kind.lower(), i, e) for i, e in sorted(entries.items())]
+
+    def bus_note(self, kind: str) -> str | None:
+        """A note about a bus kind as a whole, e.g. "I2C is software only" on the ESP8266."""
+        return ((self.capabilities.get("bus_notes") or {}).get(kind.lower()) or {}).get("note")
+
     def _index(self) -> dict[str, dict[str, BoardPin]]:
         cached = self.__dict__.get("_pin_index")
         if cached is None:
@@ -216,10 +518,287 @@ class Board:
         return cached
 
 
-def validate_board_data(data: Any, expected_id: str | None = None) -> list[str]:
+def _fact_text(entry: Mapping[str, Any]) -> str:
+    use = entry.get("use")
+    return f"{use}: {entry['what_goes_wrong']}" if use else entry["what_goes_wrong"]
+
+
+def _bus_pins(kind: str, bus_id: int, entry: Mapping[str, Any]) -> BusPins:
+    return BusPins(
+        kind=kind,
+        id=bus_id,
+        pins=MappingProxyType({sig: entry.get(sig) for sig in BUS_SIGNALS.get(kind, ())}),
+        source=entry.get("source", ""),
+        name=entry.get("name"),
+        note=entry.get("note"),
+    )
+
+
+def _int_keys(section: Any) -> dict[int, Any]:
+    """JSON object keys are strings; GPIO numbers and bus ids are ints everywhere else."""
+    if not isinstance(section, Mapping):
+        return {}
+    return {int(k): v for k, v in section.items() if str(k).isdigit()}
+
+
+def merge_capabilities(chip: Mapping[str, Any], board: Mapping[str, Any]) -> dict[str, Any]:
+    """Chip facts with the board's own facts laid over them (rules in the module docstring).
+
+    Plain dicts with int keys; notes of the chip and the board entry are both kept, in a
+    ``notes`` list, because each says something true about the pin.
+    """
+    defaults = dict(chip.get("gpio_defaults") or {})
+    gpio: dict[int, dict[str, Any]] = {}
+    for n, entry in _int_keys(chip.get("gpio")).items():
+        gpio[n] = {**defaults, **entry, "notes": [entry["note"]] if entry.get("note") else []}
+        gpio[n].pop("note", None)
+    for n, entry in _int_keys(board.get("gpio")).items():
+        if not isinstance(entry, Mapping):
+            continue
+        if entry.get("exists") is False:
+            gpio.pop(n, None)
+            continue
+        merged = gpio.setdefault(n, {**defaults, "notes": []})
+        merged.update({k: v for k, v in entry.items() if k not in ("note", "source", "exists")})
+        if entry.get("note"):
+            merged["notes"] = [*merged["notes"], entry["note"]]
+    out: dict[str, Any] = {"gpio": gpio}
+    for kind in _PIN_SECTIONS:
+        merged_section = {n: dict(e) for n, e in _int_keys(chip.get(kind)).items()}
+        for n, entry in _int_keys(board.get(kind)).items():
+            if entry is None:
+                merged_section.pop(n, None)
+            else:
+                merged_section[n] = dict(entry)
+        # A fact about a GPIO the board does not have would only confuse a rule.
+        out[kind] = {n: e for n, e in merged_section.items() if n in gpio}
+    buses: dict[str, dict[int, Any]] = {}
+    for kind in BUS_SIGNALS:
+        merged_bus = {i: dict(e) for i, e in _int_keys((chip.get("buses") or {}).get(kind)).items()}
+        for i, entry in _int_keys((board.get("buses") or {}).get(kind)).items():
+            if entry is None:
+                merged_bus.pop(i, None)
+            else:
+                merged_bus[i] = dict(entry)
+        buses[kind] = merged_bus
+    out["buses"] = buses
+    out["bus_notes"] = {**(chip.get("bus_notes") or {}), **(board.get("bus_notes") or {})}
+    out["five_volt_tolerant"] = board.get("five_volt_tolerant", chip.get("five_volt_tolerant"))
+    out["analog_inputs"] = dict(chip.get("analog_inputs") or {})
+    out["gpio_sources"] = dict(chip.get("gpio_sources") or {})
+    return out
+
+
+@functools.lru_cache(maxsize=1)
+def _chips() -> dict[str, Any]:
+    """chips.json, read once (the virtual board reads it on its own; it is only data)."""
+    text = resources.files(__name__).joinpath("chips.json").read_text(encoding="utf-8")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BoardDataError(
+            f"chips.json is not valid JSON (line {exc.lineno}: {exc.msg}). "
+            "Fix the file, or reinstall thonny-iotkit."
+        ) from exc
+
+
+def chip_data(chip: str) -> Mapping[str, Any]:
+    """The raw chips.json entry of one chip (read-only), for tools that show a fact's source."""
+    return _freeze(_chips().get(chip, {}))
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_gpio_entry(where: str, entry: Any, from_board: bool) -> list[str]:
+    if not isinstance(entry, dict):
+        return [f"{where} must be an object"]
+    problems = [f"{where} has an unknown key {k!r}" for k in entry if k not in _GPIO_KEYS]
+    for key in (*_CAPABILITY_FLAGS, "exists"):
+        if key in entry and not isinstance(entry[key], bool):
+            problems.append(f'{where}: "{key}" must be true or false')
+    adc = entry.get("adc")
+    if adc is not None and not (
+        isinstance(adc, dict) and _is_int(adc.get("unit")) and _is_int(adc.get("channel"))
+    ):
+        problems.append(f'{where}: "adc" must be {{"unit": int, "channel": int}} or null')
+    for key in ("dac", "touch"):
+        if entry.get(key) is not None and not _is_int(entry[key]):
+            problems.append(f'{where}: "{key}" must be a channel number or null')
+    sets_fact = any(k not in ("note", "source") for k in entry)
+    if from_board and sets_fact and not entry.get("source"):
+        problems.append(f"{where} changes a capability of the chip but gives no source")
+    return problems
+
+
+def _check_fact_entry(where: str, kind: str, entry: Any) -> list[str]:
+    if entry is None:
+        return []
+    if not isinstance(entry, dict):
+        return [f"{where} must be an object or null"]
+    problems = []
+    required = ("what_goes_wrong", "severity", "source") + (("use",) if kind != "strapping" else ())
+    for key in required:
+        if not isinstance(entry.get(key), str) or not entry[key]:
+            problems.append(f'{where} needs "{key}"')
+    if "severity" in entry and entry["severity"] not in FACT_SEVERITIES:
+        problems.append(
+            f"{where} has severity {entry['severity']!r}, not one of {sorted(FACT_SEVERITIES)}"
+        )
+    return problems
+
+
+def _check_sections(data: Mapping[str, Any], label: str, from_board: bool) -> list[str]:
+    """Shape of the capability sections, the same for a chips.json entry and a board file."""
+    problems: list[str] = []
+    gpio = data.get("gpio", {})
+    if not isinstance(gpio, dict):
+        return [f'{label}: "gpio" must be an object keyed by GPIO number']
+    for key, entry in gpio.items():
+        if not str(key).isdigit():
+            problems.append(f'{label}: "gpio" key {key!r} is not a GPIO number')
+            continue
+        problems += _check_gpio_entry(f"{label}: gpio {key}", entry, from_board)
+    for kind in _PIN_SECTIONS:
+        section = data.get(kind, {})
+        if not isinstance(section, dict):
+            problems.append(f'{label}: "{kind}" must be an object keyed by GPIO number')
+            continue
+        for key, entry in section.items():
+            if not str(key).isdigit():
+                problems.append(f'{label}: "{kind}" key {key!r} is not a GPIO number')
+                continue
+            problems += _check_fact_entry(f"{label}: {kind} GPIO{key}", kind, entry)
+    buses = data.get("buses", {})
+    if not isinstance(buses, dict):
+        return problems + [f'{label}: "buses" must be an object']
+    for kind, entries in buses.items():
+        if kind not in BUS_SIGNALS:
+            problems.append(f"{label}: bus kind {kind!r} is not one of {sorted(BUS_SIGNALS)}")
+            continue
+        if not isinstance(entries, dict):
+            problems.append(f'{label}: "buses.{kind}" must be an object keyed by bus id')
+            continue
+        for bus_id, entry in entries.items():
+            where = f"{label}: {kind.upper()}({bus_id})"
+            if not str(bus_id).isdigit():
+                problems.append(f"{where}: the bus id must be a number")
+            if entry is None:
+                continue
+            if not isinstance(entry, dict) or not entry.get("source"):
+                problems.append(f'{where} needs a "source"')
+                continue
+            for sig in BUS_SIGNALS[kind]:
+                if sig not in entry or not (entry[sig] is None or _is_int(entry[sig])):
+                    problems.append(f'{where}: "{sig}" must be a GPIO number or null')
+    return problems
+
+
+def validate_chip_data(chip: str, data: Any) -> list[str]:
+    """Problems with one chips.json entry, as sentences; empty when it is good."""
+    if not isinstance(data, dict):
+        return [f"chip {chip}: the entry must be an object"]
+    label = f"chip {chip}"
+    problems = _check_sections(data, label, from_board=False)
+    defaults = data.get("gpio_defaults")
+    if not isinstance(defaults, dict) or set(defaults) != set(_CAPABILITY_FLAGS):
+        problems.append(f'{label}: "gpio_defaults" must set exactly {list(_CAPABILITY_FLAGS)}')
+    sources = data.get("gpio_sources")
+    if not isinstance(sources, dict) or set(sources) != set(_SOURCE_KINDS):
+        problems.append(
+            f'{label}: "gpio_sources" must give a source for each of {list(_SOURCE_KINDS)}'
+        )
+    elif not all(isinstance(v, str) and v for v in sources.values()):
+        problems.append(f'{label}: every "gpio_sources" value must be a source text')
+    if not data.get("gpio"):
+        problems.append(f'{label}: "gpio" lists no GPIOs')
+    five = data.get("five_volt_tolerant")
+    if not (isinstance(five, dict) and isinstance(five.get("value"), bool) and five.get("source")):
+        problems.append(f'{label}: "five_volt_tolerant" needs "value" and "source"')
+    if problems:
+        return problems
+    # The virtual board reads input_only/no_pullup/i2c_defaults; they must agree with the table.
+    merged = merge_capabilities(data, {})
+    input_only = sorted(n for n, e in merged["gpio"].items() if e.get("input_only"))
+    no_pullup = sorted(n for n, e in merged["gpio"].items() if not e.get("pull_up"))
+    if sorted(data.get("input_only", [])) != input_only:
+        problems.append(f'{label}: "input_only" {data.get("input_only")} disagrees with "gpio"')
+    if sorted(data.get("no_pullup", [])) != no_pullup:
+        problems.append(f'{label}: "no_pullup" {data.get("no_pullup")} disagrees with "gpio"')
+    i2c = {
+        str(i): {"scl": e.get("scl"), "sda": e.get("sda")}
+        for i, e in merged["buses"]["i2c"].items()
+    }
+    if data.get("i2c_defaults", {}) != i2c:
+        problems.append(f'{label}: "i2c_defaults" disagrees with "buses.i2c"')
+    return problems
+
+
+def _validate_board_capabilities(data: dict[str, Any], chips: Mapping[str, Any]) -> list[str]:
+    problems = _check_sections(data, "board", from_board=True)
+    chip = chips.get(data["chip"])
+    if not isinstance(chip, Mapping) or not chip.get("gpio"):
+        return problems + [f"chips.json has no GPIO table for chip {data['chip']!r}"]
+    try:
+        caps = merge_capabilities(chip, data)
+    except (TypeError, ValueError, AttributeError):
+        return problems  # shapes too broken to merge; the shape problems say why
+    gpio = caps["gpio"]
+    for pin in data["pins"]:
+        if not isinstance(pin, dict):
+            continue
+        if pin.get("kind") == "gpio" and _is_int(pin.get("gpio")) and pin["gpio"] not in gpio:
+            problems.append(
+                f"pin {pin.get('name')!r} (GPIO{pin['gpio']}) has no capability data: the chip "
+                f"table of {data['chip']} has no such GPIO"
+            )
+        if pin.get("kind") == "analog":
+            adc = pin.get("adc") or (caps["analog_inputs"].get(pin.get("name")) or {}).get("adc")
+            if not adc:
+                problems.append(f"analog pin {pin.get('name')!r} has no ADC channel")
+            elif "adc" in pin and not pin.get("source"):
+                problems.append(
+                    f"analog pin {pin.get('name')!r} gives an ADC channel but no source"
+                )
+    # A flash pin is never free: not the board's LED or button, not a bus default without a note,
+    # and not also "reserved" (two rules with two severities for one pin would contradict).
+    flash = caps["flash_pins"]
+    for n in flash:
+        if n in caps["reserved"]:
+            problems.append(f"GPIO{n} is both a flash pin and a reserved pin")
+    led = data.get("onboard_led") or {}
+    for what, n in (
+        ("onboard_led", led.get("gpio")),
+        ("onboard_button", data.get("onboard_button")),
+    ):
+        if _is_int(n) and n in flash:
+            problems.append(f"{what} GPIO{n} is a flash pin")
+        if _is_int(n) and n not in gpio:
+            problems.append(f"{what} GPIO{n} has no capability data")
+    for kind, entries in caps["buses"].items():
+        for bus_id, entry in entries.items():
+            for sig in BUS_SIGNALS[kind]:
+                n = entry.get(sig)
+                if _is_int(n) and n in flash and not entry.get("note"):
+                    problems.append(
+                        f"{kind.upper()}({bus_id}) {sig} defaults to flash pin GPIO{n} "
+                        "without a note"
+                    )
+                if _is_int(n) and n not in gpio:
+                    problems.append(f"{kind.upper()}({bus_id}) {sig} GPIO{n} does not exist")
+    return problems
+
+
+def validate_board_data(
+    data: Any, expected_id: str | None = None, chips: Mapping[str, Any] | None = None
+) -> list[str]:
     """Problems with one board file's content, as sentences; empty when it is good.
 
     Kept separate from loading so tests (and someone adding a board) get every problem at once.
+    The capability checks merge the board with its chip's entry in ``chips`` (chips.json unless
+    given): every header GPIO needs capability data, every fact a source, every severity is
+    error or warning, and no flash pin may be offered as free.
     """
     if not isinstance(data, dict):
         return ["the file must hold one JSON object"]
@@ -288,6 +867,8 @@ def validate_board_data(data: Any, expected_id: str | None = None) -> list[str]:
     for i, src in enumerate(data["sources"]):
         if not (isinstance(src, dict) and src.get("fact") and src.get("source")):
             problems.append(f'source #{i + 1} needs "fact" and "source"')
+    if data["chip"] in CHIPS:
+        problems += _validate_board_capabilities(data, _chips() if chips is None else chips)
     return problems
 
 
@@ -386,11 +967,21 @@ def board_for_part_type(part_type: str) -> Board | None:
 
 
 __all__ = [
+    "BUS_SIGNALS",
     "CHIPS",
+    "FACT_SEVERITIES",
     "PIN_KINDS",
+    "AdcChannel",
     "Board",
     "BoardDataError",
     "BoardPin",
+    "BusPins",
+    "GpioInfo",
+    "PinFact",
+    "Reserved",
+    "chip_data",
+    "merge_capabilities",
+    "validate_chip_data",
     "UnknownBoardError",
     "board_for_part_type",
     "list_boards",
