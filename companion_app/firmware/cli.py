@@ -7,7 +7,6 @@ import concurrent.futures
 import json
 import os
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -164,14 +163,12 @@ def _flash_uf2(args: argparse.Namespace, image: str) -> int:
     from companion_app.firmware.uf2 import copy_uf2
 
     before = [p.device for p in comports()]
-    done = threading.Event()
 
     def progress(n: int, total: int) -> None:
         if not args.json:
             print(f"\rcopying {n * 100 // total}%", end="", file=sys.stderr, flush=True)
 
     copy_uf2(image, drive, progress=progress)
-    done.set()
     port = wait_for_new_port(before, lambda: [p.device for p in comports()])
     if args.json:
         print(json.dumps({"drive": str(drive.path), "port": port, "ok": True}))

@@ -47,7 +47,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 from companion_app.errors import IotkitError, UsageError
-from companion_app.simulator.endpoint import NO_CLIENT_POLL_S  # noqa: F401 (re-export)
 from companion_app.simulator.endpoint import ClientPorts, accept, listen, recv
 from companion_app.simulator.endpoint import serve_until_signalled
 

@@ -16,7 +16,6 @@ process with an exit code and the supervisor starts the next "boot" on the same 
 
 from __future__ import annotations
 
-import errno
 import importlib.util
 import json
 import logging
@@ -36,7 +35,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from companion_app.errors import IotkitError
-from companion_app.simulator.endpoint import NO_CLIENT_POLL_S, ClientPorts  # noqa: F401 (re-export)
+from companion_app.simulator.endpoint import ClientPorts
 from companion_app.simulator.hardware import Hardware, chip_facts, load_hardware
 
 log = logging.getLogger(__name__)
