@@ -26,6 +26,7 @@ setup(
         "companion_app.boards": ["data/*.json", "chips.json", "parts.json"],
         "companion_app.device": ["usb_ids.json"],
         "companion_app.firmware": ["*.json"],
+        "companion_app.wiring": ["rules.json"],
         "companion_app.simulator": ["mpy/*.py", "default-wiring.json", "chips_rom.json"],
         "device_scripts": ["*.py", "*.json", "*/*.py", "*/*.html", "*/*.json"],
     },

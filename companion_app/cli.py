@@ -134,6 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
     from companion_app.firmware.cli import add_flash_parser
 
     add_flash_parser(sub)
+    from companion_app.wiring.cli import add_check_parser
+
+    add_check_parser(sub)
     return parser
 
 
