@@ -255,7 +255,13 @@ def test_panels_can_be_added_and_are_built_lazily(root):
         assert pump(root, lambda: bool(built), 2)
         assert isinstance(built[0].connection, DeviceConnection)
         assert app.panel("Extra").cget("text") == "hello from a panel"
-        assert [app.notebook.tab(t, "text") for t in app.notebook.tabs()] == ["Console", "Flash", "Plot", "Extra"]
+        assert [app.notebook.tab(t, "text") for t in app.notebook.tabs()] == [
+            "Console",
+            "Flash",
+            "Wiring",
+            "Plot",
+            "Extra",
+        ]
     finally:
         app.close()
 

@@ -248,6 +248,12 @@ def _make_flash(parent: tk.Misc, ctx: PanelContext) -> tk.Widget:
     return FlashPanel(parent, ctx)
 
 
+def _make_wiring(parent: tk.Misc, ctx: PanelContext) -> tk.Widget:
+    from companion_app.gui.wiring_panel import WiringPanel  # rule engine: on first use only
+
+    return WiringPanel(parent, ctx)
+
+
 def _make_plot(parent: tk.Misc, ctx: PanelContext) -> tk.Widget:
     from companion_app.gui.plot_panel import PlotPanel  # matplotlib loads on first use only
 
@@ -264,6 +270,7 @@ def default_panels() -> list[tuple[str, PanelFactory, bool, int | None]]:
     return [
         ("Console", _make_console, False, None),
         ("Flash", _make_flash, True, None),
+        ("Wiring", _make_wiring, True, None),
         ("Plot", _make_plot, True, PLOT_PREBUILD_MS),
     ]
 
