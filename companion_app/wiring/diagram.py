@@ -66,7 +66,28 @@ def split_endpoint(endpoint: str) -> tuple[str, str]:
     return part_id, pin
 
 
-class Diagram:
+class UnionFind:
+    """Endpoints joined into nets; `_parent` keeps the order endpoints were first seen."""
+
+    _parent: dict[str, str]
+
+    def _find(self, x: str) -> str:
+        parent = self._parent
+        parent.setdefault(x, x)
+        root = x
+        while parent[root] != root:
+            root = parent[root]
+        while parent[x] != root:
+            parent[x], x = root, parent[x]
+        return root
+
+    def _union(self, a: str, b: str) -> None:
+        ra, rb = self._find(a), self._find(b)
+        if ra != rb:
+            self._parent[rb] = ra
+
+
+class Diagram(UnionFind):
     """A loaded diagram.json. Build it with `load_diagram` or `parse_diagram`."""
 
     def __init__(
@@ -190,20 +211,6 @@ class Diagram:
                 return f"{pid}:{pin.name}"
         return endpoint
 
-    def _find(self, x: str) -> str:
-        parent = self._parent
-        parent.setdefault(x, x)
-        root = x
-        while parent[root] != root:
-            root = parent[root]
-        while parent[x] != root:
-            parent[x], x = root, parent[x]
-        return root
-
-    def _union(self, a: str, b: str) -> None:
-        ra, rb = self._find(a), self._find(b)
-        if ra != rb:
-            self._parent[rb] = ra
 
     def __repr__(self) -> str:
         board = self.board.id if self.board else None

@@ -25,7 +25,7 @@ from typing import Iterable, Iterator
 from companion_app.boards import Board, BoardPin, GpioInfo, board_for_part_type
 from companion_app.boards.parts import Part as PartInfo
 from companion_app.boards.parts import load_part
-from companion_app.wiring.diagram import Diagram, split_endpoint
+from companion_app.wiring.diagram import Diagram, UnionFind, split_endpoint
 from companion_app.wiring.rules import CheckContext, Finding, catalog, rule
 
 BREADBOARD_PREFIX = "wokwi-breadboard"
@@ -43,7 +43,7 @@ _SAFE_MARGIN = 0.3
 # -- the netlist ---------------------------------------------------------------------------------
 
 
-class Netlist:
+class Netlist(UnionFind):
     """The diagram's nets with the joins inside parts added (breadboard strips, button legs, the
     board's own GND and supply pins), keyed by endpoint ("dht1:SDA")."""
 
@@ -143,23 +143,6 @@ class Netlist:
     def key(self, net: frozenset[str]) -> str:
         """A stable name for a net, to group by."""
         return min(net)
-
-    # -- union-find ------------------------------------------------------------------------------
-
-    def _find(self, x: str) -> str:
-        parent = self._parent
-        parent.setdefault(x, x)
-        root = x
-        while parent[root] != root:
-            root = parent[root]
-        while parent[x] != root:
-            parent[x], x = root, parent[x]
-        return root
-
-    def _union(self, a: str, b: str) -> None:
-        ra, rb = self._find(a), self._find(b)
-        if ra != rb:
-            self._parent[rb] = ra
 
 
 def _breadboard_group(pin: str) -> str | None:
