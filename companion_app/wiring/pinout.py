@@ -384,60 +384,33 @@ def layout_pinout(
             anchor = "w" if side == "left" else "e"
             tx = x + inset if side == "left" else x - inset
             colour = SEVERITY_COLOURS[sev] if sev else TEXT
-            if side == "left":
-                shapes.append(
-                    Shape(
-                        "text",
-                        tx,
-                        y,
-                        text=label,
-                        size=text_size,
-                        anchor=anchor,
-                        fill=colour,
-                        bold=bool(sev),
-                        tags=(tag, "label"),
-                    )
+            shapes.append(
+                Shape(
+                    "text",
+                    tx,
+                    y,
+                    text=label,
+                    size=text_size,
+                    anchor=anchor,
+                    fill=colour,
+                    bold=bool(sev),
+                    tags=(tag, "label"),
                 )
-                if rule_text:
-                    shapes.append(
-                        Shape(
-                            "text",
-                            tx + _text_w(label, text_size) * 1.08 + 1.5,
-                            y,
-                            text=rule_text.strip(),
-                            size=text_size,
-                            anchor="w",
-                            fill=colour,
-                            bold=True,
-                            tags=(tag, "rule"),
-                        )
-                    )
-            else:
-                if rule_text:
-                    shapes.append(
-                        Shape(
-                            "text",
-                            tx - _text_w(label, text_size) * 1.08 - 1.5,
-                            y,
-                            text=rule_text.strip(),
-                            size=text_size,
-                            anchor="e",
-                            fill=colour,
-                            bold=True,
-                            tags=(tag, "rule"),
-                        )
-                    )
+            )
+            if rule_text:
+                # The rule names go beside the label, towards the middle of the board.
+                offset = _text_w(label, text_size) * 1.08 + 1.5
                 shapes.append(
                     Shape(
                         "text",
-                        tx,
+                        tx + offset if side == "left" else tx - offset,
                         y,
-                        text=label,
+                        text=rule_text.strip(),
                         size=text_size,
-                        anchor=anchor,
+                        anchor="w" if side == "left" else "e",
                         fill=colour,
-                        bold=bool(sev),
-                        tags=(tag, "label"),
+                        bold=True,
+                        tags=(tag, "rule"),
                     )
                 )
 
