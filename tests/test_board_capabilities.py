@@ -249,10 +249,3 @@ def test_validator_reports_capability_problems():
     assert "UART(1) tx defaults to flash pin GPIO10 without a note" in problems
 
 
-def test_chip_validator_catches_drift_from_the_virtual_board_keys():
-    chip = copy.deepcopy(CHIPS_JSON["esp32"])
-    chip["input_only"] = [34, 35]
-    chip["i2c_defaults"]["0"]["scl"] = 22
-    problems = " | ".join(validate_chip_data("esp32", chip))
-    assert '"input_only" [34, 35] disagrees' in problems
-    assert '"i2c_defaults" disagrees' in problems

@@ -716,22 +716,6 @@ def validate_chip_data(chip: str, data: Any) -> list[str]:
     five = data.get("five_volt_tolerant")
     if not (isinstance(five, dict) and isinstance(five.get("value"), bool) and five.get("source")):
         problems.append(f'{label}: "five_volt_tolerant" needs "value" and "source"')
-    if problems:
-        return problems
-    # The virtual board reads input_only/no_pullup/i2c_defaults; they must agree with the table.
-    merged = merge_capabilities(data, {})
-    input_only = sorted(n for n, e in merged["gpio"].items() if e.get("input_only"))
-    no_pullup = sorted(n for n, e in merged["gpio"].items() if not e.get("pull_up"))
-    if sorted(data.get("input_only", [])) != input_only:
-        problems.append(f'{label}: "input_only" {data.get("input_only")} disagrees with "gpio"')
-    if sorted(data.get("no_pullup", [])) != no_pullup:
-        problems.append(f'{label}: "no_pullup" {data.get("no_pullup")} disagrees with "gpio"')
-    i2c = {
-        str(i): {"scl": e.get("scl"), "sda": e.get("sda")}
-        for i, e in merged["buses"]["i2c"].items()
-    }
-    if data.get("i2c_defaults", {}) != i2c:
-        problems.append(f'{label}: "i2c_defaults" disagrees with "buses.i2c"')
     return problems
 
 

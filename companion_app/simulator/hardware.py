@@ -63,11 +63,17 @@ class Hardware:
         elif led.get("name") == "LED":
             pin_names["LED"] = -1  # on the wireless chip (Pico W): a pin with no GPIO number
             gpios.append(-1)
+        # The pin facts come from the board's capability table, the same data the wiring rules
+        # read, so the virtual board refuses what `iotkit check` warns about.
+        info = {g: self.board.gpio_info(g) for g in gpios}
         return {
             "gpios": sorted(gpios),
-            "input_only": chip.get("input_only", []),
-            "no_pullup": chip.get("no_pullup", []),
-            "i2c_defaults": chip.get("i2c_defaults", {}),
+            "input_only": [g for g in gpios if info[g].input_only],
+            "no_pullup": [g for g in gpios if info[g].exists and not info[g].pull_up],
+            "i2c_defaults": {
+                str(bus.id): {"scl": bus.pins.get("scl"), "sda": bus.pins.get("sda")}
+                for bus in self.board.default_buses("i2c")
+            },
             "reset_causes": chip.get("reset_causes", {}),
             "pin_names": pin_names,
             "devices": self.devices,
