@@ -131,9 +131,7 @@ class ChipRom:
 
     key: str
     name: str
-    image_chip_id: int | None
     magic_value: int | None
-    bootloader_offset: int
     default_flash_size: int
     rom_status_bytes: int
     rom_commands: frozenset[str]
@@ -199,9 +197,7 @@ def load_chip_rom(chip: str) -> ChipRom:
     return ChipRom(
         key=chip,
         name=c["name"],
-        image_chip_id=c["image_chip_id"],
         magic_value=_num(c["magic_value"]),
-        bootloader_offset=_num(c["bootloader_offset"]),
         default_flash_size=_num(c["default_flash_size"]),
         rom_status_bytes=c["rom_status_bytes"],
         rom_commands=frozenset(c["rom_commands"]),
@@ -1366,9 +1362,14 @@ class VirtualBootloader:
 
     def _find_app(self) -> tuple[Any, int, str]:
         """(image info, first flash word, why not) for what sits at the bootloader offset."""
-        from companion_app.firmware.image import ImageError, chip_name, inspect_image
+        from companion_app.firmware.image import (
+            ImageError,
+            bootloader_offset,
+            chip_name,
+            inspect_image,
+        )
 
-        offset = self.rom.bootloader_offset
+        offset = bootloader_offset(self.chip)  # one table of offsets: firmware/targets.json
         data = self.read_flash(offset)
         word = struct.unpack_from("<I", data, 0)[0]
         try:
