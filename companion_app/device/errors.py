@@ -13,6 +13,7 @@ import os
 import re
 import sys
 
+from companion_app.device.ports import has_no_modem_lines
 from companion_app.errors import IotkitError
 
 log = logging.getLogger(__name__)
@@ -124,7 +125,7 @@ class DeviceDisconnectedError(LinkError):
         self.detail = detail
         if detail:
             log.debug("%s disconnected: %s", port, detail)
-        virtual = port.startswith(("socket://", "/dev/pts/", "/dev/ttys"))
+        virtual = has_no_modem_lines(port)
         if virtual:
             text = f"The board on {port} stopped answering: the virtual board was closed"
             advice = "Reconnect to start it again"

@@ -130,6 +130,15 @@ def hint_for_usb(vid: int | None, pid: int | None) -> UsbEntry | None:
     return UsbEntry(vid=vid, pid=pid, hint=f"{vendor.hint} (USB {usb})", source=vendor.source)
 
 
+def has_no_modem_lines(device: str) -> bool:
+    """A pty or a socket:// URL: no DTR/RTS to reset a board with (rfc2217:// has them).
+
+    That is how virtual boards are served, so it also decides "the virtual board closed" over
+    "check the USB cable", and esptool's no-reset mode.
+    """
+    return device.lower().startswith("socket://") or any(p.match(device) for p in _PTY_PATTERNS)
+
+
 def _virtual_hint(device: str) -> str | None:
     lowered = device.lower()
     if lowered.startswith("socket://"):

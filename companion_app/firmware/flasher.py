@@ -21,6 +21,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any, Callable
 
+from companion_app.device.ports import has_no_modem_lines
 from companion_app.errors import IotkitError
 from companion_app.firmware.image import ImageInfo, check_compatible, chip_name, inspect_image
 
@@ -225,12 +226,6 @@ def translate_error(exc: BaseException, port: str) -> FlashError:
 # ---- the driver --------------------------------------------------------------------------
 
 
-def _is_virtual(port: str) -> bool:
-    """A pty or a plain socket: no DTR/RTS lines, so esptool must not try to reset through
-    them. rfc2217:// carries the lines (to a real board or the virtual chip) and is not this."""
-    return port.startswith(("socket://", "/dev/pts/", "/dev/ttys"))
-
-
 BANNER_WAIT_S = 10.0
 _BANNER = re.compile(rb"MicroPython (v\d+\.\d+\.\d+[\w.+-]*) on [^;\r\n]+; [^\r\n]*\r?\n")
 PRESS_EN_NOTE = (
@@ -299,7 +294,7 @@ class Flasher:
 
         # DTR/RTS do not exist on a pty or socket: the board must already be in its
         # bootloader, and esptool must not try to reset it (it would fail with ENOTTY).
-        mode = "no-reset" if _is_virtual(self.port) else "default-reset"
+        mode = "no-reset" if has_no_modem_lines(self.port) else "default-reset"
         if not self.port.startswith("rfc2217://"):
             return esptool.cmds.detect_chip(self.port, ROM_BAUD, connect_mode=mode,
                                             connect_attempts=3)
@@ -389,7 +384,7 @@ class Flasher:
                 self._job.stage = "Done"
                 self._job.emit(percent=100.0, msg="Written and verified")
                 if reset:
-                    esptool.cmds.reset_chip(esp, "hard-reset" if not _is_virtual(self.port)
+                    esptool.cmds.reset_chip(esp, "hard-reset" if not has_no_modem_lines(self.port)
                                             else "no-reset")
             finally:
                 try:
@@ -399,7 +394,7 @@ class Flasher:
 
         self._run(work)
         result.ok = True
-        if reset and _is_virtual(self.port):
+        if reset and has_no_modem_lines(self.port):
             result.notes.append(PRESS_EN_NOTE)
         elif reset:
             self._job.stage = "Starting MicroPython"
