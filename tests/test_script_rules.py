@@ -540,3 +540,29 @@ def test_broken_seed_is_reported_not_raised(tmp_path):
     report = check(None, diagram, [SCRIPTS / "broken.py"])
     assert report.board.id == "esp32-devkit-v1"
     assert [f.rule for f in report.errors] == ["script-syntax"]
+
+
+def test_dht_mismatch_fix_does_not_steer_the_script_onto_an_input_only_pin(tmp_path):
+    import json
+
+    from companion_app.wiring.check import check
+
+    diagram = {
+        "version": 1,
+        "parts": [
+            {"type": "wokwi-esp32-devkit-v1", "id": "esp", "attrs": {}},
+            {"type": "wokwi-dht22", "id": "dht1", "attrs": {}},
+        ],
+        "connections": [
+            ["dht1:VCC", "esp:3V3", "red", []],
+            ["dht1:GND", "esp:GND.1", "black", []],
+            ["dht1:SDA", "esp:D34", "green", []],
+        ],
+    }
+    wiring = tmp_path / "diagram.json"
+    wiring.write_text(json.dumps(diagram))
+    script = tmp_path / "main.py"
+    script.write_text("import dht\nfrom machine import Pin\nd = dht.DHT22(Pin(14))\n")
+    report = check(None, wiring, [script])
+    (finding,) = [f for f in report.findings if f.rule == "code-wiring-mismatch"]
+    assert finding.fix == "Move the wire to GPIO14: GPIO34 cannot drive a DHT's data line."

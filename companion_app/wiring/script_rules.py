@@ -578,11 +578,16 @@ def code_wiring_mismatch(ctx: CheckContext) -> Iterator[Finding]:
                 for pid, g in dhts
             )
             target = next((g for _, g in dhts if g is not None), None)
-            fix = (
-                f"Change the script to Pin({target}), or move the wire to GPIO{u.gpio}."
-                if target is not None
-                else f"Wire the DHT data pin (SDA) to GPIO{u.gpio}."
-            )
+            if target is None:
+                fix = f"Wire the DHT data pin (SDA) to GPIO{u.gpio}."
+            elif not board.gpio_info(target).digital_out:
+                # Never steer the script onto the pin that is itself the mistake.
+                fix = (
+                    f"Move the wire to GPIO{u.gpio}: GPIO{target} cannot drive a DHT's data "
+                    "line."
+                )
+            else:
+                fix = f"Change the script to Pin({target}), or move the wire to GPIO{u.gpio}."
             yield _finding(
                 "code-wiring-mismatch",
                 u,
