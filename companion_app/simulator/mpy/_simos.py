@@ -54,7 +54,16 @@ def listdir(path=None):
 
 
 def rename(old, new):
-    return _os.rename(norm(old), norm(new))
+    # The unix port's VfsPosix builds both absolute host paths in one shared buffer, so the
+    # first is overwritten by the second and rename(a, b) becomes rename(b, b): ENOENT.
+    # Relative paths are passed through as they are, so rename from / without the slash.
+    old, new = norm(old), norm(new)
+    cwd = _os.getcwd()
+    _os.chdir("/")
+    try:
+        return _os.rename(old[1:], new[1:])
+    finally:
+        _os.chdir(cwd)
 
 
 def install_open():

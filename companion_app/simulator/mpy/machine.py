@@ -220,17 +220,41 @@ class Pin:
         return "Pin(%d)" % self._gpio
 
 
-# Pins with an IRQ are checked whenever time passes (sleep_ms/sleep/ticks), since the unix port
-# has no interrupts of its own.
+# The unix port has no interrupts of its own. Once a pin has an IRQ, a helper thread asks the
+# main thread every IRQ_POLL_MS, through micropython.schedule() (as a real port runs a soft IRQ),
+# to look at the watched pins; an edge calls the handler there. The thread only schedules, so
+# no Python state is shared between threads. A pin's value() read checks for an edge too.
+IRQ_POLL_MS = 10
 _watched = []
+_ticker = []
 
 
 def _watch(pin):
     if pin not in _watched:
         _watched.append(pin)
+    if not _ticker:
+        import _thread
+
+        _ticker.append(False)  # True while a poll is scheduled
+        _thread.start_new_thread(_irq_ticker, ())
 
 
-def _poll_irqs():
+def _irq_ticker():
+    import micropython
+
+    while True:
+        time.sleep_ms(IRQ_POLL_MS)
+        if _ticker[0]:
+            continue  # the last poll has not run yet: one in the queue is enough
+        try:
+            _ticker[0] = True
+            micropython.schedule(_poll_irqs, None)
+        except RuntimeError:
+            _ticker[0] = False  # the queue is full (user code scheduled work): try later
+
+
+def _poll_irqs(_arg=None):
+    _ticker[0] = False
     for p in _watched:
         p._check_irq(p._level())
 
