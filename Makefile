@@ -21,14 +21,18 @@ $(VENV)/.installed-test: setup.py | $(BIN)/python
 run: $(VENV)/.installed-run
 	$(BIN)/iotkit
 
-# GUI tests need an X server; CI has none, so run them under Xvfb (installed when root).
+# GUI tests need an X server; CI has none, so run them under Xvfb. The web dashboard test
+# needs Debian's chromium. Both are installed with apt-get when missing and we are root.
 test: $(VENV)/.installed-test
-	@if ! command -v xvfb-run >/dev/null 2>&1; then \
+	@missing=""; \
+	command -v xvfb-run >/dev/null 2>&1 || missing="$$missing xvfb xauth"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "installing xvfb"; \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq xvfb xauth >/dev/null); \
+	    echo "installing$$missing"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null); \
 	  else \
-	    echo "warning: xvfb-run is missing and we are not root: GUI tests need a display" >&2; \
+	    echo "warning: missing$$missing and we are not root: GUI and browser tests need them" >&2; \
 	  fi; \
 	fi
 	@if command -v xvfb-run >/dev/null 2>&1; then \

