@@ -137,6 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     from companion_app.wiring.cli import add_check_parser
 
     add_check_parser(sub)
+    from companion_app.device.deploy_cli import add_deploy_parser
+
+    add_deploy_parser(sub)
     return parser
 
 

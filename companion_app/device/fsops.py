@@ -169,3 +169,268 @@ def hash_many(paths: list[str]) -> str:
 def parse_hash_many(paths: list[str], out: bytes) -> dict[str, str | None]:
     values = ast.literal_eval(out.decode().strip())
     return dict(zip([str(p) for p in paths], values))
+
+
+# ---------------------------------------------------------------------------------------------
+# Deploy: one survey exec, then transfers that never leave a half-written file in place.
+#
+# Every file goes to "<dest>.iotkit-tmp" (or, compressed and bigger than one chunk, first to a
+# "<dest>.iotkit-z" spool that is then inflated into the temp file), its SHA-256 and size are
+# checked on the board, and only then is it renamed onto the destination. rename() replaces the
+# destination in one step on LittleFS and on the virtual board; FAT refuses to rename onto an
+# existing file, so there the verified temp is first renamed to "<dest>.iotkit-new" (a name that
+# says "complete and checked"), the old file removed, and the new one renamed into place. A cut
+# in that window leaves only the ".iotkit-new", which the next deploy's sweep renames into place.
+
+TMP_SUFFIX = ".iotkit-tmp"
+SPOOL_SUFFIX = ".iotkit-z"
+NEW_SUFFIX = ".iotkit-new"
+
+_SURVEY = """\
+import os,sys,gc,hashlib,binascii
+def _iotkit_h(p):
+ try:
+  if os.stat(p)[0]&0x4000:
+   return 'dir'
+  h=hashlib.sha256()
+  b=bytearray(512)
+  n=0
+  with open(p,'rb') as f:
+   while True:
+    k=f.readinto(b)
+    if not k:
+     break
+    h.update(memoryview(b)[:k])
+    n+=k
+  return (binascii.hexlify(h.digest()).decode(),n)
+ except OSError:
+  return None
+def _iotkit_k(p):
+ try:
+  return 1 if os.stat(p)[0]&0x4000 else 2
+ except OSError:
+  return 0
+def _iotkit_s(d,out):
+ for e in list(os.ilistdir(d)):
+  n=e[0]
+  p=d.rstrip('/')+'/'+n
+  if e[1]&0x4000:
+   _iotkit_s(p,out)
+  elif n.endswith('%(tmp)s') or n.endswith('%(spool)s'):
+   os.remove(p)
+   out.append(p)
+  elif n.endswith('%(new)s'):
+   t=p[:-%(newlen)d]
+   if _iotkit_k(t)==0:
+    os.rename(p,t)
+    out.append(t)
+   else:
+    os.remove(p)
+    out.append(p)
+def _iotkit_b(name):
+ top=name.split('.')[0]
+ old={}
+ for k in list(sys.modules):
+  if k==top or k.startswith(top+'.'):
+   old[k]=sys.modules.pop(k)
+ path=sys.path[:]
+ sys.path[:]=[x for x in path if x.startswith('.frozen')]
+ try:
+  __import__(name)
+  return True
+ except ImportError:
+  return False
+ finally:
+  sys.path[:]=path
+  for k in list(sys.modules):
+   if k==top or k.startswith(top+'.'):
+    del sys.modules[k]
+  sys.modules.update(old)
+_iotkit_r={}
+_iotkit_r['stale']=[]
+if %(cleanup)r:
+ _iotkit_s('/',_iotkit_r['stale'])
+try:
+ import deflate
+ _iotkit_r['deflate']=hasattr(deflate,'DeflateIO')
+except ImportError:
+ _iotkit_r['deflate']=False
+_iotkit_r['mpy']=getattr(sys.implementation,'_mpy',0)
+_iotkit_r['platform']=sys.platform
+try:
+ _iotkit_r['fs']=os.statvfs('/')[:4]
+except (AttributeError,OSError):
+ _iotkit_r['fs']=None
+gc.collect()
+try:
+ _iotkit_r['mem']=gc.mem_free()
+except AttributeError:
+ _iotkit_r['mem']=-1
+_iotkit_r['builtin']=[n for n in %(libs)r if _iotkit_b(n)]
+_iotkit_r['dirs']=[_iotkit_k(p) for p in %(dirs)r]
+_iotkit_r['files']=[_iotkit_h(p) for p in %(paths)r]
+print(repr(_iotkit_r))
+del _iotkit_h,_iotkit_k,_iotkit_s,_iotkit_b,_iotkit_r
+"""
+
+
+def deploy_survey(paths: list[str], dirs: list[str], libs: list[str], cleanup: bool) -> str:
+    """One exec that tells the deploy everything it needs to plan.
+
+    Hash and size of every destination, which parent folders exist, whether `deflate` and
+    frozen libraries are there, the .mpy version, free flash and heap; with `cleanup`, it
+    also sweeps the temp files an interrupted deploy left behind (the only write it does).
+    """
+    return _SURVEY % {
+        "tmp": TMP_SUFFIX,
+        "spool": SPOOL_SUFFIX,
+        "new": NEW_SUFFIX,
+        "newlen": len(NEW_SUFFIX),
+        "cleanup": bool(cleanup),
+        "libs": [str(x) for x in libs],
+        "dirs": [str(x) for x in dirs],
+        "paths": [str(x) for x in paths],
+    }
+
+
+def parse_survey(out: bytes) -> dict:
+    return ast.literal_eval(out.decode("utf-8", "replace").strip())
+
+
+# The writer. Defined once per deploy; each transfer exec then only calls these with data, so
+# a 4 KB chunk costs ~20 bytes of code. State lives in one dict so a cancel or an error can
+# find (and remove) the file that was being written.
+DEPLOY_HELPERS = """\
+import os,io,hashlib,binascii
+try:
+ import deflate
+except ImportError:
+ pass
+_iotkit_g={'p':None,'f':None}
+def _iotkit_o(p,z):
+ g=_iotkit_g
+ g['p']=p
+ g['t']=p+'%(tmp)s'
+ g['z']=p+'%(spool)s' if z else None
+ g['h']=hashlib.sha256()
+ g['n']=0
+ g['f']=open(g['z'] or g['t'],'wb')
+def _iotkit_w(b):
+ g=_iotkit_g
+ d=binascii.a2b_base64(b)
+ g['f'].write(d)
+ if not g['z']:
+  g['h'].update(d)
+  g['n']+=len(d)
+def _iotkit_u(s):
+ g=_iotkit_g
+ f=g['f']
+ b=bytearray(512)
+ m=memoryview(b)
+ d=deflate.DeflateIO(s,deflate.ZLIB)
+ while True:
+  k=d.readinto(b)
+  if not k:
+   break
+  f.write(m[:k])
+  g['h'].update(m[:k])
+  g['n']+=k
+def _iotkit_v(b):
+ _iotkit_u(io.BytesIO(binascii.a2b_base64(b)))
+def _iotkit_i(sha,size):
+ g=_iotkit_g
+ g['f'].close()
+ g['f']=None
+ got=binascii.hexlify(g['h'].digest()).decode()
+ if got!=sha or g['n']!=size:
+  os.remove(g['t'])
+  raise ValueError('iotkit-mismatch',g['p'],got,g['n'])
+ try:
+  os.rename(g['t'],g['p'])
+ except OSError:
+  n=g['p']+'%(new)s'
+  os.rename(g['t'],n)
+  os.remove(g['p'])
+  os.rename(n,g['p'])
+ g['p']=None
+def _iotkit_c(sha,size):
+ g=_iotkit_g
+ if g['z']:
+  g['f'].close()
+  g['f']=open(g['t'],'wb')
+  with open(g['z'],'rb') as s:
+   _iotkit_u(s)
+  os.remove(g['z'])
+  g['z']=None
+ _iotkit_i(sha,size)
+def _iotkit_1(p,b,z,sha,size):
+ _iotkit_o(p,False)
+ if z:
+  _iotkit_v(b)
+ else:
+  _iotkit_w(b)
+ _iotkit_i(sha,size)
+def _iotkit_m(p):
+ try:
+  os.mkdir(p)
+ except OSError:
+  if not os.stat(p)[0]&0x4000:
+   raise
+def _iotkit_x():
+ g=_iotkit_g
+ if g['f']:
+  try:
+   g['f'].close()
+  except OSError:
+   pass
+  g['f']=None
+ if g['p']:
+  for k in ('t','z'):
+   if g.get(k):
+    try:
+     os.remove(g[k])
+    except OSError:
+     pass
+ try:
+  s=os.statvfs('/')
+  free=s[0]*s[3]
+ except (AttributeError,OSError):
+  free=-1
+ print(repr((g['p'],free)))
+ g['p']=None
+""" % {
+    "tmp": TMP_SUFFIX,
+    "spool": SPOOL_SUFFIX,
+    "new": NEW_SUFFIX,
+}
+
+DEPLOY_ABORT = "_iotkit_x()\n"
+DEPLOY_END = "del _iotkit_g,_iotkit_o,_iotkit_w,_iotkit_u,_iotkit_v,_iotkit_i,_iotkit_c,_iotkit_1,_iotkit_m,_iotkit_x\n"
+
+
+def b64(data: bytes) -> bytes:
+    return base64.b64encode(data)
+
+
+def call_open(dest: str, spooled: bool) -> str:
+    return f"_iotkit_o({q(dest)},{bool(spooled)})\n"
+
+
+def call_write(payload_b64: bytes, inflate: bool) -> str:
+    return f"{'_iotkit_v' if inflate else '_iotkit_w'}({payload_b64!r})\n"
+
+
+def call_close(sha256: str, size: int) -> str:
+    return f"_iotkit_c({sha256!r},{int(size)})\n"
+
+
+def call_whole(dest: str, payload_b64: bytes, compressed: bool, sha256: str, size: int) -> str:
+    return f"_iotkit_1({q(dest)},{payload_b64!r},{bool(compressed)},{sha256!r},{int(size)})\n"
+
+
+def call_mkdir(path: str) -> str:
+    return f"_iotkit_m({q(path)})\n"
+
+
+def call_remove(path: str) -> str:
+    return f"os.remove({q(path)})\n"

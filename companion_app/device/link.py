@@ -80,6 +80,10 @@ class Link:
         self._use_raw_paste: bool | None = None  # None: not asked yet; False: board said no
         self._lock = threading.RLock()
         self._current_path: str | None = None  # for "the file X may be incomplete" messages
+        # Traffic counters, for benchmarks and for tests that check what a sync sent.
+        self.bytes_written = 0
+        self.bytes_read = 0
+        self.exec_count = 0
 
     # ------------------------------------------------------------------ port handling
 
@@ -140,6 +144,21 @@ class Link:
             self._rx.clear()
             log.info("closed %s", self._port)
 
+    def drop(self) -> None:
+        """Let go of the port at once, without waiting for a running operation.
+
+        For a Stop button or a test that pulls the cable: the operation running in another
+        thread fails with DeviceDisconnectedError. Use close() for a clean goodbye.
+        """
+        ser, self._ser, self._fd = self._ser, None, None
+        self._in_raw = False
+        if ser is not None:
+            try:
+                ser.close()
+            except Exception:
+                log.debug("drop: close failed", exc_info=True)
+            log.info("dropped %s", self._port)
+
     def __enter__(self) -> Link:
         self.open()
         return self
@@ -168,6 +187,7 @@ class Link:
         ser = self._require_open()
         try:
             ser.write(data)
+            self.bytes_written += len(data)
         except serial.SerialTimeoutException as exc:
             self._in_raw = False
             raise NoResponseError(
@@ -212,8 +232,10 @@ class Link:
             return b""
         try:
             data = ser.read(65536)
-        except (serial.SerialException, OSError) as exc:
+        except (serial.SerialException, OSError, TypeError, AttributeError) as exc:
+            # TypeError/AttributeError: the port was dropped by another thread mid-read.
             raise self._gone(exc) from exc
+        self.bytes_read += len(data)
         if not data and self._fd is not None:
             # select() said readable but nothing came: the other end is gone (EOF).
             raise self._gone(EOFError("end of stream"))
@@ -363,6 +385,7 @@ class Link:
         self._require_open()
         self._ensure_raw()
         data = code.encode("utf-8") if isinstance(code, str) else bytes(code)
+        self.exec_count += 1
         idle = self.timeout if timeout is None else float(timeout)
         self._send_code(data)
         return self._follow(on_output, idle)

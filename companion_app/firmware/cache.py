@@ -25,6 +25,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Callable
 
+from companion_app import paths
 from companion_app.errors import IotkitError
 
 log = logging.getLogger(__name__)
@@ -51,14 +52,7 @@ class CachedFirmware:
 
 
 def cache_dir(override: str | os.PathLike[str] | None = None) -> Path:
-    if override is not None:
-        return Path(override)
-    env = os.environ.get("IOTKIT_FIRMWARE_CACHE")
-    if env:
-        return Path(env)
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("thonny-iotkit")) / "firmware"
+    return paths.cache_dir("firmware", "IOTKIT_FIRMWARE_CACHE", override)
 
 
 @lru_cache(maxsize=1)
