@@ -259,6 +259,7 @@ def test_panels_can_be_added_and_are_built_lazily(root):
             "Console",
             "Flash",
             "Wiring",
+            "Deploy",
             "Plot",
             "Extra",
         ]

@@ -16,7 +16,8 @@ A panel is any Tk widget built by a *factory*::
 - ``parent`` is a frame inside the notebook tab; the app packs the returned widget to fill it.
 - ``ctx`` (`PanelContext`) gives the shared `DeviceConnection` (``write``, ``add_listener``,
   ``call_with_link``, ``disconnect``/``connect``), ``set_status(text)`` for the status bar, and
-  ``root`` for ``after()``.
+  ``root`` for ``after()``. Its hooks ``show_panel(title)``, ``wiring_diagram()`` and
+  ``board_id()`` let a panel reach another panel without knowing the window.
 - ``lazy=True`` builds the panel the first time its tab is selected, so matplotlib or esptool
   are imported only when the Plot or Flash panel is first used.
 - If the widget has a ``close()`` method, the app calls it when the window closes.
@@ -225,12 +226,35 @@ class DeviceConnection:
 
 @dataclass
 class PanelContext:
-    """What a panel factory gets: the shared connection and a way to talk to the status bar."""
+    """What a panel factory gets: the shared connection and a way to talk to the status bar.
+
+    The methods below are the hooks through which one panel reaches the window or another panel;
+    a panel uses them rather than the app's attributes, so a Thonny host can provide the same.
+    """
 
     root: tk.Tk
     connection: DeviceConnection
     set_status: Callable[[str], None]
     app: "CompanionApp"
+
+    def show_panel(self, title: str) -> bool:
+        """Bring the panel called `title` to the front (Deploy's "Plot readings"); False if the
+        window has no such panel."""
+        return self.app.show_panel(title)
+
+    def wiring_diagram(self) -> Any | None:
+        """The wiring `Diagram` the Wiring panel holds, or None (not opened yet, no wires), so
+        the Deploy panel can suggest the pins the parts are really wired to."""
+        return getattr(self.app.panel("Wiring"), "diagram", None)
+
+    def board_id(self) -> str | None:
+        """The board id of the connected board when the window knows it (the virtual board),
+        else None: a real board says only its chip until someone picks the board."""
+        vb = self.app.virtual_board
+        port = self.connection.port or self.connection.last_port
+        if vb is not None and port is not None and getattr(vb, "port", None) == port:
+            return self.app.virtual_board_id
+        return None
 
 
 PanelFactory = Callable[[tk.Misc, PanelContext], tk.Widget]
@@ -254,6 +278,12 @@ def _make_wiring(parent: tk.Misc, ctx: PanelContext) -> tk.Widget:
     return WiringPanel(parent, ctx)
 
 
+def _make_deploy(parent: tk.Misc, ctx: PanelContext) -> tk.Widget:
+    from companion_app.gui.deploy_panel import DeployPanel  # deploy engine: on first use only
+
+    return DeployPanel(parent, ctx)
+
+
 def _make_plot(parent: tk.Misc, ctx: PanelContext) -> tk.Widget:
     from companion_app.gui.plot_panel import PlotPanel  # matplotlib loads on first use only
 
@@ -271,6 +301,7 @@ def default_panels() -> list[tuple[str, PanelFactory, bool, int | None]]:
         ("Console", _make_console, False, None),
         ("Flash", _make_flash, True, None),
         ("Wiring", _make_wiring, True, None),
+        ("Deploy", _make_deploy, True, None),
         ("Plot", _make_plot, True, PLOT_PREBUILD_MS),
     ]
 
@@ -412,6 +443,15 @@ class CompanionApp:
             if p.title == title:
                 return p.widget
         return None
+
+    def show_panel(self, title: str) -> bool:
+        """Select the tab of the panel called `title`, building it if needed; False if none."""
+        for p in self._panels:
+            if p.title == title:
+                self.notebook.select(p.frame)
+                self._ensure_built(p)
+                return True
+        return False
 
     def _ensure_built(self, panel: _Panel) -> None:
         if panel.widget is None and not panel.frame.winfo_children():

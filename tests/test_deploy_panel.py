@@ -1,0 +1,399 @@
+"""The Deploy panel under Xvfb, deploying the real templates to a real virtual board.
+
+Nothing is faked between the panel and the board: the companion window starts a virtual ESP32
+(the MicroPython unix port), the panel runs the deploy engine in the window's connection worker,
+and the tests read the board's flash folder, fetch the dashboard the board serves, and look at
+every widget for the Wi-Fi password. The one stand-in is `webbrowser.open`, which only records
+the address (a real browser under Xvfb would prove nothing); the address is then fetched.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import tkinter as tk
+import urllib.request
+import webbrowser
+from pathlib import Path
+
+import pytest
+from gui_helpers import distinct_colours, grab_window, pump, require_display, type_text
+from secret_helpers import WIFI_PASSWORD, assert_no_secret
+from test_flash_panel import ThreadCheckingTk
+
+from companion_app.gui.app import CompanionApp
+from companion_app.gui.deploy_panel import DeployPanel, dashboard_url, short_note
+
+SSID = "iotkit-lab"
+CONNECT_TIMEOUT = 30.0
+DEPLOY_TIMEOUT = 60.0
+
+
+# --- pure parts: no display needed ------------------------------------------------------------
+def test_dashboard_address_comes_from_the_boards_words_or_its_ip_and_the_port():
+    out = "wifi: connected to 'lab', IP 10.0.0.7\nweb: dashboard at http://10.0.0.7:8080/\n"
+    assert dashboard_url(out) == "http://10.0.0.7:8080/"
+    assert dashboard_url("wifi: connected to 'lab', IP 10.0.0.7\n", {"web_port": 8080}) == (
+        "http://10.0.0.7:8080/"
+    )
+    assert dashboard_url("wifi: connected to 'lab', IP 10.0.0.7\n", {"web_port": 80}) == (
+        "http://10.0.0.7/"
+    )
+    assert dashboard_url("main: starting wifi\n", {"web_port": 80}) is None
+
+
+def test_pin_notes_are_shortened_for_the_form():
+    assert short_note("strapping pin: Sampled at reset: must be LOW") == "strapping pin"
+    assert short_note("⚠ used by the board: UART0 TX: the REPL") == "⚠ UART0 TX"
+    assert short_note("the board's own button; also set as led_pin") == (
+        "board's button, also the LED pin"
+    )
+    assert (
+        short_note("strapping pin: x; used by the board: UART0 TX: y") == "strapping pin, UART0 TX"
+    )
+
+
+def test_the_window_does_not_import_the_deploy_engine_until_the_deploy_tab_is_opened():
+    code = (
+        "import sys, companion_app.gui.app as a\n"
+        "print([t for t, *_ in a.default_panels()])\n"
+        "print('companion_app.device.deploy' in sys.modules,"
+        " 'companion_app.gui.deploy_panel' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert out[0] == "['Console', 'Flash', 'Wiring', 'Deploy', 'Plot']"
+    assert out[1] == "False False"
+
+
+# --- fixtures ---------------------------------------------------------------------------------
+def free_tcp_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def window(tmp_path, monkeypatch):
+    """The companion window on a virtual ESP32 whose Wi-Fi network has the test password, with
+    Tk watched for calls from worker threads and the saved settings in a temp folder."""
+    require_display()
+    from companion_app.simulator import VirtualBoard
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    flash = tmp_path / "flash"
+    root = tk.Tk()
+    root.geometry("960x640+0+0")
+    checker = ThreadCheckingTk(root.tk)
+    root.tk = checker
+
+    def virtual_board(board: str):
+        wifi = [{"ssid": SSID, "password": WIFI_PASSWORD}]
+        return VirtualBoard(board=board, flash_dir=str(flash), wifi=wifi)
+
+    app = CompanionApp(root, list_ports=lambda: [], virtual_board_factory=virtual_board)
+    assert pump(root, lambda: app.connection.is_connected, CONNECT_TIMEOUT), app.status_var.get()
+    # The board's REPL answers (and the Console, which takes the focus on connecting, is done).
+    console = app.panel("Console")
+    type_text(console.text, "\n")
+    assert pump(root, lambda: console.text_content().rstrip().endswith(">>>"), 10)
+    yield app, flash, tmp_path
+    app.close()
+    try:
+        root.destroy()
+    except tk.TclError:
+        pass
+    assert checker.offenders == [], "Tk was called from a worker thread"
+
+
+def open_deploy(app: CompanionApp) -> DeployPanel:
+    assert app.panel("Deploy") is None  # lazy: built when its tab is first shown
+    assert app.show_panel("Deploy")
+    assert pump(app.root, lambda: app.panel("Deploy") is not None, 5)
+    panel = app.panel("Deploy")
+    assert isinstance(panel, DeployPanel)
+    return panel
+
+
+def selected_tab(app: CompanionApp) -> str:
+    return app.notebook.tab(app.notebook.select(), "text")
+
+
+def retype(entry: tk.Widget, text: str) -> None:
+    """Clear a field and type into it with key events, once the X focus really is there."""
+    entry.delete(0, "end")
+    for _ in range(3):  # the Console takes the focus when the board connects: ask again
+        entry.focus_force()
+        if pump(entry, lambda: entry.focus_get() == entry, 1):
+            break
+    assert entry.focus_get() == entry, entry.focus_get()
+    type_text(entry, text)
+    assert entry.get() == text
+
+
+def wait_idle(panel: DeployPanel, timeout: float = DEPLOY_TIMEOUT) -> None:
+    assert pump(panel, lambda: panel.running is None, timeout), panel.status_var.get()
+
+
+def all_widget_texts(widget: tk.Misc, skip: tk.Misc) -> list[str]:
+    """What every widget of the window shows: labels, buttons, entries, comboboxes, texts,
+    list and tree items, and the window title."""
+    texts: list[str] = []
+    if widget is skip:
+        return texts
+    if isinstance(widget, tk.Tk):
+        texts.append(widget.title())
+    for option in ("text", "values"):
+        try:
+            texts.append(str(widget.cget(option)))
+        except tk.TclError:
+            pass
+    if isinstance(widget, tk.Text):
+        texts.append(widget.get("1.0", "end"))
+    elif isinstance(widget, (tk.Entry, tk.ttk.Entry)):  # ttk.Combobox is an Entry too
+        texts.append(widget.get())
+    elif isinstance(widget, tk.Listbox):
+        texts.extend(str(x) for x in widget.get(0, "end"))
+    elif isinstance(widget, tk.ttk.Treeview):
+        for item in widget.get_children():
+            texts.append(str(widget.item(item)))
+    for var in ("textvariable",):
+        try:
+            name = str(widget.cget(var))
+        except tk.TclError:
+            continue
+        if name:
+            texts.append(str(widget.getvar(name)))
+    for child in widget.winfo_children():
+        texts.extend(all_widget_texts(child, skip))
+    return texts
+
+
+# --- the panel against a virtual board -------------------------------------------------------
+def test_sensor_and_web_deploy_to_the_virtual_board_and_serve_the_dashboard(window, monkeypatch):
+    app, flash, tmp_path = window
+    panel = open_deploy(app)
+    assert panel.board.id == "esp32-devkit-v1"  # the window's virtual board, unasked
+
+    # Choose sensor and web by clicking: web needs wifi, which is ticked for it and locked.
+    panel.template_checks["sensor"].invoke()
+    panel.template_checks["web"].invoke()
+    assert panel.chosen() == ["wifi", "sensor", "web"]
+    assert panel.template_vars["wifi"].get()
+    assert panel.template_checks["wifi"].instate(["disabled"])
+    assert "needed by web" in panel.template_checks["wifi"].cget("text")
+
+    # The form: typed like a person would. The password entry shows bullets only.
+    port = free_tcp_port()
+    retype(panel.field_widgets["device_name"], "lab-board")
+    retype(panel.field_widgets["wifi_ssid"], SSID)
+    retype(panel.field_widgets["wifi_password"], WIFI_PASSWORD)
+    retype(panel.field_widgets["web_port"], str(port))
+    secret_entry = panel.field_widgets["wifi_password"]
+    assert secret_entry.cget("show") == "•"
+    assert panel.values["wifi_password"].get() == WIFI_PASSWORD
+    panel.extra_widgets["wifi_password"].invoke()  # "show": readable while ticked
+    assert secret_entry.cget("show") == ""
+    panel.extra_widgets["wifi_password"].invoke()
+    assert secret_entry.cget("show") == "•"
+
+    # The DHT pin offers only pins a DHT works on, with GPIO14 (where it is wired) chosen.
+    dht_pins = [int(v.split()[0]) for v in panel.field_widgets["sensor_pin"].cget("values")]
+    assert 14 in dht_pins and not {6, 7, 8, 9, 10, 11, 34, 35, 36, 39} & set(dht_pins)
+    assert panel.values["sensor_pin"].get() == "14"
+    assert panel.field_widgets["i2c_sda"].instate(["disabled"])  # no BME280 chosen
+
+    # Dry run: the plan and the masked config, nothing written.
+    before = sorted(p.name for p in flash.iterdir())
+    panel.dry_button.invoke()
+    wait_idle(panel)
+    plan = panel.log_content()
+    for dest in ("/web.py", "/sensor.py", "/wifi.py", "/lib/microdot/microdot.py", "/config.json"):
+        assert f"add       {dest}" in plan, plan
+    assert '"wifi_password": "***"' in plan
+    assert f'"web_port": {port}' in plan
+    assert "Dry run: nothing was sent" in panel.status_var.get()
+    assert_no_secret(plan, panel.status_var.get(), app.status_var.get())
+    assert sorted(p.name for p in flash.iterdir()) == before
+
+    # Deploy; a second click while it runs is ignored.
+    panel.deploy_button.focus_set()  # as a click does
+    panel.deploy_button.invoke()
+    assert panel.running == "deploy"
+    assert panel.cancel_button.instate(["!disabled"])
+    assert panel.deploy_button.instate(["disabled"])
+    panel.deploy()
+    wait_idle(panel)
+    log_text = panel.log_content()
+    assert log_text.count("Deploying: wifi, sensor, web") == 1
+    assert "Deployed 11 changed files" in panel.status_var.get(), panel.status_var.get()
+
+    # The files are on the board, and its config.json has the form's values.
+    for name in ("boot.py", "main.py", "config.py", "wifi.py", "sensor.py", "web.py"):
+        assert (flash / name).is_file(), name
+    assert (flash / "lib" / "microdot" / "microdot.py").is_file()
+    config = json.loads((flash / "config.json").read_text())
+    assert config["wifi_ssid"] == SSID
+    assert config["device_name"] == "lab-board"
+    assert config["web_port"] == port
+    assert config["parts"] == ["wifi", "sensor", "web"]
+    assert config["wifi_password"] == WIFI_PASSWORD  # on the board it is needed, nowhere else
+
+    # The log shows what the board said first, after its restart.
+    first = panel.last_result.first_output
+    assert "main: starting wifi, sensor, web" in first
+    assert "main: starting wifi, sensor, web" in log_text
+
+    # Open dashboard: the board's own address for it, and the board really serves it.
+    assert pump(panel, lambda: panel.dashboard_button.instate(["!disabled"]), 15), log_text
+    pump(app.root, timeout=0.5)  # a reading or two more in the log
+
+    # The screenshot a person looks at: the panel after the deploy.
+    image = grab_window(app.root, "deploy-panel", also_docs=True)
+    assert image.size[0] >= 640 and image.size[1] >= 400
+    assert distinct_colours(image) > 30
+
+    opened: list[str] = []
+    monkeypatch.setattr(webbrowser, "open", lambda url, *a, **k: opened.append(url) or True)
+    panel.dashboard_button.invoke()
+    assert pump(panel, lambda: bool(opened), 5)
+    assert opened == [f"http://127.0.0.1:{port}/"]
+    with urllib.request.urlopen(opened[0], timeout=10) as reply:
+        page = reply.read().decode("utf-8", "replace")
+        assert reply.status == 200
+    assert "<html" in page.lower() and "lab-board" in page
+
+    # The password is in no widget anywhere in the window (the console included), except the
+    # masked entry it was typed into.
+    texts = all_widget_texts(app.root, skip=secret_entry)
+    assert any(SSID in t for t in texts)  # the walk does see the form's values
+    assert_no_secret(*texts)
+
+    # The settings are kept for next time, without the password.
+    saved = Path(tmp_path / "config" / "thonny-iotkit" / "deploy" / "esp32-devkit-v1.json")
+    data = json.loads(saved.read_text())
+    assert data["config"]["wifi_ssid"] == SSID and "wifi_password" not in data["config"]
+    assert data["templates"] == ["sensor", "web"]
+    assert_no_secret(saved.read_text())
+
+    # Plot readings brings the Plot tab to the front.
+    panel.plot_button.invoke()
+    assert pump(app.root, lambda: selected_tab(app) == "Plot", 5)
+
+
+def test_cancel_stops_the_deploy_and_a_bad_value_is_refused_before_sending(window):
+    app, flash, _ = window
+    panel = open_deploy(app)
+    panel.template_checks["sensor"].invoke()
+    assert panel.chosen() == ["sensor"]
+
+    # A value that is not a number: said in the status, the field has the focus, nothing sent.
+    retype(panel.field_widgets["interval_s"], "soon")
+    panel.deploy_button.invoke()
+    assert panel.running is None
+    assert "Read every (s) must be a whole number" in panel.status_var.get()
+    assert "whole number" in panel.log_content()
+    # The engine's own range check comes back named after the field too.
+    retype(panel.field_widgets["interval_s"], "0")
+    panel.deploy_button.invoke()
+    assert panel.running is None
+    assert panel.status_var.get().startswith("Read every (s) must be at least 1")
+    assert not (flash / "sensor.py").exists()
+
+    # Cancel right after Deploy: the engine stops before the first file and says so.
+    retype(panel.field_widgets["interval_s"], "3")
+    panel.deploy_button.invoke()
+    panel.cancel_button.invoke()
+    wait_idle(panel)
+    assert "Deploy stopped" in panel.status_var.get(), panel.status_var.get()
+    assert not (flash / "sensor.py").exists()
+
+    # Deploying again finishes the job.
+    panel.deploy_button.invoke()
+    wait_idle(panel)
+    assert "Deployed" in panel.status_var.get(), panel.status_var.get()
+    assert json.loads((flash / "config.json").read_text())["interval_s"] == 3
+    assert panel.dashboard_button.instate(["disabled"])  # no web program, no dashboard
+
+
+def test_pins_follow_the_diagram_the_wiring_tab_holds(window, tmp_path):
+    app, _, _ = window
+    diagram = {
+        "version": 1,
+        "parts": [
+            {"type": "wokwi-esp32-devkit-v1", "id": "esp", "attrs": {}},
+            {"type": "wokwi-dht22", "id": "dht1", "attrs": {}},
+            {"type": "wokwi-led", "id": "led1", "attrs": {}},
+            {"type": "wokwi-resistor", "id": "r1", "attrs": {"value": "220"}},
+        ],
+        "connections": [
+            ["dht1:VCC", "esp:3V3", "red", []],
+            ["dht1:GND", "esp:GND.1", "black", []],
+            ["dht1:SDA", "esp:D27", "green", []],
+            ["led1:A", "r1:1", "green", []],
+            ["r1:2", "esp:D25", "green", []],
+            ["led1:C", "esp:GND.2", "black", []],
+        ],
+    }
+    path = tmp_path / "diagram.json"
+    path.write_text(json.dumps(diagram))
+
+    panel = open_deploy(app)
+    panel.choose("sensor", "button_led")
+    assert panel.values["sensor_pin"].get() == "14"  # no diagram yet: the config's pin
+    assert panel.values["led_pin"].get() == "2"  # the DevKit's own LED
+    assert "board's defaults" in panel.wiring_var.get()
+
+    assert app.show_panel("Wiring")
+    assert pump(app.root, lambda: app.panel("Wiring") is not None, 5)
+    wiring = app.panel("Wiring")
+    wiring.open_diagram(path)
+    assert pump(app.root, lambda: wiring.diagram is not None, 10)
+
+    # Back on the Deploy tab, the pins are the ones the parts are wired to.
+    assert app.show_panel("Deploy")
+    assert pump(app.root, lambda: panel.values["sensor_pin"].get() == "27", 5)
+    assert panel.values["led_pin"].get() == "25"
+    assert "wired in the diagram" in panel.hint_vars["sensor_pin"].get()
+    assert "diagram.json" in panel.wiring_var.get()
+    # The button is not in the diagram: the BOOT button is suggested, and 34-39 are not offered
+    # until the button has a pull-up of its own.
+    button_pins = [int(v.split()[0]) for v in panel.field_widgets["button_pin"].cget("values")]
+    assert panel.values["button_pin"].get() == "0" and 34 not in button_pins
+    panel.extra_widgets["button_pin"].invoke()  # "the button has its own pull-up resistor"
+    assert panel.pull_up_var.get()
+    button_pins = [int(v.split()[0]) for v in panel.field_widgets["button_pin"].cget("values")]
+    assert 34 in button_pins
+    with pytest.raises(ValueError):
+        panel.set_pin("sensor_pin", 34)
+    panel.set_pin("sensor_pin", 26)
+    assert panel.values["sensor_pin"].get() == "26"
+    assert panel.collect()["sensor_pin"] == 26
+    # Coming back to the tab keeps the person's pick while the wiring stays the same.
+    app.show_panel("Console")
+    pump(app.root, timeout=0.2)
+    app.show_panel("Deploy")
+    pump(app.root, timeout=0.3)
+    assert panel.values["sensor_pin"].get() == "26"
+
+
+def test_a_board_of_another_family_than_the_pins_are_for_is_pointed_out(window):
+    from companion_app.device.deploy import BoardInfo, DeployResult
+
+    app, _, _ = window
+    panel = open_deploy(app)
+    panel.set_board("pico")
+    assert panel.board.id == "pico"
+
+    def result(platform: str) -> DeployResult:
+        return DeployResult([], 0, 0, 0.0, "", True, board=BoardInfo(platform=platform))
+
+    panel._check_platform(result("rp2"))
+    assert "runs MicroPython for" not in panel.log_content()
+    panel._check_platform(result("esp32"))  # what a real ESP32 says in sys.platform
+    assert "runs MicroPython for esp32, but the pins were chosen for the Raspberry Pi Pico" in (
+        panel.log_content()
+    )
