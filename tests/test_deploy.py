@@ -253,6 +253,9 @@ def test_fat_style_rename_that_refuses_to_replace_still_installs(link, board):
     on_board = flash_files(board)
     assert all(on_board[f.dest] == f.data for f in project("B"))
     assert temp_leftovers(board) == []
+    # The deploy record is replaced the same way.
+    deployed = json.loads(on_board[fsops.RECORD_PATH])
+    assert deployed == {f.dest: fsops.digest(f.data)[: fsops.RECORD_HASH] for f in project("B")}
 
 
 def test_cancel_stops_between_chunks_and_removes_the_temp_file(link, board):
@@ -541,6 +544,234 @@ def test_a_syntax_error_is_reported_before_anything_is_sent(link, board):
     with pytest.raises(engine.DeployError, match="/bad.py cannot be compiled"):
         engine.deploy(link, [LocalFile("/bad.py", b"def (:\n", "project")], mpy=True, reset=False)
     assert "/bad.mpy" not in flash_files(board)
+
+
+# ------------------------------------------------------------- the person's own files are kept
+
+BACKUP = fsops.BACKUP_DIR
+USER_MAIN = b"# my own program\nprint('hello from my main.py')\n"
+
+
+def backups(board: VirtualBoard) -> dict[str, bytes]:
+    return {p: d for p, d in flash_files(board).items() if p.startswith(BACKUP + "/")}
+
+
+def record(board: VirtualBoard) -> dict[str, str]:
+    return json.loads((board.flash_dir / fsops.RECORD_PATH.lstrip("/")).read_text())
+
+
+def template_set(**overrides) -> list[LocalFile]:
+    cfg = engine.build_config(["button_led"], overrides=overrides)
+    return engine.template_files(["button_led"], cfg)
+
+
+def iotkit_deploy(capsys, *argv: str) -> tuple[int, str, str]:
+    from companion_app import cli
+
+    code = cli.main(["deploy", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_a_users_main_py_is_kept_before_a_template_replaces_it(board, capsys):
+    (board.flash_dir / "main.py").write_bytes(USER_MAIN)
+    # The plan says so before anything happens, and changes nothing.
+    code, out, err = iotkit_deploy(
+        capsys, "--port", board.port, "--template", "button_led", "--dry-run"
+    )
+    assert code == 0, err
+    assert "(your version is kept in /iotkit-backup/main.py)" in out
+    assert backups(board) == {} and flash_files(board)["/main.py"] == USER_MAIN
+
+    code, out, err = iotkit_deploy(
+        capsys, "--port", board.port, "--template", "button_led", "--no-reset"
+    )
+    assert code == 0, err
+    assert "Your version of /main.py is kept in /iotkit-backup/main.py." in out
+    assert "warning" not in err
+    ours = (engine._scripts_dir() / "main.py").read_bytes()
+    assert flash_files(board)["/main.py"] == ours
+    # The stock boot.py of a fresh ESP32 is MicroPython's, not the person's: no copy of it.
+    assert backups(board) == {BACKUP + "/main.py": USER_MAIN}
+    assert set(record(board)) == {f.dest for f in template_set()}
+
+    # The same deploy again: nothing travels, nothing is copied, one exec.
+    with Link(board.port, timeout=10.0) as link:
+        again, _ = engine.deploy_templates(link, ["button_led"], reset=False)
+        assert again.sent_files == [] and again.backups == []
+        assert again.execs == 1
+    assert backups(board) == {BACKUP + "/main.py": USER_MAIN}
+
+    # The person edits our main.py in Thonny; the next deploy keeps that version too.
+    edited = ours + b"print('my addition')\n"
+    (board.flash_dir / "main.py").write_bytes(edited)
+    code, out, err = iotkit_deploy(
+        capsys, "--port", board.port, "--template", "button_led", "--no-reset", "--json"
+    )
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["backed_up"] == [{"path": "/main.py", "backup": BACKUP + "/main.py.1"}]
+    assert doc["notes"] == ["Your version of /main.py is kept in /iotkit-backup/main.py.1."]
+    assert backups(board) == {BACKUP + "/main.py": USER_MAIN, BACKUP + "/main.py.1": edited}
+    assert flash_files(board)["/main.py"] == ours
+    assert temp_leftovers(board) == []
+
+
+def test_a_file_we_deployed_and_nobody_touched_is_replaced_without_a_copy(link, board):
+    result, _ = engine.deploy_templates(link, ["button_led"], reset=False)
+    assert result.backups == []
+    # New settings: /config.json changes, and it is still what we wrote, so no copy.
+    result, _ = engine.deploy_templates(link, ["button_led"], {"led_pin": 4}, reset=False)
+    assert [c.dest for c in result.sent_files] == ["/config.json"]
+    assert result.backups == [] and backups(board) == {}
+    assert json.loads((board.flash_dir / "config.json").read_text())["led_pin"] == 4
+    # The record follows: the next deploy with these settings is a plain no-op.
+    assert (
+        record(board)["/config.json"]
+        == fsops.digest((board.flash_dir / "config.json").read_bytes())[: fsops.RECORD_HASH]
+    )
+
+
+def test_a_config_json_edited_on_the_board_is_kept_and_never_shown(board, capsys):
+    base = {"wifi_ssid": "lab", "wifi_password": WIFI_PASSWORD}
+    events: list[DeployEvent] = []
+    with Link(board.port, timeout=10.0) as link:
+        engine.deploy_templates(link, ["wifi"], base, reset=False)
+        # The person changes a setting by hand in Thonny.
+        mine = json.loads((board.flash_dir / "config.json").read_text())
+        mine["device_name"] = "kitchen"
+        hand_edited = (json.dumps(mine) + "\n").encode()
+        (board.flash_dir / "config.json").write_bytes(hand_edited)
+        result, _ = engine.deploy_templates(
+            link, ["wifi"], dict(base, interval_s=5), reset=False, on_event=events.append
+        )
+    assert [(b.path, b.backup) for b in result.backups] == [
+        ("/config.json", BACKUP + "/config.json")
+    ]
+    assert backups(board) == {BACKUP + "/config.json": hand_edited}
+    assert json.loads((board.flash_dir / "config.json").read_text())["interval_s"] == 5
+    assert_no_secret(repr(result), *[repr(e) for e in events])
+    # The CLI names the copy (the same content is already kept: no second one), never its
+    # content.
+    cfg = Path(board.flash_dir).parent / "class.json"
+    cfg.write_text(json.dumps(base))
+    argv = ["--port", board.port, "--template", "wifi", "--config", str(cfg), "--no-reset"]
+    for extra in ([], ["--json"]):
+        (board.flash_dir / "config.json").write_bytes(hand_edited)
+        code, out, err = iotkit_deploy(capsys, *argv, *extra)
+        assert code == 0, err
+        assert "/config.json is kept in /iotkit-backup/config.json" in out
+        assert_no_secret(out, err)
+    assert backups(board) == {BACKUP + "/config.json": hand_edited}
+
+
+def test_micropythons_stock_boot_py_is_recognised_but_an_edited_one_is_kept(link, board):
+    from companion_app.simulator.host import DEFAULT_BOOT_PY
+
+    assert DEFAULT_BOOT_PY in engine.STOCK_BOOT_PY  # what the virtual board writes
+    for stock in engine.STOCK_BOOT_PY:
+        (board.flash_dir / "boot.py").write_text(stock)
+        (board.flash_dir / ".iotkit" / "deployed.json").unlink(missing_ok=True)
+        changes = engine.plan(link, template_set(), backup=True)
+        assert {c.dest: c.note for c in changes}["/boot.py"] == ""
+    # WebREPL switched on (what `import webrepl_setup` does): somebody's choice, kept.
+    webrepl = DEFAULT_BOOT_PY.replace(
+        "#import webrepl\n#webrepl.start()", "import webrepl\nwebrepl.start()"
+    )
+    (board.flash_dir / "boot.py").write_text(webrepl)
+    result, _ = engine.deploy_templates(link, ["button_led"], reset=False)
+    assert [b.path for b in result.backups] == ["/boot.py"]
+    assert backups(board) == {BACKUP + "/boot.py": webrepl.encode()}
+
+
+def test_at_most_five_copies_are_kept_and_the_oldest_goes(link, board):
+    files = [LocalFile("/app.py", b"APP = 'ours'\n", "template x")]
+    names = []
+    for i in range(7):
+        (board.flash_dir / "app.py").write_bytes(b"MINE = %d\n" % i)
+        result = engine.deploy(link, files, reset=False, backup=True)
+        (kept,) = result.backups
+        names.append(kept.backup)
+        if i >= engine.BACKUP_KEEP:
+            assert "was removed to keep 5" in kept.text and kept.drop
+    assert names == [BACKUP + "/app.py"] + [f"{BACKUP}/app.py.{i}" for i in range(1, 7)]
+    assert backups(board) == {f"{BACKUP}/app.py.{i}": b"MINE = %d\n" % i for i in range(2, 7)}
+    # A version that is already kept is not copied again.
+    (board.flash_dir / "app.py").write_bytes(b"MINE = 4\n")
+    result = engine.deploy(link, files, reset=False, backup=True)
+    assert [(b.backup, b.copy) for b in result.backups] == [(BACKUP + "/app.py.4", False)]
+    assert len(backups(board)) == 5
+
+
+def test_folder_sync_makes_no_copies_but_keeps_the_record(link, board, tmp_path):
+    (board.flash_dir / "main.py").write_bytes(USER_MAIN)
+    proj = tmp_path / "proj"
+    (proj / "lib").mkdir(parents=True)
+    (proj / "main.py").write_text("print('from the folder')\n")
+    (proj / "lib" / "util.py").write_text("X = 1\n")
+    result = engine.deploy(link, engine.folder_files(proj), reset=False)
+    assert result.backups == [] and backups(board) == {}
+    assert set(record(board)) == {"/main.py", "/lib/util.py"}
+    # What the folder put there counts as deployed: a template replaces it without a copy
+    # (the folder still has it), while the records of other files stay.
+    result, _ = engine.deploy_templates(link, ["button_led"], reset=False)
+    assert result.backups == [] and backups(board) == {}
+    assert "/lib/util.py" in record(board) and "/button_led.py" in record(board)
+
+
+def test_a_board_without_a_record_gets_one_in_one_small_exec(link, board):
+    engine.deploy(link, project("A"), reset=False)
+    (board.flash_dir / ".iotkit" / "deployed.json").unlink()  # deployed before records existed
+    before, wire = link.exec_count, link.bytes_written
+    result = engine.deploy(link, project("A"), reset=False, backup=True)
+    assert result.sent_files == [] and result.backups == []  # unchanged files need no copy
+    assert link.exec_count - before == 2 and link.bytes_written - wire < 4000
+    assert set(record(board)) == {f.dest for f in project("A")}
+    before = link.exec_count
+    engine.deploy(link, project("A"), reset=False, backup=True)
+    assert link.exec_count - before == 1
+
+
+def test_a_py_that_mpy_would_remove_is_kept_when_it_is_the_persons(link, board):
+    (board.flash_dir / "calc.py").write_bytes(b"def twice(x):\n    return 2 * x  # mine\n")
+    files = [LocalFile("/calc.py", b"def twice(x):\n    return x + x\n", "template calc")]
+    result = engine.deploy(link, files, mpy=True, reset=False, backup=True)
+    assert {c.dest: c.action for c in result.changes} == {"/calc.mpy": "add", "/calc.py": "remove"}
+    assert backups(board) == {BACKUP + "/calc.py": b"def twice(x):\n    return 2 * x  # mine\n"}
+    assert "/calc.py" not in flash_files(board) and "/calc.py" not in record(board)
+
+
+def test_a_copy_that_comes_out_different_stops_before_the_file_is_replaced(link, board):
+    (board.flash_dir / "app.py").write_bytes(b"MINE = 1\n")
+
+    def changed_meanwhile(changes) -> None:  # after the plan, before the copy
+        (board.flash_dir / "app.py").write_bytes(b"MINE = 2\n")
+
+    files = [LocalFile("/app.py", b"APP = 'ours'\n", "template x")]
+    with pytest.raises(engine.DeployError) as err:
+        engine.deploy(link, files, reset=False, backup=True, on_plan=changed_meanwhile)
+    assert "copy of /app.py in /iotkit-backup came out different" in str(err.value)
+    assert "/app.py was not replaced" in str(err.value)
+    assert flash_files(board)["/app.py"] == b"MINE = 2\n"
+    assert backups(board) == {} and temp_leftovers(board) == []
+    # Deployed again, it keeps what is there now.
+    result = engine.deploy(link, files, reset=False, backup=True)
+    assert backups(board) == {BACKUP + "/app.py": b"MINE = 2\n"} and result.backups
+
+
+def test_the_flash_check_counts_the_copies(link, board):
+    (board.flash_dir / "lib").mkdir()
+    (board.flash_dir / "lib" / "big.bin").write_bytes(os.urandom(40_000))  # the person's
+    free = engine.probe(link).free // 4096
+    # Fill the flash so that the new file fits, but not with a copy of the old one beside it.
+    (board.flash_dir / "photos.bin").write_bytes(b"\0" * ((free - 16) * 4096))
+    files = [LocalFile("/lib/big.bin", os.urandom(40_000), "template x")]
+    before = flash_files(board)
+    with pytest.raises(engine.DeployError, match="flash is full: /lib/big.bin needs 80.0 KB"):
+        engine.deploy(link, files, reset=False, backup=True)
+    assert flash_files(board) == before
+    engine.deploy(link, files, reset=False)  # without the copy it fits
+    assert flash_files(board)["/lib/big.bin"] == files[0].data
 
 
 # ------------------------------------------------------------------------- project folders

@@ -8,12 +8,18 @@ received, then it disappears). After each cut a fresh board boots on the same fl
 every file must be exactly A or exactly B, byte for byte; the deploy's temp files may be there,
 but under their own names. Then a deploy on the restarted board completes: all files are B and
 no temp file is left.
+
+The A files are the person's own (no deploy record on the board), so each deploy first copies
+them to /iotkit-backup, as a template deploy does. Any backup present after a cut must be a
+complete copy of A, and after the recovery deploy every file has one.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import random
+import shutil
 import signal
 import threading
 import time
@@ -49,16 +55,20 @@ EXPECTED = {f.dest: (a.data, f.data) for a, f in zip(A, B)}
 
 
 def write_version(flash: Path, files: list[LocalFile]) -> None:
+    """The person's own files: no backups yet, and no record saying a deploy put them there."""
+    shutil.rmtree(flash / fsops.BACKUP_DIR.lstrip("/"), ignore_errors=True)
+    (flash / fsops.RECORD_PATH.lstrip("/")).unlink(missing_ok=True)
     for f in files:
         path = flash / f.dest.lstrip("/")
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(f.data)
 
 
-def check_every_file_is_whole(flash: Path) -> tuple[int, list[str]]:
-    """Each destination is exactly A or exactly B; returns (how many are B, temp files seen)."""
-    n_b = 0
+def check_every_file_is_whole(flash: Path) -> tuple[int, list[str], int]:
+    """Each destination is exactly A or exactly B, each backup exactly A, and every file that
+    is already B has its backup; returns (how many are B, temp files seen, backups)."""
     temps = []
+    replaced, kept = set(), set()
     for path in sorted(p for p in flash.rglob("*") if p.is_file()):
         dest = "/" + path.relative_to(flash).as_posix()
         if dest.endswith(TEMP_SUFFIXES):
@@ -66,14 +76,25 @@ def check_every_file_is_whole(flash: Path) -> tuple[int, list[str]]:
             continue
         if dest == "/boot.py":
             continue
+        if dest == fsops.RECORD_PATH:
+            assert isinstance(json.loads(path.read_text()), dict), "the record is not whole"
+            continue
+        if dest.startswith(fsops.BACKUP_DIR + "/"):
+            of = dest[len(fsops.BACKUP_DIR) :]
+            assert of in EXPECTED, f"an unexpected backup {dest} appeared"
+            assert path.read_bytes() == EXPECTED[of][0], f"{dest} is not a whole copy of A"
+            kept.add(of)
+            continue
         assert dest in EXPECTED, f"an unexpected file {dest} appeared"
         data = path.read_bytes()
         old, new = EXPECTED[dest]
         assert data in (old, new), f"{dest} is neither version A nor B ({len(data)} bytes)"
-        n_b += data == new
+        if data == new:
+            replaced.add(dest)
     for dest in EXPECTED:
         assert (flash / dest.lstrip("/")).is_file(), f"{dest} is missing: neither A nor B"
-    return n_b, temps
+    assert replaced <= kept, f"replaced before their backup was whole: {replaced - kept}"
+    return len(replaced), temps, len(kept)
 
 
 def run_deploy(port: str, box: dict) -> None:
@@ -81,7 +102,7 @@ def run_deploy(port: str, box: dict) -> None:
     try:
         link.open()
         box["link"] = link
-        box["result"] = engine.deploy(link, B, reset=False)
+        box["result"] = engine.deploy(link, B, reset=False, backup=True)
     except Exception as exc:  # the cut; checked by the caller
         box["error"] = exc
     finally:
@@ -107,7 +128,7 @@ def test_fifty_cut_deploys_leave_only_whole_files_and_the_next_deploy_finishes(t
     duration = full_deploy_seconds(tmp_path)
     flash = tmp_path / "flash"
     kinds = {"power": 0, "cable": 0}
-    interrupted = mixed = swept = 0
+    interrupted = mixed = swept = kept_partly = 0
     started = time.monotonic()
     for i in range(CUTS):
         write_version(flash, A)
@@ -141,21 +162,23 @@ def test_fifty_cut_deploys_leave_only_whole_files_and_the_next_deploy_finishes(t
 
         # Power comes back: a fresh boot on the same flash.
         with VirtualBoard(flash_dir=flash) as board2:
-            n_b, temps = check_every_file_is_whole(flash)
+            n_b, temps, n_kept = check_every_file_is_whole(flash)
             mixed += 0 < n_b < len(EXPECTED)
+            kept_partly += 0 < n_kept < len(EXPECTED)
             with Link(board2.port, timeout=5.0) as link2:
-                result = engine.deploy(link2, B, reset=False)
+                result = engine.deploy(link2, B, reset=False, backup=True)
             swept += bool(result.board.swept)
             # The temp files seen are exactly what the survey swept (rename replaces atomically
             # here, so there is no ".iotkit-new" to finish).
             assert sorted(result.board.swept) == temps
-            n_b, temps = check_every_file_is_whole(flash)
+            n_b, temps, n_kept = check_every_file_is_whole(flash)
             assert n_b == len(EXPECTED) and temps == [], f"cut {i}: recovery deploy incomplete"
+            assert n_kept == len(EXPECTED), f"cut {i}: a file was replaced without its backup"
     took = time.monotonic() - started
     print(
         f"\n{CUTS} cuts over a {duration * 1000:.0f} ms deploy in {took:.1f} s: {kinds}, "
         f"{interrupted} interrupted a deploy, {mixed} left a mix of A and B, "
-        f"{swept} left temp files that the next deploy swept"
+        f"{swept} left temp files that the next deploy swept, {kept_partly} left some backups"
     )
     # The cuts must really land inside deploys, or the test proves nothing.
     assert interrupted >= CUTS // 2

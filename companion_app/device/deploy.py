@@ -19,6 +19,12 @@ What a deploy does, and why:
 5. Small files share an exec; the files go in dependency order (libraries, modules, config,
    then main.py and boot.py last), so a cut deploy never starts a new main.py without its parts.
 6. A soft reset runs the new main.py; its first output is collected for a few seconds.
+7. The last exec that installs files also merges what was installed into a small record on the
+   board (fsops.RECORD_PATH: {path: hash prefix}); the survey compares each file with it. A
+   template deploy (`backup=True`) that is about to replace or remove a board file no deploy
+   put there (the person wrote or edited it) first copies it, on the board, to
+   /iotkit-backup/<path>: nothing a person made is lost. A project-folder sync makes no backups:
+   the folder is the source of truth.
 
 The Wi-Fi password lives only in the bytes of /config.json: it is never logged, put in an
 event, an error or the JSON output (`masked()` is what front ends show).
@@ -27,7 +33,6 @@ event, an error or the JSON output (`masked()` is what front ends show).
 from __future__ import annotations
 
 import ast
-import hashlib
 import json
 import logging
 import math
@@ -59,6 +64,7 @@ log = logging.getLogger(__name__)
 __all__ = [
     "LocalFile",
     "FileChange",
+    "Backup",
     "DeployEvent",
     "DeployResult",
     "BoardInfo",
@@ -87,6 +93,24 @@ CONFIG_DEST = "/config.json"
 SENSORS = ("dht22", "dht11", "bme280", "none")
 KEEP_AS_SOURCE = ("/boot.py", "/main.py")  # the board runs these by name: never .mpy
 LAST = ("/config.py", CONFIG_DEST, "/main.py", "/boot.py")  # installed last, in this order
+BACKUP_KEEP = 5  # backups kept per file in /iotkit-backup; a sixth drops the oldest
+# The boot.py MicroPython's first boot writes (ports/esp32 and ports/esp8266 inisetup.py, the
+# ESP8266's in its older "uos" and newer "os" spelling). It is replaced without a backup:
+# nobody wrote it, and it does nothing. Any other boot.py, e.g. one with WebREPL switched on,
+# is somebody's work and is kept.
+STOCK_BOOT_PY = (
+    "# This file is executed on every boot (including wake-boot from deepsleep)\n"
+    "#import esp\n#esp.osdebug(None)\n#import webrepl\n#webrepl.start()\n",
+    "# This file is executed on every boot (including wake-boot from deepsleep)\n"
+    "#import esp\n#esp.osdebug(None)\nimport uos, machine\n"
+    "#uos.dupterm(None, 1) # disable REPL on UART(0)\n"
+    "import gc\n#import webrepl\n#webrepl.start()\ngc.collect()\n",
+    "# This file is executed on every boot (including wake-boot from deepsleep)\n"
+    "#import esp\n#esp.osdebug(None)\nimport os, machine\n"
+    "#os.dupterm(None, 1) # disable REPL on UART(0)\n"
+    "import gc\n#import webrepl\n#webrepl.start()\ngc.collect()\n",
+)
+_STOCK_BOOT_SHA = frozenset(fsops.digest(t.encode()) for t in STOCK_BOOT_PY)
 
 # Transfer sizes. Raw bytes per chunk: 3072 become 4096 characters of base64, the most one exec
 # carries on a board with a roomy heap; 1536 (2 KB of base64) on ESP8266-class heaps.
@@ -120,6 +144,30 @@ class FileChange:
     action: str  # "add" | "update" | "unchanged" | "remove" (a stale .py shadowing a new .mpy)
     size: int
     origin: str
+    note: str = ""  # e.g. "(your version is kept in /iotkit-backup/main.py)"
+
+
+@dataclass
+class Backup:
+    """A board file a template deploy replaces (or removes) after keeping a copy of it."""
+
+    path: str  # the board file, e.g. "/main.py"
+    backup: str  # where its content is kept, e.g. "/iotkit-backup/main.py" or ".../main.py.1"
+    size: int
+    sha: str = field(repr=False)  # fsops.digest() of the kept content: the copy is checked
+    copy: bool = True  # False: an identical backup was already there, nothing is copied
+    drop: tuple[str, ...] = ()  # oldest backups removed so at most BACKUP_KEEP remain
+
+    @property
+    def text(self) -> str:
+        text = f"Your version of {self.path} is kept in {self.backup}"
+        if self.drop:
+            n = len(self.drop)
+            text += (
+                f" (the oldest backup{'s' if n > 1 else ''}, {', '.join(self.drop)}, "
+                f"{'were' if n > 1 else 'was'} removed to keep {BACKUP_KEEP})"
+            )
+        return text + "."
 
 
 @dataclass
@@ -164,6 +212,7 @@ class DeployResult:
     compressed: bool = False
     execs: int = 0
     reset_seconds: float = 0.0
+    backups: list[Backup] = field(default_factory=list)  # in a dry run: what would be kept
 
     @property
     def sent_files(self) -> list[FileChange]:
@@ -619,6 +668,8 @@ class _Plan:
     mkdirs: list[str]
     notes: list[str]
     board_sizes: dict[str, int] = field(default_factory=dict)
+    backups: dict[str, Backup] = field(default_factory=dict)  # by the path they keep
+    record: dict[str, str | None] = field(default_factory=dict)  # entries to set (None: drop)
 
 
 def _parents(dest: str) -> list[str]:
@@ -678,6 +729,59 @@ def probe(link: Any) -> BoardInfo:
     return info
 
 
+def _known(on_board: Any, dest: str) -> bool:
+    """True when the board file is what a deploy put there (or MicroPython's stock boot.py)."""
+    if not isinstance(on_board, tuple):
+        return False
+    if len(on_board) > 2 and on_board[2]:
+        return True
+    return dest == "/boot.py" and on_board[0] in _STOCK_BOOT_SHA
+
+
+def _backup_index(name: str, base: str) -> int | None:
+    if name == base:
+        return 0
+    suffix = name[len(base) + 1 :]
+    if name.startswith(base + ".") and suffix.isdigit():
+        return int(suffix)
+    return None
+
+
+def _plan_backups(link: Any, wanted: list[tuple[str, str, int]]) -> dict[str, Backup]:
+    """Where each (path, digest, size) is kept: one exec lists the backups already there.
+
+    The first backup of /main.py is /iotkit-backup/main.py, later ones main.py.1, .2, … (the
+    highest number is the newest). A file identical to one of them is not copied again; a new
+    one beyond BACKUP_KEEP drops the oldest.
+    """
+    places = [(fsops.BACKUP_DIR + path).rsplit("/", 1) for path, _, _ in wanted]
+    try:
+        out = link.exec(fsops.backup_survey([(d, n) for d, n in places]))
+    except DeviceExecError as exc:
+        raise DeployError(f"Checking the backups on the board failed: {exc.last_line}") from None
+    found = fsops.parse_backup_survey(out)
+    backups: dict[str, Backup] = {}
+    for (path, sha, size), (folder, base), entries in zip(wanted, places, found):
+        numbered = []  # (index, name, digest or None for a folder), oldest first
+        for name, h in entries:
+            i = _backup_index(name, base)
+            if i is not None:
+                numbered.append((i, name, h))
+        numbered.sort(key=lambda e: e[0])
+        same = next((name for _, name, h in numbered if h == sha), None)
+        if same is not None:
+            backups[path] = Backup(path, f"{folder}/{same}", size, sha, copy=False)
+            continue
+        index = numbered[-1][0] + 1 if numbered else 0
+        name = base if index == 0 else f"{base}.{index}"
+        kept = [name for _, name, h in numbered if h is not None]  # never drop a folder
+        drop = kept[: max(0, len(kept) + 1 - BACKUP_KEEP)]
+        backups[path] = Backup(
+            path, f"{folder}/{name}", size, sha, drop=tuple(f"{folder}/{d}" for d in drop)
+        )
+    return backups
+
+
 def _prepare(
     link: Any,
     files: list[LocalFile],
@@ -685,6 +789,7 @@ def _prepare(
     mpy: bool,
     cleanup: bool,
     emit: Callable[[DeployEvent], None],
+    backup: bool = False,
 ) -> _Plan:
     files = _ordered(list(files))
     _check_dests(files)
@@ -703,6 +808,8 @@ def _prepare(
             emit(DeployEvent("stage", note))
     changes: list[FileChange] = []
     send: list[LocalFile] = []
+    record: dict[str, str | None] = {}
+    to_keep: list[tuple[str, str, int]] = []  # (path, digest, size) of files to back up
     for f in final:
         on_board = state["files"].get(f.dest)
         if on_board == "dir":
@@ -710,7 +817,7 @@ def _prepare(
                 f"On the board, {f.dest} is a folder, so the file cannot go there. "
                 "Rename or remove that folder (Thonny's Files view can), then deploy again."
             )
-        sha = hashlib.sha256(f.data).hexdigest()
+        sha = fsops.digest(f.data)
         if on_board is None:
             action = "add"
         elif on_board[0] == sha and on_board[1] == len(f.data):
@@ -720,9 +827,16 @@ def _prepare(
         changes.append(FileChange(f.dest, action, len(f.data), f.origin))
         if action != "unchanged":
             send.append(f)
+        if action != "unchanged" or not _known(on_board, f.dest):
+            record[f.dest] = sha[: fsops.RECORD_HASH]
+        if backup and action == "update" and not _known(on_board, f.dest):
+            to_keep.append((f.dest, on_board[0], on_board[1]))
     for path in remove:
-        size = state["files"][path][1]
-        changes.append(FileChange(path, "remove", size, f"shadowed {_mpy_dest(path)}"))
+        on_board = state["files"][path]
+        changes.append(FileChange(path, "remove", on_board[1], f"shadowed {_mpy_dest(path)}"))
+        record[path] = None
+        if backup and not _known(on_board, path):
+            to_keep.append((path, on_board[0], on_board[1]))
     for d in dirs:
         if state["dirs"].get(d) == 2:
             raise DeployError(
@@ -730,10 +844,16 @@ def _prepare(
                 f"{next(f.dest for f in final if f.dest.startswith(d + '/'))}. "
                 "Rename or remove that file, then deploy again."
             )
+    # Only now, when nothing above refused the deploy: a second exec, rarely needed.
+    backups = _plan_backups(link, to_keep) if to_keep else {}
+    for c in changes:
+        if c.dest in backups:
+            c.note = f"(your version is kept in {backups[c.dest].backup})"
+    notes += [b.text for b in backups.values()]
     needed = {p for f in send for p in _parents(f.dest)}
     mkdirs = [d for d in dirs if state["dirs"].get(d) == 0 and d in needed]
     sizes = {k: v[1] for k, v in state["files"].items() if isinstance(v, tuple)}
-    return _Plan(info, final, changes, send, remove, mkdirs, notes, sizes)
+    return _Plan(info, final, changes, send, remove, mkdirs, notes, sizes, backups, record)
 
 
 def _apply_mpy(
@@ -765,9 +885,15 @@ def _apply_mpy(
     return out, remove, None
 
 
-def plan(link: Any, files: list[LocalFile], *, mpy: bool = False) -> list[FileChange]:
-    """What a deploy of `files` would do; one exec, nothing on the board changes."""
-    return _prepare(link, files, mpy=mpy, cleanup=False, emit=lambda e: None).changes
+def plan(
+    link: Any, files: list[LocalFile], *, mpy: bool = False, backup: bool = False
+) -> list[FileChange]:
+    """What a deploy of `files` would do; nothing on the board changes.
+
+    One exec; a second one with `backup` when some board file would need a backup (it lists
+    the backups already there, to name the new one).
+    """
+    return _prepare(link, files, mpy=mpy, cleanup=False, emit=lambda e: None, backup=backup).changes
 
 
 # ---------------------------------------------------------------------------------- transfer
@@ -824,7 +950,7 @@ class _Op:
 def _file_ops(f: LocalFile, deflate: bool, wbits: int, chunk: int) -> tuple[list[_Op], int]:
     """The calls that send and install one file; and the size of its spool on the board."""
     data = f.data
-    sha = hashlib.sha256(data).hexdigest()
+    sha = fsops.digest(data)
     size = len(data)
     z = _compress(data, wbits) if deflate and data else b""
     compressed = bool(z) and len(z) < size
@@ -872,24 +998,39 @@ def _check_space(p: _Plan, spools: dict[str, int]) -> None:
 
     While a file is written, its old version, the new temp file and (for a spooled file) the
     compressed spool all exist at once; files are replaced in order, so free space is tracked
-    file by file.
+    file by file. A backup copy is made just before its file and stays (the oldest backups it
+    drops are not counted back: the check errs on the safe side).
     """
     info = p.info
     if info.free < 0:
         return
     block = info.block or 4096
     free = info.free // block - 1  # a block of slack: filesystems need one to work
+
+    def kept(dest: str) -> int:
+        b = p.backups.get(dest)
+        return _blocks(b.size, block) if b is not None and b.copy else 0
+
     for f in p.send:
-        need = _blocks(len(f.data), block) + _blocks(spools.get(f.dest, 0), block)
+        need = kept(f.dest) + _blocks(len(f.data), block) + _blocks(spools.get(f.dest, 0), block)
         if need > free:
             raise DeployError(
                 f"The board's flash is full: {f.dest} needs {_kb(need * block)} but only "
                 f"{_kb(max(free, 0) * block)} {'is' if free == 1 else 'are'} free. Nothing was "
                 "changed on the board. Remove files you no longer need (old logs, programs you "
-                "do not use), or deploy fewer templates, then try again."
+                "do not use, old copies in /iotkit-backup), or deploy fewer templates, then "
+                "try again."
             )
-        free -= _blocks(len(f.data), block)
+        free -= kept(f.dest) + _blocks(len(f.data), block)
         free += _blocks(p.board_sizes.get(f.dest, 0), block)
+    for path in p.remove:
+        if kept(path) > free:
+            raise DeployError(
+                f"The board's flash is full: a copy of {path} needs {_kb(kept(path) * block)} "
+                f"in /iotkit-backup but only {_kb(max(free, 0) * block)} "
+                f"{'is' if free == 1 else 'are'} free. Nothing was changed on the board. Remove "
+                "files you no longer need, then try again."
+            )
 
 
 def _kb(n: int) -> str:
@@ -987,6 +1128,12 @@ class _Transfer:
         dest = board_dest or self._first_pending(batch)
         old = _cap(self._old_text(dest))
         log.debug("exec failed on the board: %s", exc.last_line)
+        if "iotkit-backup-mismatch" in exc.remote_traceback:
+            return DeployError(
+                f"The copy of {dest} in /iotkit-backup came out different from the file on the "
+                f"board, so {dest} was not replaced. {old}; {self._done_text().lower()}. Deploy "
+                "again; if it keeps happening, the board's flash may be failing."
+            )
         if "iotkit-mismatch" in exc.remote_traceback:
             return DeployError(
                 f"The copy of {dest} on the board came out different from the file sent "
@@ -1017,6 +1164,21 @@ def _cap(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
+def _backup_ops(p: _Plan, dest: str) -> list[_Op]:
+    """The on-board copy of `dest` into /iotkit-backup, before anything replaces it."""
+    b = p.backups.get(dest)
+    if b is None or not b.copy:
+        return []
+    return [_Op(fsops.call_backup(dest, b.backup, b.sha, list(b.drop)), dest=dest)]
+
+
+def _backup_stage(backups: list[Backup], dry_run: bool) -> str:
+    verb = "Would keep" if dry_run else "Keeping"
+    if len(backups) == 1:
+        return f"{verb} your version of {backups[0].path} in {backups[0].backup}"
+    return f"{verb} your versions of {', '.join(b.path for b in backups)} in /iotkit-backup"
+
+
 def deploy(
     link: Any,
     files: list[LocalFile],
@@ -1029,14 +1191,17 @@ def deploy(
     cancel: threading.Event | None = None,
     compress: bool | None = None,
     on_plan: Callable[[list[FileChange]], None] | None = None,
+    backup: bool = False,
 ) -> DeployResult:
     """Make the board hold `files`: send what changed, verified, atomically per file.
 
     `link` is an open (or openable) Link; it is left open, in the friendly REPL with the new
     main.py running when `reset`, so a console can take over. `compress=False` forces plain
     base64 even when the board has `deflate` (None: use it when there). `on_plan` gets the
-    list of changes once they are known, before anything is sent. Raises DeployError
-    (DeployInterrupted, DeployCancelled) with a message for the person at the board.
+    list of changes once they are known, before anything is sent. With `backup` (template
+    deploys), a board file that no deploy put there is copied to /iotkit-backup before it is
+    replaced; result.backups lists them. Raises DeployError (DeployInterrupted,
+    DeployCancelled) with a message for the person at the board.
     """
     emit = on_event or (lambda e: None)
     started = time.monotonic()
@@ -1049,7 +1214,7 @@ def deploy(
     secrets = _secrets_of(files)
     try:
         emit(DeployEvent("stage", "Checking the files on the board"))
-        p = _prepare(link, files, mpy=mpy, cleanup=not dry_run, emit=emit)
+        p = _prepare(link, files, mpy=mpy, cleanup=not dry_run, emit=emit, backup=backup)
         info = p.info
         use_deflate = info.deflate and compress is not False
         wbits = _wbits(info.mem)
@@ -1060,6 +1225,8 @@ def deploy(
         if p.remove:
             summary += f", {len(p.remove)} stale .py to remove"
         emit(DeployEvent("stage", summary, total=n_send))
+        if p.backups:
+            emit(DeployEvent("stage", _backup_stage(list(p.backups.values()), dry_run)))
         if on_plan is not None:
             on_plan(list(p.changes))
         result = DeployResult(
@@ -1072,17 +1239,31 @@ def deploy(
             board=info,
             notes=p.notes,
             compressed=use_deflate,
+            backups=list(p.backups.values()),
         )
         # Encode everything first: the space check needs the spool sizes, and a file that
         # cannot be encoded must fail before the board is touched.
+        copies = any(b.copy for b in p.backups.values())
         ops: list[_Op] = [_Op(fsops.DEPLOY_HELPERS)]
+        if copies:
+            ops.append(_Op(fsops.BACKUP_HELPER))
         ops += [_Op(fsops.call_mkdir(d)) for d in p.mkdirs]
         spools: dict[str, int] = {}
         for f in p.send:
+            ops += _backup_ops(p, f.dest)
             file_ops, spools[f.dest] = _file_ops(f, use_deflate, wbits, chunk)
             ops += file_ops
-        ops += [_Op(fsops.call_remove(r), dest=r, ends=r) for r in p.remove]
-        ops.append(_Op(fsops.DEPLOY_END))
+        for r in p.remove:
+            ops += _backup_ops(p, r)
+            ops.append(_Op(fsops.call_remove(r), dest=r, ends=r))
+        # The record goes in the exec of the last file when it fits, so it costs no round trip.
+        if p.record:
+            ops.append(_Op(fsops.record_update(p.record)))
+        ops.append(_Op(fsops.DEPLOY_END + (fsops.BACKUP_END if copies else "")))
+        if not p.send and not p.remove:
+            # Nothing to send, but the record lacks some files (a board deployed before there
+            # was a record, or a deploy cut before its end): one small exec, no helpers.
+            ops = [_Op(fsops.record_update(p.record))] if p.record else []
         _check_space(p, spools)
         if dry_run:
             result.seconds = time.monotonic() - started
@@ -1090,9 +1271,10 @@ def deploy(
             result.execs = link.exec_count - x0
             emit(DeployEvent("done", f"Dry run: {summary}; nothing was changed."))
             return result
-        if p.send or p.remove:
+        if ops:
             total = sum(op.plain for op in ops)
-            emit(DeployEvent("stage", f"Sending {n_send} file{'s' if n_send != 1 else ''}"))
+            if p.send or p.remove:
+                emit(DeployEvent("stage", f"Sending {n_send} file{'s' if n_send != 1 else ''}"))
             _Transfer(link, emit, p).run(_batches(ops, chunk * 4 // 3 + EXEC_SLACK), cancel, total)
             result.sent_bytes = sum(op.payload for op in ops)
         result.seconds = time.monotonic() - started
@@ -1141,6 +1323,7 @@ def deploy_templates(
     """
     resolved = resolve_templates(names)
     cfg = build_config(resolved, base=config)
+    kwargs.setdefault("backup", True)  # template files replace the person's own: keep those
     have: frozenset[str] = frozenset()
     imports = set(_import_libs().values())
     opened_here = False

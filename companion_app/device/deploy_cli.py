@@ -166,11 +166,14 @@ def run_deploy(args: argparse.Namespace) -> int:
             "first_output": result.first_output,
             "config": engine.masked(cfg) if cfg is not None else None,
             "notes": result.notes,
+            "backed_up": [{"path": b.path, "backup": b.backup} for b in result.backups],
         }
         print(json.dumps(doc, indent=2))
         return 0
+    kept = {b.text for b in result.backups}  # said on stdout with the summary, not warnings
     for note in result.notes:
-        print(f"warning: {note}", file=sys.stderr)
+        if note not in kept:
+            print(f"warning: {note}", file=sys.stderr)
     _print_summary(result)
     return 0
 
@@ -215,7 +218,8 @@ def _print_plan(changes: list[Any], args: argparse.Namespace, resolved: list[str
         return
     width = max(len(c.dest) for c in changes)
     for c in changes:
-        print(f"  {c.action:<9} {c.dest:<{width}}  {_human_size(c.size):>9}  {c.origin}")
+        note = f" {c.note}" if c.note else ""
+        print(f"  {c.action:<9} {c.dest:<{width}}  {_human_size(c.size):>9}  {c.origin}{note}")
 
 
 def _print_summary(result: Any) -> None:
@@ -239,6 +243,8 @@ def _print_summary(result: Any) -> None:
             f"{_human_size(result.wire_bytes)} on the wire) in {result.seconds:.1f} s{extra}; "
             f"{unchanged} unchanged."
         )
+    for backup in result.backups:
+        print(backup.text)
     if result.first_output.strip():
         print("--- the board's first output ---")
         print(result.first_output.rstrip().replace("\r\n", "\n"))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import base64
+import hashlib
 from dataclasses import dataclass
 
 # 4 KB per exec: base64 makes ~5.5 KB of source, which the raw-paste window streams safely;
@@ -185,6 +186,21 @@ def parse_hash_many(paths: list[str], out: bytes) -> dict[str, str | None]:
 TMP_SUFFIX = ".iotkit-tmp"
 SPOOL_SUFFIX = ".iotkit-z"
 NEW_SUFFIX = ".iotkit-new"
+# What the deploys put on the board: {path: first 16 hex digits of its SHA-256}. A board file
+# whose hash is not there was made or edited by someone else, and a template deploy keeps a copy
+# of it in BACKUP_DIR before replacing it.
+RECORD_PATH = "/.iotkit/deployed.json"
+RECORD_HASH = 16
+BACKUP_DIR = "/iotkit-backup"
+# The deploy names a file's content by its SHA-256 in base64 without the "=" padding: all 256
+# bits in 43 characters instead of 64 hex digits, which keeps the survey's answer short.
+DIGEST_CHARS = 43
+
+
+def digest(data: bytes) -> str:
+    """SHA-256 as the deploy snippets write it on the board (see DIGEST_CHARS)."""
+    return base64.b64encode(hashlib.sha256(data).digest()).decode()[:DIGEST_CHARS]
+
 
 _SURVEY = """\
 import os,sys,gc,hashlib,binascii
@@ -202,7 +218,8 @@ def _iotkit_h(p):
      break
     h.update(memoryview(b)[:k])
     n+=k
-  return (binascii.hexlify(h.digest()).decode(),n)
+  x=binascii.b2a_base64(h.digest())[:%(chars)d].decode()
+  return (x,n,int(_iotkit_d.get(p)==x[:%(hashlen)d]))
  except OSError:
   return None
 def _iotkit_k(p):
@@ -246,6 +263,11 @@ def _iotkit_b(name):
    if k==top or k.startswith(top+'.'):
     del sys.modules[k]
   sys.modules.update(old)
+try:
+ import json
+ with open(%(record)r) as f:_iotkit_d=dict(json.load(f))
+except Exception:
+ _iotkit_d={}
 _iotkit_r={}
 _iotkit_r['stale']=[]
 if %(cleanup)r:
@@ -270,18 +292,22 @@ _iotkit_r['builtin']=[n for n in %(libs)r if _iotkit_b(n)]
 _iotkit_r['dirs']=[_iotkit_k(p) for p in %(dirs)r]
 _iotkit_r['files']=[_iotkit_h(p) for p in %(paths)r]
 print(repr(_iotkit_r))
-del _iotkit_h,_iotkit_k,_iotkit_s,_iotkit_b,_iotkit_r
+del _iotkit_h,_iotkit_k,_iotkit_s,_iotkit_b,_iotkit_r,_iotkit_d
 """
 
 
 def deploy_survey(paths: list[str], dirs: list[str], libs: list[str], cleanup: bool) -> str:
     """One exec that tells the deploy everything it needs to plan.
 
-    Hash and size of every destination, which parent folders exist, whether `deflate` and
-    frozen libraries are there, the .mpy version, free flash and heap; with `cleanup`, it
-    also sweeps the temp files an interrupted deploy left behind (the only write it does).
+    Hash and size of every destination (and 1 when RECORD_PATH says a deploy put exactly that
+    content there, else 0), which parent folders exist, whether `deflate` and frozen libraries
+    are there, the .mpy version, free flash and heap; with `cleanup`, it also sweeps the temp
+    files an interrupted deploy left behind (the only write it does).
     """
     return _SURVEY % {
+        "record": RECORD_PATH,
+        "hashlen": RECORD_HASH,
+        "chars": DIGEST_CHARS,
         "tmp": TMP_SUFFIX,
         "spool": SPOOL_SUFFIX,
         "new": NEW_SUFFIX,
@@ -341,7 +367,7 @@ def _iotkit_i(sha,size):
  g=_iotkit_g
  g['f'].close()
  g['f']=None
- got=binascii.hexlify(g['h'].digest()).decode()
+ got=binascii.b2a_base64(g['h'].digest())[:%(chars)d].decode()
  if got!=sha or g['n']!=size:
   os.remove(g['t'])
   raise ValueError('iotkit-mismatch',g['p'],got,g['n'])
@@ -402,6 +428,7 @@ def _iotkit_x():
     "tmp": TMP_SUFFIX,
     "spool": SPOOL_SUFFIX,
     "new": NEW_SUFFIX,
+    "chars": DIGEST_CHARS,
 }
 
 DEPLOY_ABORT = "_iotkit_x()\n"
@@ -420,12 +447,13 @@ def call_write(payload_b64: bytes, inflate: bool) -> str:
     return f"{'_iotkit_v' if inflate else '_iotkit_w'}({payload_b64!r})\n"
 
 
-def call_close(sha256: str, size: int) -> str:
-    return f"_iotkit_c({sha256!r},{int(size)})\n"
+def call_close(sha: str, size: int) -> str:
+    """`sha`: the file's digest() (SHA-256, base64)."""
+    return f"_iotkit_c({sha!r},{int(size)})\n"
 
 
-def call_whole(dest: str, payload_b64: bytes, compressed: bool, sha256: str, size: int) -> str:
-    return f"_iotkit_1({q(dest)},{payload_b64!r},{bool(compressed)},{sha256!r},{int(size)})\n"
+def call_whole(dest: str, payload_b64: bytes, compressed: bool, sha: str, size: int) -> str:
+    return f"_iotkit_1({q(dest)},{payload_b64!r},{bool(compressed)},{sha!r},{int(size)})\n"
 
 
 def call_mkdir(path: str) -> str:
@@ -434,3 +462,151 @@ def call_mkdir(path: str) -> str:
 
 def call_remove(path: str) -> str:
     return f"os.remove({q(path)})\n"
+
+
+# Backups. Only a template deploy makes them, and only of a board file it is about to replace
+# (or remove) that no deploy put there. The copy runs on the board, flash to flash, 512 bytes at
+# a time, into a temp name in BACKUP_DIR that is renamed once the copy is complete and its
+# SHA-256 checked, so a cut leaves no backup or a whole one (the sweep removes the temp file).
+
+_BACKUP_SURVEY = """\
+import os,hashlib,binascii
+def _iotkit_h(p):
+ h=hashlib.sha256()
+ b=bytearray(512)
+ with open(p,'rb') as f:
+  while True:
+   k=f.readinto(b)
+   if not k:
+    break
+   h.update(memoryview(b)[:k])
+ return binascii.b2a_base64(h.digest())[:%(chars)d].decode()
+def _iotkit_q(d,n):
+ r=[]
+ try:
+  for e in os.ilistdir(d):
+   m=e[0]
+   if m==n or m.startswith(n+'.') and m[len(n)+1:].isdigit():
+    r.append((m,None if e[1]&0x4000 else _iotkit_h(d+'/'+m)))
+ except OSError:
+  pass
+ return r
+print(repr([_iotkit_q(d,n) for d,n in %(places)r]))
+del _iotkit_h,_iotkit_q
+"""
+
+
+def backup_survey(folders_names: list[tuple[str, str]]) -> str:
+    """For each (folder, name): the backups already there, [(name or name.N, digest or None
+    for a folder)], so the deploy can pick the next free name and skip an identical copy."""
+    places = [(str(d), str(n)) for d, n in folders_names]
+    return _BACKUP_SURVEY % {"places": places, "chars": DIGEST_CHARS}
+
+
+def parse_backup_survey(out: bytes) -> list[list[tuple[str, str | None]]]:
+    return ast.literal_eval(out.decode("utf-8", "replace").strip())
+
+
+BACKUP_HELPER = """\
+def _iotkit_y(s,d,sha,x):
+ q=''
+ for c in d.split('/')[1:-1]:
+  q+='/'+c
+  try:
+   os.mkdir(q)
+  except OSError:
+   pass
+ t=d+'%(tmp)s'
+ h=hashlib.sha256()
+ b=bytearray(512)
+ m=memoryview(b)
+ try:
+  with open(s,'rb') as f:
+   with open(t,'wb') as g:
+    while True:
+     k=f.readinto(b)
+     if not k:
+      break
+     g.write(m[:k])
+     h.update(m[:k])
+  if binascii.b2a_base64(h.digest())[:%(chars)d].decode()!=sha:
+   raise ValueError('iotkit-backup-mismatch',s)
+  os.rename(t,d)
+ except:
+  try:
+   os.remove(t)
+  except OSError:
+   pass
+  raise
+ for p in x:
+  try:
+   os.remove(p)
+  except OSError:
+   pass
+""" % {"tmp": TMP_SUFFIX, "chars": DIGEST_CHARS}
+BACKUP_END = "del _iotkit_y\n"
+
+
+def call_backup(src: str, dst: str, sha: str, drop: list[str]) -> str:
+    """Copy src to dst on the board (checked against `sha`, its digest(), and installed by a
+    rename from a temp name), then remove the `drop` files."""
+    return f"_iotkit_y({q(src)},{q(dst)},{sha!r},{[str(p) for p in drop]!r})\n"
+
+
+# The record is merged on the board (entries not in this deploy stay) and written through a
+# temp file and a rename. A failure to write it is not an error: the files are in place, and a
+# missing entry only means a later template deploy keeps one copy too many.
+_RECORD_UPDATE = """\
+import os
+try:
+ import json
+except ImportError:
+ import ujson as json
+def _iotkit_j(u):
+ p=%(record)r
+ t=p+'%(tmp)s'
+ try:
+  with open(p) as f:
+   r=json.load(f)
+  if not isinstance(r,dict):
+   r={}
+ except (OSError,ValueError):
+  r={}
+ for k in u:
+  if u[k] is None:
+   r.pop(k,None)
+  else:
+   r[k]=u[k]
+ try:
+  try:
+   os.mkdir(%(folder)r)
+  except OSError:
+   pass
+  with open(t,'w') as f:
+   json.dump(r,f)
+  try:
+   os.rename(t,p)
+  except OSError:
+   n=p+'%(new)s'
+   os.rename(t,n)
+   os.remove(p)
+   os.rename(n,p)
+ except OSError:
+  try:
+   os.remove(t)
+  except OSError:
+   pass
+_iotkit_j(%(entries)r)
+del _iotkit_j
+"""
+
+
+def record_update(entries: dict[str, str | None]) -> str:
+    """Set (or, for None, drop) these {path: hash prefix} entries of RECORD_PATH on the board."""
+    return _RECORD_UPDATE % {
+        "record": RECORD_PATH,
+        "folder": RECORD_PATH.rsplit("/", 1)[0],
+        "tmp": TMP_SUFFIX,
+        "new": NEW_SUFFIX,
+        "entries": {str(k): v for k, v in entries.items()},
+    }
