@@ -206,6 +206,18 @@ def test_pause_freezes_the_view_while_the_store_keeps_growing(panel, store):
     assert panel.renderer.legend_texts() == ["temp 30"]
 
 
+def test_the_legend_ends_on_the_last_reading_even_when_no_more_data_comes(panel, store):
+    # Frames within LEGEND_REFRESH_S reuse the legend's pixels; the last reading of a run must
+    # still reach the legend on a later tick, although the data stops changing.
+    fill(store, 10, temp=lambda i: i)
+    frame(panel)
+    frame(panel)  # a full draw refreshed the legend just now
+    store.add(1.0, {"temp": 5.5})  # inside the current limits: a blit, not a full draw
+    assert frame(panel) == "blit"  # within LEGEND_REFRESH_S: cached legend pixels
+    assert panel.renderer.legend_texts() != ["temp 5.5"]
+    assert pump(panel, lambda: panel.renderer.legend_texts() == ["temp 5.5"], 2)
+
+
 def test_hiding_a_series_removes_its_line_and_legend_entry(panel, store):
     fill(store, 20, temp=lambda i: 22.0, hum=lambda i: 45.0)
     frame(panel)

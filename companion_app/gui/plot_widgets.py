@@ -202,6 +202,10 @@ class PlotRenderer:
         self._colours: dict[str, str] = {}
         self._legend_pixels: list[Any] = []
         self._legend_time = 0.0
+        # A frame that reused the legend's cached pixels left it showing older values: the next
+        # tick after LEGEND_REFRESH_S draws it again even if no new data came (the last reading
+        # of a run must end up in the legend).
+        self._legend_stale = False
         self._xy_labels: tuple[str, str] | None = None
         self._cid = self.canvas.mpl_connect("draw_event", self._on_draw)
 
@@ -247,10 +251,16 @@ class PlotRenderer:
         moved = not follow and xlim_now != self._fetched_xlim
         # While frozen, new rows (all later than t_frozen) cannot change the picture.
         new_data = version != self._version and (t_frozen is None or self._version is None)
+        legend_due = (
+            self._legend_stale
+            and t_frozen is None  # paused: the picture stays as it is
+            and time.monotonic() - self._legend_time >= LEGEND_REFRESH_S
+        )
         if (
             not force
             and not moved
             and not new_data
+            and not legend_due
             and settings == self._settings
             and t_frozen == self._t_frozen
         ):
@@ -573,9 +583,11 @@ class PlotRenderer:
                 except AttributeError:
                     pass
             self._legend_time = now
+            self._legend_stale = False
         else:
             for region in self._legend_pixels:
                 self.canvas.restore_region(region)
+            self._legend_stale = True
 
 
 def pair_by_time(
