@@ -40,6 +40,7 @@ from tkinter import ttk
 from typing import Any, Callable, Sequence
 
 from companion_app.errors import IotkitError
+from companion_app.gui.listeners import Listeners
 from companion_app.gui.worker import LinkWorker, PortPoller, VirtualBoardStarter
 
 log = logging.getLogger(__name__)
@@ -49,10 +50,9 @@ DEFAULT_VIRTUAL_BOARD = "esp32-devkit-v1"
 POLL_MS = 20  # how often the Tk thread drains the link worker's queue
 APP_POLL_MS = 100  # how often it drains port scans and virtual-board reports
 
-Listener = Callable[[str, Any], None]
 
 
-class DeviceConnection:
+class DeviceConnection(Listeners):
     """The window's one board connection, shared by every panel. Tk thread only.
 
     Listeners are called in the Tk thread as ``callback(event, payload)`` with the events
@@ -66,10 +66,10 @@ class DeviceConnection:
         link_factory: Callable[[str], Any] | None = None,
         poll_ms: int = POLL_MS,
     ) -> None:
+        super().__init__()
         self.root = root
         self._link_factory = link_factory
         self._poll_ms = poll_ms
-        self._listeners: list[Listener] = []
         self._worker: LinkWorker | None = None
         self._reports: "queue.Queue[tuple]" = queue.Queue()
         self._calls: dict[int, Callable[[Any, BaseException | None], None]] = {}
@@ -84,13 +84,6 @@ class DeviceConnection:
     @property
     def is_connected(self) -> bool:
         return self.state == "connected"
-
-    def add_listener(self, callback: Listener) -> None:
-        self._listeners.append(callback)
-
-    def remove_listener(self, callback: Listener) -> None:
-        if callback in self._listeners:
-            self._listeners.remove(callback)
 
     def connect(self, port: str) -> None:
         """Open `port` in a new worker; the old connection, if any, is closed first."""
@@ -215,13 +208,6 @@ class DeviceConnection:
             on_done = self._calls.pop(report[1], None)
             if on_done is not None:
                 on_done(report[2], report[3])
-
-    def _emit(self, event: str, payload: Any) -> None:
-        for callback in list(self._listeners):
-            try:
-                callback(event, payload)
-            except Exception:  # noqa: BLE001 - one broken panel must not break the others
-                log.exception("panel listener failed on %s", event)
 
 
 @dataclass

@@ -185,10 +185,18 @@ class DeployPanel(ttk.Frame):
     """Programs to install, their settings, and the dry run / deploy with progress and log."""
 
     def __init__(
-        self, parent: tk.Misc, ctx: Any | None = None, *, config_dir: str | Path | None = None
+        self,
+        parent: tk.Misc,
+        ctx: Any | None = None,
+        *,
+        config_dir: str | Path | None = None,
+        compact: bool = False,
     ) -> None:
         super().__init__(parent)
         self.ctx = ctx
+        # A narrow host (a Thonny side view): the dashboard and plot buttons get their own row
+        # and the programs column may be narrower, so nothing is cut off at about 600 pixels.
+        self._compact = compact
         self.engine = _engine()
         self._config_dir = Path(config_dir) if config_dir is not None else None
         self._events: "queue.Queue[Any]" = queue.Queue()
@@ -250,8 +258,11 @@ class DeployPanel(ttk.Frame):
         self.board_combo.bind("<<ComboboxSelected>>", lambda e: self._on_board_picked())
         ttk.Button(bar, text="Use diagram.json…", command=self._on_open_diagram).pack(side="left")
         self.wiring_var = tk.StringVar(value="")
+        if self._compact:  # "Pins: as wired in diagram.json (…)" gets a line of its own
+            bar = ttk.Frame(self, padding=(6, 0, 6, 2))
+            bar.pack(side="top", fill="x")
         ttk.Label(bar, textvariable=self.wiring_var, foreground=HINT_COLOUR).pack(
-            side="left", padx=(8, 0)
+            side="left", padx=(0 if self._compact else 8, 0)
         )
 
         # Programs on the left, full height (their summaries need the room); settings and the
@@ -328,14 +339,22 @@ class DeployPanel(ttk.Frame):
         self.cancel_button = ttk.Button(
             row, text="Cancel", command=self.cancel, state="disabled", width=8
         )
+        row2 = row
+        if self._compact:
+            row2 = ttk.Frame(go)
+            row2.pack(side="top", fill="x", pady=(2, 0))
         self.dashboard_button = ttk.Button(
-            row, text="Open dashboard", command=self.open_dashboard, state="disabled"
+            row2, text="Open dashboard", command=self.open_dashboard, state="disabled"
         )
-        self.plot_button = ttk.Button(row, text="Plot readings", command=self.plot_readings)
+        self.plot_button = ttk.Button(row2, text="Plot readings", command=self.plot_readings)
         for b in (self.dry_button, self.deploy_button, self.cancel_button):
             b.pack(side="left", padx=(0, 4))
-        self.plot_button.pack(side="right")
-        self.dashboard_button.pack(side="right", padx=(0, 4))
+        if self._compact:
+            self.dashboard_button.pack(side="left", padx=(0, 4))
+            self.plot_button.pack(side="left")
+        else:
+            self.plot_button.pack(side="right")
+            self.dashboard_button.pack(side="right", padx=(0, 4))
         for name, colour in BAR_COLOURS.items():
             style.configure(f"{name}.Horizontal.TProgressbar", background=colour)
         self.progress = ttk.Progressbar(
@@ -362,7 +381,7 @@ class DeployPanel(ttk.Frame):
         try:
             width, height = body.winfo_width(), right.winfo_height()
             if width > 100:
-                body.sashpos(0, max(300, int(width * 0.38)))
+                body.sashpos(0, max(240 if self._compact else 300, int(width * 0.38)))
             if height > 100:
                 right.sashpos(0, int(height * 0.55))
         except tk.TclError:  # not mapped yet: the first <Map> places them

@@ -118,8 +118,10 @@ class FlashPanel(ttk.Frame):
     """Board → firmware → Flash, with progress, a log, Cancel and a practice chip.
 
     `ctx` is the companion's `PanelContext` (None when the panel runs on its own). `cache` is a
-    `FirmwareCache` (a test passes one on a temp folder); `list_ports` lists serial ports for
-    the port picker.
+    `FirmwareCache` (a test passes one on a temp folder, the Thonny plugin the folder from its
+    options); `list_ports` lists serial ports for the port picker. `compact` stacks the widest
+    rows (board facts, the cache picker, speed and buttons) so the panel fits a narrow Thonny
+    view, about 460 pixels, instead of the companion's 800.
     """
 
     def __init__(
@@ -129,9 +131,11 @@ class FlashPanel(ttk.Frame):
         *,
         cache: Any | None = None,
         list_ports: Callable[[], Any] | None = None,
+        compact: bool = False,
     ) -> None:
         super().__init__(parent)
         self.ctx = ctx
+        self._compact = compact
         self._cache = cache
         self._list_ports = list_ports
         self._reports: "queue.Queue[tuple]" = queue.Queue()
@@ -178,7 +182,10 @@ class FlashPanel(ttk.Frame):
         ttk.Label(row, text="Port:").pack(side="left")
         self.port_var = tk.StringVar()
         self.port_combo = ttk.Combobox(
-            row, textvariable=self.port_var, width=28, postcommand=self._refresh_ports
+            row,
+            textvariable=self.port_var,
+            width=20 if self._compact else 28,
+            postcommand=self._refresh_ports,
         )
         self.port_combo.pack(side="left", padx=(4, 6))
         self.port_combo.bind("<<ComboboxSelected>>", lambda e: self._port_changed())
@@ -211,10 +218,9 @@ class FlashPanel(ttk.Frame):
         for col, (label, var) in enumerate(
             (("Chip:", self.chip_info), ("MAC:", self.mac_info), ("Flash:", self.size_info))
         ):
-            ttk.Label(facts, text=label).grid(row=0, column=2 * col, sticky="w", padx=(0, 4))
-            ttk.Label(facts, textvariable=var).grid(
-                row=0, column=2 * col + 1, sticky="w", padx=(0, 24)
-            )
+            r, c = (col, 0) if self._compact else (0, 2 * col)
+            ttk.Label(facts, text=label).grid(row=r, column=c, sticky="w", padx=(0, 4))
+            ttk.Label(facts, textvariable=var).grid(row=r, column=c + 1, sticky="w", padx=(0, 24))
 
         fw = ttk.LabelFrame(self, text="2. Firmware", padding=(8, 2))
         fw.pack(side="top", fill="x", padx=6, pady=1)
@@ -222,10 +228,17 @@ class FlashPanel(ttk.Frame):
         row.pack(side="top", fill="x")
         ttk.Label(row, text="File:").pack(side="left")
         self.path_var = tk.StringVar()
-        self.path_entry = ttk.Entry(row, textvariable=self.path_var, state="readonly")
+        self.path_entry = ttk.Entry(
+            row, textvariable=self.path_var, state="readonly", width=12 if self._compact else 20
+        )
         self.path_entry.pack(side="left", fill="x", expand=True, padx=(4, 4))
         ttk.Button(row, text="Choose file…", command=self._on_browse).pack(side="left")
-        ttk.Label(row, text="or from the cache:").pack(side="left", padx=(10, 4))
+        if self._compact:
+            row = ttk.Frame(fw)
+            row.pack(side="top", fill="x", pady=(2, 0))
+        ttk.Label(row, text="or from the cache:").pack(
+            side="left", padx=(0 if self._compact else 10, 4)
+        )
         self.cache_var = tk.StringVar()
         self.cache_combo = ttk.Combobox(
             row,
@@ -258,7 +271,10 @@ class FlashPanel(ttk.Frame):
             row, text="Erase the whole flash first", variable=self.erase_var
         )
         self.erase_check.pack(side="left")
-        ttk.Label(row, text="Speed:").pack(side="left", padx=(16, 4))
+        if self._compact:
+            row = ttk.Frame(go)
+            row.pack(side="top", fill="x", pady=(2, 0))
+        ttk.Label(row, text="Speed:").pack(side="left", padx=(0 if self._compact else 16, 4))
         self.baud_var = tk.StringVar(value=BAUD_RATES[0])
         self.baud_combo = ttk.Combobox(
             row, textvariable=self.baud_var, values=BAUD_RATES, width=8, state="readonly"
@@ -311,7 +327,23 @@ class FlashPanel(ttk.Frame):
             self.port_var.set(port)
 
     def _app_virtual_port(self) -> str | None:
-        app = getattr(self.ctx, "app", None) if self.ctx is not None else None
+        """The host's virtual MicroPython board (no bootloader to flash), if it has one.
+
+        The companion has it as ``ctx.app.virtual_board``; another host (Thonny) may offer a
+        ``ctx.virtual_board_port()`` hook instead.
+        """
+        if self.ctx is None:
+            return None
+        hook = getattr(self.ctx, "virtual_board_port", None)
+        if callable(hook):
+            try:
+                port = hook()
+            except Exception:  # noqa: BLE001 - a host's hook must not break the panel
+                log.debug("virtual_board_port() failed", exc_info=True)
+                port = None
+            if port:
+                return port
+        app = getattr(self.ctx, "app", None)
         return getattr(getattr(app, "virtual_board", None), "port", None)
 
     def _refresh_ports(self) -> None:
@@ -443,7 +475,12 @@ class FlashPanel(ttk.Frame):
         return None, port
 
     def _hand_over(self, port: str, doing: str = "flashing") -> threading.Thread | None:
-        """Close the Console's connection if it holds `port`; returns the thread to wait for."""
+        """Close the Console's connection if it holds `port`; returns the thread to wait for.
+
+        A host whose connection is someone else's port (Thonny's backend) words the log lines
+        itself through the connection's optional ``handover_text(port, doing)`` and
+        ``giveback_text(port)``; its ``disconnect()`` must have released the port on return.
+        """
         if self.ctx is None or not port:
             return None
         conn = self.ctx.connection
@@ -452,10 +489,14 @@ class FlashPanel(ttk.Frame):
         # The link opens the port exclusively; its worker must have closed it before esptool
         # opens it, so the flash worker waits for that thread.
         previous = getattr(conn, "_worker", None)
+        describe = getattr(conn, "handover_text", None)
+        if callable(describe):
+            line = describe(port, doing)
+        else:
+            line = f"Closing the Console's connection to {port} while {doing}"
         conn.disconnect()
         self._handed_over = port
         # After disconnect(): the window's own "Disconnected, press Connect" would hide it.
-        line = f"Closing the Console's connection to {port} while {doing}"
         self.log(line)
         self.ctx.set_status(line)
         return previous
@@ -464,8 +505,14 @@ class FlashPanel(ttk.Frame):
         port, self._handed_over = self._handed_over, None
         if port is None or self.ctx is None or self._closed:
             return
-        self.log(f"Reopening the Console's connection to {port}")
-        self.ctx.connection.connect(port)
+        conn = self.ctx.connection
+        describe = getattr(conn, "giveback_text", None)
+        self.log(
+            describe(port)
+            if callable(describe)
+            else f"Reopening the Console's connection to {port}"
+        )
+        conn.connect(port)
 
     # --- image ------------------------------------------------------------------------------
     def _on_browse(self) -> None:
@@ -492,6 +539,12 @@ class FlashPanel(ttk.Frame):
             return inspect_image(path)
 
         self._start_job("inspect", work)
+
+    def set_cache(self, cache: Any | None) -> None:
+        """Use another `FirmwareCache` (None: the default one), e.g. after the Thonny plugin's
+        cache folder option changed, and list its firmware again."""
+        self._cache = cache
+        self.refresh_cache()
 
     def refresh_cache(self) -> None:
         """List cached MicroPython versions for boards with the chip at hand (worker thread)."""

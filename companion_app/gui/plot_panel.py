@@ -1,7 +1,8 @@
 """The Plot panel: live readings from the board (or any source) as a graph.
 
 Shared by the companion window (a lazy notebook tab), `iotkit plot` (a window of its own, with
-``ctx=None``) and, later, Thonny (whose shell output comes in through `PlotPanel.ingest_chunk`).
+``ctx=None``) and Thonny's IoT Plot view (whose Shell output comes in as the connection's "data"
+events; what was printed before the view existed is replayed through `ingest_backlog`).
 
 Threads: every Tk call happens in the Tk thread. Bytes from the board arrive as the companion
 connection's ``"data"`` events (already in the Tk thread) and are handed to a `ChunkSource`,
@@ -13,6 +14,7 @@ the drawing itself (blitting, decimation, stepped limits) is `plot_widgets.PlotR
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import queue
@@ -56,10 +58,21 @@ def parse_window(text: str) -> float | None:
 
 
 class PlotPanel(ttk.Frame):
-    """Live plot of a `SeriesStore`, with the controls described in docs/plotting.md."""
+    """Live plot of a `SeriesStore`, with the controls described in docs/plotting.md.
 
-    def __init__(self, parent: tk.Misc, ctx: Any | None = None, store: Any | None = None) -> None:
+    `compact` puts the controls on four rows instead of two, so they fit a narrow Thonny view
+    (about 440 pixels) instead of the companion's 800.
+    """
+
+    def __init__(
+        self,
+        parent: tk.Misc,
+        ctx: Any | None = None,
+        store: Any | None = None,
+        compact: bool = False,
+    ) -> None:
         super().__init__(parent)
+        self._compact = compact
         # Imported here so that importing this module stays cheap until a panel is built.
         from matplotlib.backends.backend_tkagg import FigureCanvasTkAgg, NavigationToolbar2Tk
         from matplotlib.figure import Figure
@@ -138,10 +151,13 @@ class PlotPanel(ttk.Frame):
         )
         self.layout_combo.pack(side="left")
         self.layout_combo.bind("<<ComboboxSelected>>", lambda e: self._settings_changed())
+        if self._compact:
+            row1 = ttk.Frame(self, padding=(4, 2, 4, 0))
+            row1.pack(side="top", fill="x")
         self.xy_var = tk.BooleanVar(value=False)
         ttk.Checkbutton(
             row1, text="XY mode", variable=self.xy_var, command=self._settings_changed
-        ).pack(side="left", padx=(10, 2))
+        ).pack(side="left", padx=(0 if self._compact else 10, 2))
         ttk.Label(row1, text="X:").pack(side="left")
         self.x_var = tk.StringVar()
         self.x_combo = ttk.Combobox(row1, textvariable=self.x_var, width=10, state="readonly")
@@ -172,7 +188,11 @@ class PlotPanel(ttk.Frame):
         ttk.Button(row2, text="Apply", width=6, command=self.apply_y_range).pack(
             side="left", padx=(4, 0)
         )
-        ttk.Separator(row2, orient="vertical").pack(side="left", fill="y", padx=8)
+        if self._compact:
+            row2 = ttk.Frame(self, padding=(4, 2, 4, 0))
+            row2.pack(side="top", fill="x")
+        else:
+            ttk.Separator(row2, orient="vertical").pack(side="left", fill="y", padx=8)
         self.record_button = ttk.Button(row2, text="Record…", command=self._on_record_button)
         self.record_button.pack(side="left")
         ttk.Button(row2, text="Export…", command=self._on_export_button).pack(
@@ -334,10 +354,29 @@ class PlotPanel(ttk.Frame):
             source = self._start_chunk_source()
         source.feed(data)
 
-    def _start_chunk_source(self) -> Any:
-        from companion_app.readings.sources import ChunkSource
+    def ingest_backlog(self, items: Any) -> None:
+        """Replay output kept from before this panel existed, at the times it arrived.
 
-        source = ChunkSource()
+        `items` are ``(time.monotonic() when it arrived, text)`` in order. A host that is not
+        allowed to build the panel early (Thonny must not import matplotlib at start) keeps the
+        lines and hands them over here, so "Live plot" after the program started still shows
+        its earlier readings. The time axis then starts at the first replayed line.
+        """
+        items = [(float(t), chunk) for t, chunk in items if chunk]
+        if not items:
+            return
+        if self._chunk_source is None:
+            source = self._start_chunk_source()
+            session = self._sessions[-1]
+            if session.t0 is not None:
+                session.t0 = min(session.t0, items[0][0])
+        else:
+            source = self._chunk_source
+        for received, chunk in items:
+            source.feed(chunk, received_at=received)
+
+    def _start_chunk_source(self) -> Any:
+        source = _timed_chunk_source_class()()
         self._start_session(source)
         self._chunk_source = source
         return source
@@ -606,5 +645,21 @@ class PlotPanel(ttk.Frame):
         super().destroy()
 
 
+@functools.lru_cache(maxsize=1)
+def _timed_chunk_source_class() -> type:
+    """ChunkSource, plus an optional arrival time per chunk (for `PlotPanel.ingest_backlog`).
 
+    Made on first use: the readings modules load with the first panel, not with this module.
+    """
+    from companion_app.readings.sources import ChunkSource
 
+    class TimedChunkSource(ChunkSource):
+        def feed(self, chunk: bytes | str, received_at: float | None = None) -> None:
+            if not chunk:
+                return
+            if received_at is None:
+                super().feed(chunk)
+            else:  # ChunkSource.feed's queue item, with the original arrival time
+                self._queue.put((received_at, chunk))
+
+    return TimedChunkSource

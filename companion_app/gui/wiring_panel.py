@@ -24,13 +24,13 @@ import threading
 import tkinter as tk
 from pathlib import Path
 from tkinter import filedialog, ttk
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from companion_app.boards import Board, list_boards, load_board
 from companion_app.boards.parts import list_parts
 from companion_app.errors import IotkitError
 from companion_app.wiring.check import pick_board
-from companion_app.wiring.codescan import scan_file
+from companion_app.wiring.codescan import scan_file, scan_source
 from companion_app.wiring.diagram import Diagram, diagram_from_data
 from companion_app.wiring.pinout import HIGHLIGHT, PinoutLayout, layout_pinout, pins_of_finding
 from companion_app.wiring.pinout import render as render_pinout
@@ -43,6 +43,9 @@ DEFAULT_BOARD = "esp32-devkit-v1"
 FORM_SOURCE = "wiring form"
 BOARD_PART_ID = "esp"
 PT_TO_PX = 96 / 72  # Tk font sizes in pixels, from the layout's points at screen resolution
+# Pixels per layout unit (mm) below which the 8 px floor of the labels makes neighbouring pin
+# labels overlap (measured: none overlap from 2.3 on).
+MIN_LEGIBLE_SCALE = 2.5
 
 
 def _probe_module() -> Any | None:
@@ -79,12 +82,20 @@ def empty_wiring(board: Board) -> dict[str, Any]:
 
 
 def run_wiring_check(
-    board_id: str, data: dict[str, Any] | None, source: str, scripts: list[str]
+    board_id: str,
+    data: dict[str, Any] | None,
+    source: str,
+    scripts: list[str],
+    texts: Sequence[tuple[str, str]] = (),
 ) -> tuple[Board, Diagram | None, list[Finding]]:
-    """The check the panel runs: the picked board wins over the diagram's, as with --board."""
+    """The check the panel runs: the picked board wins over the diagram's, as with --board.
+
+    `texts` are scripts that are not files, as (name, text): an editor's unsaved buffer (the
+    Thonny plugin's "Check wiring of this script"). Their findings say "name:LINE".
+    """
     diagram = diagram_from_data(data, source) if data and data.get("connections") else None
     board, _notes = pick_board(board_id, diagram)
-    scans = [scan_file(p) for p in scripts]
+    scans = [scan_file(p) for p in scripts] + [scan_source(t, name) for name, t in texts]
     return board, diagram, run_checks(board, diagram, scans)
 
 
@@ -106,11 +117,27 @@ class _Job(threading.Thread):
 
 
 class WiringPanel(ttk.Frame):
-    """Board picker, wiring (diagram or form), findings with fixes, and the pinout picture."""
+    """Board picker, wiring (diagram or form), findings with fixes, and the pinout picture.
 
-    def __init__(self, parent: tk.Misc, ctx: Any | None = None) -> None:
+    `on_finding_click(finding)` is called when a person selects a finding (or double-clicks
+    it again): the Thonny plugin moves the editor's cursor to a script finding's line with it.
+    `compact` is for a narrow host (a Thonny side view, about 560 pixels instead of the
+    companion's 960): the picture and the findings come first, left of a narrower wiring form,
+    and the buttons get a row of their own under the board picker.
+    """
+
+    def __init__(
+        self,
+        parent: tk.Misc,
+        ctx: Any | None = None,
+        on_finding_click: Callable[[Finding], None] | None = None,
+        compact: bool = False,
+    ) -> None:
         super().__init__(parent)
         self.ctx = ctx
+        self.on_finding_click = on_finding_click
+        self._compact = compact
+        self._centred: tuple[int, int] | None = None  # compact picture: centred at this size
         self._reports: "queue.Queue[tuple]" = queue.Queue()
         self._gen = 0
         self._closed = False
@@ -119,6 +146,7 @@ class WiringPanel(ttk.Frame):
         self.wiring: dict[str, Any] = empty_wiring(self.board)
         self.source = FORM_SOURCE
         self.scripts: list[str] = []
+        self.script_texts: list[tuple[str, str]] = []  # (name, text): scripts not in a file
         self.diagram: Diagram | None = None
         self.findings: list[Finding] = []
         self.layout: PinoutLayout | None = None
@@ -147,21 +175,30 @@ class WiringPanel(ttk.Frame):
         )
         self.board_combo.pack(side="left", padx=(4, 8))
         self.board_combo.bind("<<ComboboxSelected>>", lambda e: self._on_board_picked())
-        ttk.Button(bar, text="Open diagram…", command=self._on_open).pack(side="left")
-        ttk.Button(bar, text="Check this script…", command=self._on_script).pack(
-            side="left", padx=4
+        if self._compact:
+            bar = ttk.Frame(self, padding=(6, 0, 6, 4))
+            bar.pack(side="top", fill="x")
+        labels = (
+            ("Open diagram…", "Check script…", "Export PNG…", "Probe board")
+            if self._compact
+            else ("Open diagram…", "Check this script…", "Export pinout PNG…", "Probe the board")
         )
-        ttk.Button(bar, text="Export pinout PNG…", command=self._on_export).pack(side="left")
+        ttk.Button(bar, text=labels[0], command=self._on_open).pack(side="left")
+        ttk.Button(bar, text=labels[1], command=self._on_script).pack(side="left", padx=4)
+        ttk.Button(bar, text=labels[2], command=self._on_export).pack(side="left")
         if _probe_module() is not None:
-            self.probe_button = ttk.Button(bar, text="Probe the board", command=self.probe)
+            self.probe_button = ttk.Button(bar, text=labels[3], command=self.probe)
             self.probe_button.pack(side="left", padx=4)
 
         body = ttk.PanedWindow(self, orient="horizontal")
         body.pack(side="top", fill="both", expand=True, padx=6, pady=(0, 4))
         left = ttk.Frame(body)
         right = ttk.Frame(body)
-        body.add(left, weight=0)
-        body.add(right, weight=1)
+        if self._compact:  # the form keeps its natural width, the picture gets the rest
+            body.bind("<Configure>", lambda e: self._place_sash(body, left), add="+")
+        for pane, weight in ((right, 1), (left, 0)) if self._compact else ((left, 0), (right, 1)):
+            body.add(pane, weight=weight)
+        narrow = 12 if self._compact else 22  # the form's fields, in characters
 
         form = ttk.LabelFrame(left, text="Build a wiring", padding=(6, 4))
         form.pack(side="top", fill="x")
@@ -178,12 +215,12 @@ class WiringPanel(ttk.Frame):
                     textvariable=self.part_type_var,
                     state="readonly",
                     values=self.part_types,
-                    width=22,
+                    width=narrow,
                 ),
             ),
-            ("Name:", ttk.Entry(form, textvariable=self.part_id_var, width=24)),
-            ("Part pin:", ttk.Combobox(form, textvariable=self.part_pin_var, width=22)),
-            ("Board pin:", ttk.Combobox(form, textvariable=self.board_pin_var, width=22)),
+            ("Name:", ttk.Entry(form, textvariable=self.part_id_var, width=narrow + 2)),
+            ("Part pin:", ttk.Combobox(form, textvariable=self.part_pin_var, width=narrow)),
+            ("Board pin:", ttk.Combobox(form, textvariable=self.board_pin_var, width=narrow)),
         )
         for r, (text, widget) in enumerate(rows):
             ttk.Label(form, text=text).grid(row=r, column=0, sticky="w", pady=1)
@@ -207,11 +244,28 @@ class WiringPanel(ttk.Frame):
         conns.pack(side="top", fill="both", expand=True, pady=(4, 0))
         self.source_var = tk.StringVar(value=FORM_SOURCE)
         ttk.Label(conns, textvariable=self.source_var, foreground="#555555").pack(anchor="w")
-        self.conn_list = tk.Listbox(conns, height=8, width=30, activestyle="none")
+        self.conn_list = tk.Listbox(conns, height=8, width=narrow + 8, activestyle="none")
         self.conn_list.pack(side="top", fill="both", expand=True)
 
-        self.canvas = tk.Canvas(right, background="white", highlightthickness=0, height=300)
-        self.canvas.pack(side="top", fill="both", expand=True)
+        if self._compact:  # a picture that may be bigger than its place: scroll bars, drag
+            picture = ttk.Frame(right)
+            picture.pack(side="top", fill="both", expand=True)
+            self.canvas = tk.Canvas(
+                picture, background="white", highlightthickness=0, height=240, width=200
+            )
+            xbar = ttk.Scrollbar(picture, orient="horizontal", command=self.canvas.xview)
+            ybar = ttk.Scrollbar(picture, orient="vertical", command=self.canvas.yview)
+            self.canvas.configure(xscrollcommand=xbar.set, yscrollcommand=ybar.set)
+            self.canvas.grid(row=0, column=0, sticky="nsew")
+            ybar.grid(row=0, column=1, sticky="ns")
+            xbar.grid(row=1, column=0, sticky="ew")
+            picture.rowconfigure(0, weight=1)
+            picture.columnconfigure(0, weight=1)
+            self.canvas.bind("<ButtonPress-1>", lambda e: self.canvas.scan_mark(e.x, e.y))
+            self.canvas.bind("<B1-Motion>", lambda e: self.canvas.scan_dragto(e.x, e.y, gain=1))
+        else:
+            self.canvas = tk.Canvas(right, background="white", highlightthickness=0, height=300)
+            self.canvas.pack(side="top", fill="both", expand=True)
         self.canvas.bind("<Configure>", lambda e: self._draw())
         table = ttk.Frame(right)
         table.pack(side="top", fill="x", pady=(4, 0))
@@ -222,14 +276,23 @@ class WiringPanel(ttk.Frame):
             height=5,
             selectmode="browse",
         )
-        for col, text, width in (
-            ("severity", "Severity", 70),
-            ("rule", "Rule", 140),
-            ("where", "Where", 200),
-            ("message", "Message", 300),
+        # Compact (a Thonny side view): narrower columns, so severity, rule and where stay
+        # readable and the message takes what is left instead of running off the edge.
+        widths = (74, 86, 76, 160) if self._compact else (70, 140, 200, 300)
+        for (col, text), width in zip(
+            (
+                ("severity", "Severity"),
+                ("rule", "Rule"),
+                ("where", "Where"),
+                ("message", "Message"),
+            ),
+            widths,
         ):
             self.tree.heading(col, text=text)
-            self.tree.column(col, width=width, stretch=col == "message")
+            stretch = col == ("where" if self._compact else "message")
+            self.tree.column(col, width=width, minwidth=40, stretch=stretch)
+        if self._compact:  # the message is shown in full under the table when one is picked
+            self.tree.configure(displaycolumns=("severity", "rule", "where"))
         self.tree.tag_configure("error", foreground="#b71c1c")
         self.tree.tag_configure("warning", foreground="#a04800")
         scroll = ttk.Scrollbar(table, orient="vertical", command=self.tree.yview)
@@ -237,6 +300,7 @@ class WiringPanel(ttk.Frame):
         scroll.pack(side="right", fill="y")  # packed first: a wide table cannot push it out
         self.tree.pack(side="left", fill="x", expand=True)
         self.tree.bind("<<TreeviewSelect>>", lambda e: self._on_finding_selected())
+        self.tree.bind("<Double-1>", lambda e: self._notify_finding_click())
         self.fix_var = tk.StringVar(value="")
         self.fix_label = ttk.Label(right, textvariable=self.fix_var, anchor="nw", justify="left")
         self.fix_label.pack(side="top", fill="x", pady=(2, 0))
@@ -244,7 +308,20 @@ class WiringPanel(ttk.Frame):
             "<Configure>", lambda e: self.fix_label.configure(wraplength=max(200, e.width - 8))
         )
         self.summary_var = tk.StringVar(value="")
-        ttk.Label(right, textvariable=self.summary_var, anchor="w").pack(side="top", fill="x")
+        summary = ttk.Label(right, textvariable=self.summary_var, anchor="w", justify="left")
+        summary.pack(side="top", fill="x")
+        summary.bind("<Configure>", lambda e: summary.configure(wraplength=max(200, e.width - 8)))
+
+    def _place_sash(self, body: ttk.PanedWindow, form_pane: tk.Misc) -> None:
+        """Once, when the panel first has its size (compact layout only)."""
+        width = body.winfo_width()
+        if getattr(self, "_sash_placed", False) or width < 200:
+            return
+        self._sash_placed = True
+        try:
+            body.sashpos(0, max(width // 3, width - form_pane.winfo_reqwidth() - 6))
+        except tk.TclError:
+            self._sash_placed = False
 
     @staticmethod
     def _board_label(board: Board) -> str:
@@ -363,7 +440,18 @@ class WiringPanel(ttk.Frame):
     def check_script(self, path: str | os.PathLike[str]) -> None:
         """Check this script (with the wiring, if any) in a worker thread."""
         self.scripts = [str(path)]
+        self.script_texts = []
         self.recheck()
+
+    def check_text(self, text: str, name: str, board_id: str | None = None) -> None:
+        """Check a script that is not a file (an editor's buffer, saved or not) as `name`,
+        on `board_id` if given; it replaces the script checked before."""
+        self.scripts = []
+        self.script_texts = [(name, text)]
+        if board_id is not None and board_id != self.board.id:
+            self.set_board(board_id)  # rechecks
+        else:
+            self.recheck()
 
     def _on_script(self) -> None:
         path = filedialog.askopenfilename(
@@ -403,12 +491,12 @@ class WiringPanel(ttk.Frame):
         self.probe_findings = []  # they were about the wiring before this edit
         board_id = self.board.id
         data = json.loads(json.dumps(self.wiring))  # the worker gets its own copy
-        source, scripts = self.source, list(self.scripts)
+        source, scripts, texts = self.source, list(self.scripts), list(self.script_texts)
         self.summary_var.set("Checking…")
         _Job(
             "check",
             self._gen,
-            lambda: run_wiring_check(board_id, data, source, scripts),
+            lambda: run_wiring_check(board_id, data, source, scripts, texts),
             self._reports,
         ).start()
 
@@ -489,7 +577,7 @@ class WiringPanel(ttk.Frame):
         n_warn = sum(1 for f in findings if f.severity == "warning")
         if findings:
             self.summary_var.set(f"{n_err} error(s), {n_warn} warning(s) on {self.board.id}.")
-        elif self.diagram is None and not self.scripts:
+        elif self.diagram is None and not self.scripts and not self.script_texts:
             self.summary_var.set("Add connections, open a diagram.json or check a script.")
         else:
             self.summary_var.set(f"No problems found on {self.board.id}.")
@@ -508,15 +596,62 @@ class WiringPanel(ttk.Frame):
 
     # --- the picture ------------------------------------------------------------------------
     def _draw(self) -> None:
-        """Draw the shared layout with canvas primitives, scaled to fit the canvas."""
+        """Draw the shared layout with canvas primitives, scaled to fit the canvas.
+
+        Compact layout: the drawing (not the printable page around it) is fitted, but never
+        below `MIN_LEGIBLE_SCALE`, where the pin labels would run into each other; a bigger
+        drawing scrolls (scroll bars, or drag it) and starts centred on the board's pins.
+        """
         c = self.canvas
-        c.delete("all")
         layout = self.layout
         if layout is None:
+            c.delete("all")
             return
         w, h = max(c.winfo_width(), 100), max(c.winfo_height(), 100)
         scale = min(w / layout.width, h / layout.height)
         ox, oy = (w - layout.width * scale) / 2, (h - layout.height * scale) / 2
+        if not self._compact:
+            self._draw_at(scale, ox, oy)
+            return
+        self._draw_at(scale, 0.0, 0.0)  # to measure the drawing without the page's margins
+        box = c.bbox("all")
+        if box is None:
+            return
+        bw, bh = max(box[2] - box[0], 1), max(box[3] - box[1], 1)
+        pad = 8
+        fit = scale * min((w - 2 * pad) / bw, (h - 2 * pad) / bh)
+        big = max(fit, MIN_LEGIBLE_SCALE)
+        k = big / scale
+        # Where the drawing starts once scaled, so that it sits centred (or at the margin).
+        dw, dh = bw * k, bh * k
+        ox = -box[0] * k + max(pad, (w - dw) / 2)
+        oy = -box[1] * k + max(pad, (h - dh) / 2)
+        self._draw_at(big, ox, oy)
+        region = (0, 0, max(w, dw + 2 * pad), max(h, dh + 2 * pad))
+        c.configure(scrollregion=region)
+        scrolls = dw + 2 * pad > w or dh + 2 * pad > h
+        if scrolls and self._centred != (w, h):  # new size: the board's pins in the middle
+            self._centred = (w, h)
+            pads = c.bbox("pad") or c.bbox("all")
+            if pads is not None:
+                self._scroll_to((pads[0] + pads[2]) / 2, (pads[1] + pads[3]) / 2)
+        elif not scrolls:
+            c.xview_moveto(0)
+            c.yview_moveto(0)
+
+    def _scroll_to(self, x: float, y: float) -> None:
+        """Scroll the compact picture so that canvas point (x, y) is in the middle."""
+        c = self.canvas
+        region = [float(v) for v in str(c.cget("scrollregion")).split()] or [0, 0, 1, 1]
+        rw, rh = max(region[2], 1.0), max(region[3], 1.0)
+        c.xview_moveto(max(0.0, (x - c.winfo_width() / 2) / rw))
+        c.yview_moveto(max(0.0, (y - c.winfo_height() / 2) / rh))
+
+    def _draw_at(self, scale: float, ox: float, oy: float) -> None:
+        c = self.canvas
+        c.delete("all")
+        layout = self.layout
+        assert layout is not None
 
         def X(v: float) -> float:
             return ox + v * scale
@@ -569,10 +704,21 @@ class WiringPanel(ttk.Frame):
         for name in self._highlighted:
             self._paint_highlight(name)
 
+    def _show_highlighted(self) -> None:
+        """Compact layout: scroll the picture to the highlighted pins."""
+        box = self.canvas.bbox("highlight")
+        if box is None:
+            boxes = [self.canvas.bbox(i) for n in self._highlighted if (i := self.pad_item(n))]
+            box = boxes[0] if boxes and boxes[0] else None
+        if box is not None:
+            self._scroll_to((box[0] + box[2]) / 2, (box[1] + box[3]) / 2)
+
     def highlight_pin(self, names: list[str]) -> None:
         """Paint these pins' pads in the highlight colour (the previous ones go back)."""
         self._highlighted = list(names)
         self._draw()
+        if self._compact and names:
+            self._show_highlighted()
 
     def _paint_highlight(self, name: str) -> None:
         for item in self.canvas.find_withtag(f"pin:{name}"):
@@ -610,6 +756,16 @@ class WiringPanel(ttk.Frame):
         self.highlight_pin(names)
         if not names and f.pin:
             self.fix_var.set(self.fix_var.get() + f"  ({f.pin} is not on the header pins.)")
+        self._notify_finding_click()
+
+    def _notify_finding_click(self) -> None:
+        chosen = self.tree.selection()
+        if self.on_finding_click is None or not chosen:
+            return
+        try:
+            self.on_finding_click(self.findings[int(chosen[0])])
+        except Exception:  # noqa: BLE001 - the host's callback must not break the panel
+            log.exception("on_finding_click failed")
 
     # --- closing ----------------------------------------------------------------------------
     def close(self) -> None:

@@ -1,22 +1,37 @@
 """Thonny IoT Kit's Thonny plugin: a thin host for the companion's panels.
 
 Thonny imports this module at start and calls load_plugin(). Thonny 5.0.1 does not catch
-exceptions from it, so it must stay cheap and must never raise: panels (and matplotlib or
-esptool behind them) load only when a view is first opened.
+exceptions from it, so it must stay cheap and must never raise: panels (and matplotlib, numpy
+or esptool behind them) load only when a view is first opened.
+
+What it adds (see docs/thonny.md): the views "IoT Flash", "IoT Wiring", "IoT Deploy" and
+"IoT Plot" (ids in `VIEW_IDS`), five Tools-menu commands, the "IoT Kit" options page, a port
+handover with Thonny's MicroPython backend, Shell output as plot input, and virtual boards.
+The running state is `thonnycontrib.iotkit.host.plugin_state()`.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 
 log = logging.getLogger(__name__)
 
+# View ids are the view classes' names (Thonny's rule); the panels' titles are the keys.
+VIEW_IDS = {
+    "Flash": "IotFlashView",
+    "Wiring": "IotWiringView",
+    "Deploy": "IotDeployView",
+    "Plot": "IotPlotView",
+}
+
 
 def load_plugin() -> None:
+    t0 = time.perf_counter()
     try:
-        from thonny import get_workbench
+        from thonnycontrib.iotkit import host
 
-        get_workbench()  # the plugin's views and commands are registered here by a later release
-        log.info("Thonny IoT Kit plugin loaded")
+        host.load()
+        log.info("Thonny IoT Kit plugin loaded in %.0f ms", (time.perf_counter() - t0) * 1000)
     except Exception:  # never break Thonny's start
         log.exception("Thonny IoT Kit plugin failed to load")

@@ -1,0 +1,565 @@
+"""The Thonny plug-in inside real Thonny 5, under Xvfb: nothing of Thonny is stood in for.
+
+Each test starts ``python -m thonny`` from this venv (where thonny-iotkit is installed, as a
+user's ``pip install`` would) with a fresh THONNY_USER_DIR, and drives it with a scenario that
+runs inside Thonny on Tk's thread (tests/thonny_harness.py, tests/thonny_probe). The scenarios
+read like a person's session: open a view, type in the Shell, run the program, press Deploy.
+The virtual board (the real MicroPython unix port) stands in for the hardware: it runs in the
+test process, and Thonny's ESP32 backend talks to it over its pty as it would to a USB port.
+
+Screenshots land in tests/artifacts/thonny-*.png (docs/images/ too with
+IOTKIT_UPDATE_SCREENSHOTS=1); someone looks at them.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+from firmware_helpers import esp_app_image
+from secret_helpers import WIFI_PASSWORD, assert_no_secret
+from thonny_harness import require_display, run_thonny
+
+BOARD = "esp32-devkit-v1"
+SSID = "iotkit-lab"
+VIEWS = ("Flash", "Wiring", "Deploy", "Plot")
+COMMANDS = {
+    "iotkit_flash": "flash",
+    "iotkit_check_wiring": "wiring",
+    "iotkit_deploy": "deploy",
+    "iotkit_plot": "plot",
+}
+
+# What every scenario starts with: the plug-in's state, and helpers (the generators among them
+# are used with `yield from`).
+PRELUDE = """
+import thonnycontrib.iotkit as plugin
+from thonnycontrib.iotkit.host import plugin_state
+
+state = plugin_state()
+assert state is not None, "the plug-in's state is missing: load_plugin did not finish"
+
+def open_view(name, timeout=40):
+    view = wb.show_view(plugin.VIEW_IDS[name])
+    assert view, f"show_view({plugin.VIEW_IDS[name]!r}) returned {view!r}"
+    yield until(lambda: state.panel(name) is not None, timeout, f"the {name} panel in its view")
+    yield 0.5  # its first frames
+    return view, state.panel(name)
+
+def welcomes_since(t):
+    return [e for e in events("ToplevelResponse") if e["welcome"] and e["t"] > t]
+
+def board_prompt(timeout=40):
+    yield until(lambda: backend_ready() and "MicroPython" in shell_text(), timeout,
+                "Thonny's Shell at the board's MicroPython prompt")
+
+def back_at_prompt(since, timeout=40):
+    # Thonny's backend reconnected (a new process that greeted it since `since`) and the Shell
+    # takes commands again. If the board's program runs in the Shell again, stop it the way a
+    # person would, with Ctrl-C in the Shell (not Stop/Restart).
+    yield until(lambda: welcomes_since(since) and get_runner().get_backend_proxy() is not None,
+                timeout, "a new welcome from the board since the handover")
+    yield 1.0
+    if not backend_ready():
+        record("program_running_after_reconnect", shell_text()[-300:])
+        press_key(get_shell().text, "c", CONTROL)
+    yield until(backend_ready, 20, "Thonny's Shell at the board's prompt again")
+
+def watch_restarts():
+    # Every restart of Thonny's backend, with its arguments: Stop/Restart is clean=True.
+    runner = get_runner()
+    calls = []
+    real_restart = runner.restart_backend
+
+    def restart_backend(clean, first=False, automatic=False):  # a spy: Thonny's method runs
+        calls.append({"clean": clean, "first": first, "automatic": automatic, "t": now()})
+        return real_restart(clean, first, automatic)
+
+    runner.restart_backend = restart_backend
+    return calls
+
+def shell_notice():
+    notice = get_shell().notice
+    return notice.cget("text") if notice.winfo_ismapped() else None
+
+def shell_command(code, expect, timeout=20):
+    # Typed into Thonny's Shell with key events, as a person would, then Enter.
+    before = shell_text()
+    type_text(get_shell().text, code + "\\n")
+    yield until(lambda: expect in shell_text()[len(before) - 1:], timeout,
+                f"{expect!r} in the Shell after typing {code!r}")
+"""
+
+
+def scenario(body: str) -> str:
+    return PRELUDE + "\n" + textwrap.dedent(body)
+
+
+def plugin_config(**sections: dict[str, str]) -> dict[str, dict[str, str]]:
+    config = {"iotkit": {"board": BOARD}}
+    config.update(sections)
+    return config
+
+
+@pytest.fixture(autouse=True)
+def _display():
+    require_display()
+
+
+@pytest.fixture
+def vboard(tmp_path):
+    """A virtual ESP32 in the test process whose Wi-Fi network has the test password."""
+    from companion_app.simulator import VirtualBoard
+
+    board = VirtualBoard(
+        flash_dir=tmp_path / "flash", wifi=[{"ssid": SSID, "password": WIFI_PASSWORD}]
+    )
+    board.start()
+    yield board
+    board.stop()
+
+
+def esp32_config(port: str) -> dict[str, dict[str, str]]:
+    return plugin_config(run={"backend_name": "ESP32"}, ESP32={"port": port})
+
+
+# --- 1 and 2: one Thonny session: the plug-in loads, then each view is opened ------------------
+VIEWS_SESSION = scenario("""
+    yield until(backend_ready, 30, "the Python backend's prompt")
+    record("commands", {c["command_id"]: {"menu": c["menu_name"], "label": c["command_label"]}
+                        for c in wb._commands if c["command_id"].startswith("iotkit")})
+    record("tools_menu", menu_labels("tools"))
+    record("view_ids", plugin.VIEW_IDS)
+    record("options", {name: wb.get_option(name)
+                       for name in ("iotkit.board", "iotkit.firmware_cache", "iotkit.baud")})
+    record("option_pages", [str(p) for p in getattr(wb, "_configuration_pages", [])])
+    record("errors_at_start", list(state.errors))
+    record("internal_at_start", list(internal_errors))
+
+    # Tools → Options..., on the "IoT Kit" page (the dialog is modal: looked at from an after()).
+    from thonny.config_ui import ConfigurationDialog
+    options_seen = {}
+
+    def look_at_options():
+        try:
+            (dlg,) = [w for w in wb.winfo_children() if isinstance(w, ConfigurationDialog)]
+            dlg.select_page("iotkit")
+            dlg.update()
+            pages = {key: page for key, _title, page in dlg._page_records}
+            options_seen["titles"] = [title for _k, title, _p in dlg._page_records]
+            page = pages.get("iotkit")
+            if page is not None:
+                options_seen["page"] = widget_info(page)
+                options_seen["page_clipped"] = clipped(page)
+                shot("options-page", dlg)
+        finally:
+            for w in wb.winfo_children():
+                if isinstance(w, ConfigurationDialog):
+                    w._cancel()
+
+    wb.after(500, look_at_options)
+    invoke_menu("tools", "Options...")  # returns when the dialog is closed
+    record("options_dialog", options_seen)
+
+    key_widgets = {
+        "Flash": lambda p: {"port": p.port_combo, "detect": p.detect_button,
+                            "file": p.path_entry, "flash": p.flash_button, "bar": p.progress},
+        "Wiring": lambda p: {"board": p.board_combo, "picture": p.canvas,
+                             "findings": p.tree, "add": p.add_button},
+        "Deploy": lambda p: {"board": p.board_combo, "dry run": p.dry_button,
+                             "deploy": p.deploy_button, "bar": p.progress,
+                             **{f"template {n}": w for n, w in p.template_checks.items()}},
+        "Plot": lambda p: {"pause": p.pause_button, "window": p.window_combo,
+                           "record": p.record_button, "figure": p.canvas.get_tk_widget(),
+                           "toolbar": p.toolbar},
+    }
+    for name in ("Flash", "Wiring", "Deploy", "Plot"):
+        view, panel = yield from open_view(name)
+        yield 1.0
+        info = widget_info(view)
+        info["view_class"] = type(view).__name__
+        info["panel"] = f"{type(panel).__module__}.{type(panel).__name__}"
+        info["panel_size"] = [panel.winfo_width(), panel.winfo_height()]
+        info["key_widgets"] = {k: on_screen(w, view)
+                               for k, w in key_widgets[name](panel).items()}
+        info["clipped"] = clipped(view)
+        if name == "Wiring":  # the pinout picture: every label readable, none drawn over another
+            info["overlapping_labels"] = overlapping_texts(panel.canvas)
+        notebook = view.home_widget.master
+        info["tab"] = notebook.tab(view.home_widget, "text")
+        info["selected"] = notebook.select() == str(view.home_widget)
+        record(name, info)
+        shot(f"view-{name.lower()}")
+    record("errors", list(state.errors))
+    """)
+
+
+@pytest.fixture(scope="module")
+def views_session(tmp_path_factory):
+    require_display()
+    tmp = tmp_path_factory.mktemp("views")
+    return run_thonny(VIEWS_SESSION, tmp, config=plugin_config(), timeout=100)
+
+
+def test_the_plugin_loads_without_errors_and_adds_its_commands_to_the_tools_menu(views_session):
+    run = views_session
+    v = run.values
+    log = run.frontend_log
+    assert "Failed loading plugin" not in log, log[-3000:]
+    assert "Traceback" not in log, log[-3000:]
+    for line in log.splitlines():
+        if "iotkit" in line:
+            assert "ERROR" not in line, line
+    # stdout/stderr: where Thonny reports an exception raised by a plug-in's load_plugin()
+    assert "Traceback" not in run.stdout and "Internal launch" not in run.stdout, run.stdout[-3000:]
+    assert run.internal_errors == [], run.internal_errors
+    assert v["errors_at_start"] == [] and v["errors"] == []
+    assert v["view_ids"] == {
+        "Flash": "IotFlashView",
+        "Wiring": "IotWiringView",
+        "Deploy": "IotDeployView",
+        "Plot": "IotPlotView",
+    }
+    # The four panel commands are in the Tools menu, under labels that say what they do.
+    commands = v["commands"]
+    for command_id, word in COMMANDS.items():
+        assert command_id in commands, sorted(commands)
+        entry = commands[command_id]
+        assert entry["menu"] == "tools", entry
+        assert entry["label"] in v["tools_menu"], (entry, v["tools_menu"])
+        assert word in entry["label"].lower(), entry
+    assert "iotkit_virtual_board" in commands
+    assert commands["iotkit_virtual_board"]["label"] in v["tools_menu"]
+    # Thonny's own Tools entries are still there.
+    assert "Manage plug-ins..." in v["tools_menu"] and "Options..." in v["tools_menu"]
+    assert v["options"]["iotkit.board"] == BOARD
+    assert any("IoT Kit" in page for page in v["option_pages"]), v["option_pages"]
+    # The page is built in the real Options dialog, with its settings and nothing cut off.
+    seen = v["options_dialog"]
+    assert "IoT Kit" in seen["titles"], seen
+    assert seen["page"]["viewable"] and seen["page"]["descendants"] >= 4, seen["page"]
+    assert seen["page_clipped"] == [], seen["page_clipped"]
+    assert "Could not create configuration page" not in log
+
+
+@pytest.mark.parametrize("name", VIEWS)
+def test_each_view_opens_with_its_whole_panel_on_screen(views_session, name):
+    info = views_session.values[name]
+    assert info["view_class"] == f"Iot{name}View"
+    assert (
+        info["panel"]
+        == {
+            "Flash": "companion_app.gui.flash_panel.FlashPanel",
+            "Wiring": "companion_app.gui.wiring_panel.WiringPanel",
+            "Deploy": "companion_app.gui.deploy_panel.DeployPanel",
+            "Plot": "companion_app.gui.plot_panel.PlotPanel",
+        }[name]
+    )
+    assert info["tab"] == f"IoT {name}"
+    assert info["selected"] and info["viewable"]
+    # Big enough to use, and filled: a blank view has a handful of widgets at most.
+    assert info["width"] >= 400 and info["height"] >= 250, info
+    assert info["descendants"] >= 15 and info["viewable_descendants"] >= 10, info
+    # Nothing a person needs is cut off: every problem found, in one message.
+    problems = [
+        f"{key} is not wholly visible in the view: {where}"
+        for key, where in info["key_widgets"].items()
+        if not where["ok"]
+    ]
+    problems += [f"cut off or squeezed out: {item}" for item in info["clipped"]]
+    overlaps = info.get("overlapping_labels", [])
+    if overlaps:
+        problems.append(f"{len(overlaps)} pairs of labels drawn over each other: {overlaps[:3]}")
+    assert not problems, f"IoT {name}:\n  " + "\n  ".join(problems)
+    shot = views_session.screenshots[f"view-{name.lower()}"]
+    assert shot.is_file()
+    assert views_session.result["shots"][f"view-{name.lower()}"]["distinct_colours"] > 30
+
+
+# --- 3: a local program's temp: lines are plotted -----------------------------------------------
+PROGRAM = """\
+import time
+for i in range(30):
+    print(f"temp:{20 + i / 2}")
+    time.sleep(0.03)
+"""
+
+
+def test_a_local_python_program_printing_temp_lines_is_plotted_in_the_iot_plot_view(tmp_path):
+    program = tmp_path / "readings.py"
+    run = run_thonny(
+        scenario("""
+            yield until(backend_ready, 30, "the Python backend's prompt")
+            view, panel = yield from open_view("Plot")
+            editor = open_editor(params["program"], path=params["path"])
+            record("editor_file", editor.get_filename())
+            get_runner().cmd_run_current_script()  # F5
+            yield until(lambda: panel.live_store.stats("temp").count >= 30, 30,
+                        "30 temp readings in the Plot panel's store")
+            yield until(backend_ready, 15, "the program to end")
+            # Running brought the Shell to the front of the bottom notebook: click IoT Plot.
+            wb.show_view(plugin.VIEW_IDS["Plot"])
+            yield until(lambda: "temp 30" in panel.counts_var.get(), 10, "the plot's counts")
+            yield 2.0  # frames: the legend's last values are redrawn at most 4 times a second
+            record("figure_on_screen", on_screen(panel.canvas.get_tk_widget(), view))
+            record("legend", panel.renderer.legend_texts())
+            t, v = panel.live_store.series("temp")
+            record("names", panel.live_store.names)
+            record("values", v.tolist())
+            record("times_increase", bool((t[1:] >= t[:-1]).all()))
+            record("counts", panel.counts_var.get())
+            record("status", panel.status_var.get())
+            record("shell", shell_text())
+            record("errors", list(state.errors))
+            shot("plot-local-program")
+            """),
+        tmp_path,
+        config=plugin_config(),
+        params={"program": PROGRAM, "path": str(program)},
+        timeout=90,
+    )
+    v = run.values
+    assert v["editor_file"] == str(program)
+    assert "temp:34.5" in v["shell"]  # Thonny ran it (its own Shell shows the output)
+    assert v["names"] == ["temp"]  # "Process ended..." and the like are not readings
+    assert v["values"] == [20 + i / 2 for i in range(30)]
+    assert v["times_increase"]
+    assert "temp 30" in v["counts"], v["counts"]
+    assert v["figure_on_screen"]["ok"], v["figure_on_screen"]
+    assert v["legend"] == ["temp 34.5"], "the legend shows the last reading"
+    assert v["errors"] == [] and run.internal_errors == []
+
+
+# --- 4: Tools → Check wiring of this script -----------------------------------------------------
+WIRING_SCRIPT = "from machine import Pin\nled = Pin(6, Pin.OUT)\n"
+
+
+def test_check_wiring_of_this_script_reports_the_flash_pin_and_goes_to_its_line(tmp_path):
+    run = run_thonny(
+        scenario("""
+            yield until(backend_ready, 30, "the Python backend's prompt")
+            editor = open_editor(params["code"])
+            text = editor.get_text_widget()
+            text.mark_set("insert", "1.0")
+            (label,) = [c["command_label"] for c in wb._commands
+                        if c["command_id"] == "iotkit_check_wiring"]
+            invoke_menu("tools", label)  # as a click on Tools → Check wiring...
+            yield until(lambda: state.panel("Wiring") is not None
+                        and state.panel("Wiring").findings, 40,
+                        "findings in the IoT Wiring view")
+            panel = state.panel("Wiring")
+            view = wb.get_view(plugin.VIEW_IDS["Wiring"])
+            record("view_visible", bool(view.winfo_viewable()))
+            record("panel_board", panel.board.id)
+            record("panel_findings", [{"rule": f.rule, "severity": f.severity}
+                                      for f in panel.findings])
+            record("tree_rows", [panel.tree.item(i, "values") for i in panel.tree.get_children()])
+            findings = state.check_editor_wiring()
+            record("findings", [{"rule": f.rule, "severity": f.severity,
+                                 "line": getattr(f, "line", None)} for f in findings])
+            index = [f.rule for f in findings].index("flash-pin")
+            state.goto_finding(index)
+            yield 0.3
+            record("insert", text.index("insert"))
+            i = [f.rule for f in panel.findings].index("flash-pin")
+            panel.select_finding(i)
+            yield 0.5
+            record("fix", panel.fix_var.get())
+            record("on_screen", {"findings": on_screen(panel.tree, view),
+                                 "picture": on_screen(panel.canvas, view)})
+            shot("wiring-finding")
+            # The board comes from the options: on a Pico, GPIO6 is an ordinary pin.
+            wb.set_option("iotkit.board", "pico")
+            record("pico_rules", [f.rule for f in state.check_editor_wiring()])
+            wb.set_option("iotkit.board", params["board"])
+            record("errors", list(state.errors))
+            """),
+        tmp_path,
+        config=plugin_config(),
+        params={"code": WIRING_SCRIPT, "board": BOARD},
+        timeout=90,
+    )
+    v = run.values
+    assert v["view_visible"]
+    assert v["panel_board"] == BOARD
+    flash = [f for f in v["findings"] if f["rule"] == "flash-pin"]
+    assert flash and flash[0]["severity"] == "error", v["findings"]
+    assert flash[0]["line"] == 2
+    assert any(f["rule"] == "flash-pin" for f in v["panel_findings"])
+    assert any("flash-pin" in row for row in v["tree_rows"]), v["tree_rows"]
+    assert v["insert"].split(".")[0] == "2", v["insert"]
+    assert v["fix"], "selecting the finding shows its fix"
+    for what, where in v["on_screen"].items():
+        assert where["ok"], f"the {what} is not wholly visible in the IoT Wiring view: {where}"
+    assert "flash-pin" not in v["pico_rules"], v["pico_rules"]
+    assert v["errors"] == [] and run.internal_errors == []
+
+
+# --- 5: the port handover with Thonny's ESP32 backend -------------------------------------------
+def _assert_no_secret_anywhere(run, *more: str) -> None:
+    assert_no_secret(
+        run.values.get("shell"),
+        run.program_output,
+        run.frontend_log,
+        run.backend_log,
+        run.stdout,
+        json.dumps(run.values.get("handover_log")),
+        json.dumps(run.values.get("errors")),
+        *more,
+    )
+
+
+def test_deploy_from_the_plugin_takes_the_port_from_thonny_and_gives_it_back(tmp_path, vboard):
+    run = run_thonny(
+        scenario("""
+            yield from board_prompt()
+            restarts = watch_restarts()
+            proxy = get_runner().get_backend_proxy()
+            record("before", {"port": proxy._port, "pid": proxy._proc.pid})
+            view, panel = yield from open_view("Deploy")
+            panel.choose("wifi", "sensor")
+            panel.values["wifi_ssid"].set(params["ssid"])
+            panel.values["wifi_password"].set(params["password"])
+            yield 0.5
+            record("form_clipped", clipped(view))  # the form, filled: nothing cut off
+            shot("deploy-form")
+            started = now()
+            panel.deploy_button.invoke()  # as a click
+            record("running", panel.running)
+            yield until(lambda: panel.running is None, 60, "the deploy to finish")
+            record("status", panel.status_var.get())
+            record("deploy_log", panel.log_content())
+            yield from back_at_prompt(started)
+            proxy = get_runner().get_backend_proxy()
+            record("after", {"port": proxy._port, "pid": proxy._proc.pid,
+                             "alive": proxy.process_is_alive()})
+            record("events_since", [e for e in events() if e["t"] > started])
+            yield from shell_command("print(6*7)", "42")
+            record("restarts", restarts)
+            record("notice", shell_notice())
+            record("shell", shell_text())
+            record("handover_log", list(state.handover_log))
+            record("errors", list(state.errors))
+            shot("deploy-handover")
+            """),
+        tmp_path,
+        config=esp32_config(vboard.port),
+        params={"ssid": SSID, "password": WIFI_PASSWORD},
+        timeout=110,
+    )
+    v = run.values
+    flash = Path(vboard.flash_dir)
+    # The deploy reached the board.
+    assert v["form_clipped"] == [], v["form_clipped"]
+    assert v["running"] == "deploy"
+    assert "Deployed" in v["status"], (v["status"], v["deploy_log"])
+    for name in ("boot.py", "main.py", "config.py", "wifi.py", "sensor.py", "config.json"):
+        assert (flash / name).is_file(), name
+    config = json.loads((flash / "config.json").read_text())
+    assert config["wifi_ssid"] == SSID and config["wifi_password"] == WIFI_PASSWORD
+    # Thonny let go of the port, then had it back: a new backend process on the same port that
+    # greeted it (a welcome ToplevelResponse), and the Shell runs code on the board again.
+    names = [e["name"] for e in v["events_since"]]
+    assert "BackendTerminated" in names, names
+    assert names.index("BackendTerminated") < names.index("BackendRestart"), names
+    assert any(e["name"] == "ToplevelResponse" and e["welcome"] for e in v["events_since"])
+    assert v["after"]["port"] == v["before"]["port"] == vboard.port
+    assert v["after"]["alive"] and v["after"]["pid"] != v["before"]["pid"]
+    assert [r["clean"] for r in v["restarts"]] == [False]  # one reconnect, not a Stop/Restart
+    assert "42" in v["shell"].split("print(6*7)")[-1]
+    # The one-line message said what happened to the port; the Shell's notice is not stale.
+    assert v["notice"] is None or "stopped" not in v["notice"], v["notice"]
+    assert v["handover_log"], "no handover message"
+    assert any(vboard.port in line for line in v["handover_log"]), v["handover_log"]
+    assert v["errors"] == [] and run.internal_errors == []
+    _assert_no_secret_anywhere(run, v["deploy_log"], v["status"])
+
+
+def test_flashing_the_port_thonny_holds_stops_its_backend_and_brings_it_back(tmp_path, vboard):
+    """The IoT Flash view flashes the very port Thonny's ESP32 backend is connected to.
+
+    The virtual board runs MicroPython and has no ROM bootloader, so esptool cannot sync and the
+    flash fails with our "did not answer as a bootloader ... hold BOOT" message; that is the
+    expected outcome here (flashing itself is tested on the virtual ROM chip in
+    test_flash_panel.py). What this test proves is the handover around it: Thonny's backend is
+    stopped before esptool opens the port (no "port in use by Thonny" error, no backend alive at
+    any moment of the flash), and it is back on the same port afterwards with a fresh welcome,
+    taking Shell commands, while nobody touched Stop/Restart (no "restart" command dispatched).
+    """
+    image = tmp_path / "esp32-app.bin"
+    image.write_bytes(esp_app_image(0))
+    run = run_thonny(
+        scenario("""
+            dispatched = []
+            wb.bind("UICommandDispatched", lambda e: dispatched.append(e.command_id), True)
+            yield from board_prompt()
+            restarts = watch_restarts()
+            proxy = get_runner().get_backend_proxy()
+            record("before", {"port": proxy._port, "pid": proxy._proc.pid})
+            view, panel = yield from open_view("Flash")
+            record("panel_port", panel.port())
+            record("practice", bool(panel.practice_var.get()))
+            panel.choose_image(params["image"])
+            yield until(lambda: panel.image is not None, 20, "the image to be checked")
+            yield until(lambda: panel.flash_button.instate(["!disabled"]), 10, "Flash enabled")
+            samples = []
+
+            def flashing_done():
+                p = get_runner().get_backend_proxy()
+                samples.append([panel.task, p is not None and p.process_is_alive()])
+                return panel.task == "idle"
+
+            started = now()
+            panel.flash_button.invoke()  # as a click
+            record("task_after_click", panel.task)
+            yield until(flashing_done, 60, "the flash attempt to end")
+            record("samples", samples)
+            record("outcome", panel.outcome)
+            record("outcome_text", panel.outcome_var.get())
+            record("flash_log", panel.log_content())
+            yield from back_at_prompt(started)
+            proxy = get_runner().get_backend_proxy()
+            record("after", {"port": proxy._port, "pid": proxy._proc.pid,
+                             "alive": proxy.process_is_alive()})
+            record("events_since", [e for e in events() if e["t"] > started])
+            yield from shell_command("print(6*7)", "42")
+            record("dispatched", dispatched)
+            record("restarts", restarts)
+            record("notice", shell_notice())
+            record("shell", shell_text())
+            record("handover_log", list(state.handover_log))
+            record("errors", list(state.errors))
+            shot("flash-handover")
+            """),
+        tmp_path,
+        config=esp32_config(vboard.port),
+        params={"image": str(image)},
+        timeout=110,
+    )
+    v = run.values
+    assert v["panel_port"] == vboard.port and not v["practice"]  # Thonny's port, by default
+    assert v["task_after_click"] == "flashing"
+    # esptool really tried and failed the expected way, not on a port still held by Thonny.
+    assert v["outcome"] == "failed", (v["outcome"], v["flash_log"])
+    assert "did not answer as a bootloader" in v["outcome_text"], v["outcome_text"]
+    assert "in use" not in v["outcome_text"]
+    # Stopped before, during the whole flash...
+    during = [alive for task, alive in v["samples"] if task == "flashing"]
+    assert len(during) >= 3 and not any(during), v["samples"]
+    names = [e["name"] for e in v["events_since"]]
+    assert "BackendTerminated" in names and "BackendRestart" in names, names
+    assert names.index("BackendTerminated") < names.index("BackendRestart")
+    # ... and back afterwards, without Stop/Restart: no "restart" command, and the one backend
+    # restart was the plug-in's reconnect (clean=False), not Stop/Restart's clean=True.
+    assert "restart" not in v["dispatched"], v["dispatched"]
+    assert [r["clean"] for r in v["restarts"]] == [False], v["restarts"]
+    assert any(e["name"] == "ToplevelResponse" and e["welcome"] for e in v["events_since"])
+    assert v["after"]["port"] == v["before"]["port"] == vboard.port
+    assert v["after"]["alive"] and v["after"]["pid"] != v["before"]["pid"]
+    assert "42" in v["shell"].split("print(6*7)")[-1]
+    assert any(vboard.port in line for line in v["handover_log"]), v["handover_log"]
+    # The Shell's notice does not still say the backend is stopped once it is back.
+    assert v["notice"] is None or "stopped" not in v["notice"], v["notice"]
+    assert run.internal_errors == []
