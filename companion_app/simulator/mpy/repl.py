@@ -92,6 +92,22 @@ def format_exception(e):
 _globals = {"__name__": "__main__"}
 
 
+def stop_running():
+    """Ctrl-C off, then drop one already on its way (pyexec.c drops it too after an exception).
+
+    Ctrl-C is a pending KeyboardInterrupt, raised between bytecodes (see host.py), so one typed
+    just before ISIG went off can still arrive here, not in the user's code.
+    """
+    while True:
+        try:
+            set_running(False)
+            for _ in (0, 1):
+                pass  # a backward jump: where the VM raises a pending exception
+            return
+        except KeyboardInterrupt:
+            pass
+
+
 def execute(code_src, filename, mode, raw=False):
     """Compile and run user code. Returns the exception text ('' on success).
 
@@ -101,22 +117,19 @@ def execute(code_src, filename, mode, raw=False):
         code = compile(code_src, filename, mode)
     except BaseException as e:  # SyntaxError, MemoryError, ...
         return format_exception(e)
-    err = ""
     set_running(True)
     try:
-        exec(code, _globals)
+        try:
+            exec(code, _globals)
+        finally:
+            stop_running()  # before the traceback, so a second Ctrl-C cannot cut it short
     except SystemExit as e:
-        set_running(False)
         if e.args and e.args[0] in (EXIT_HARD, EXIT_DEEPSLEEP):
             raise  # machine.reset() / deepsleep(): the host reboots the whole board
         raise SoftReset()
     except BaseException as e:
-        err = format_exception(e)
-    try:
-        set_running(False)
-    except KeyboardInterrupt:
-        set_running(False)  # Ctrl-C arrived just as the code finished
-    return err
+        return format_exception(e)
+    return ""
 
 
 def run_file(name):
