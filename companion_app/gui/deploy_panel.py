@@ -30,14 +30,16 @@ import threading
 import tkinter as tk
 import webbrowser
 from pathlib import Path
-from tkinter import filedialog, ttk
+from tkinter import filedialog
 from tkinter import font as tkfont
+from tkinter import ttk
 from tkinter.scrolledtext import ScrolledText
 from typing import Any, Callable
 
 from companion_app.boards import list_boards, load_board
 from companion_app.device.pinchoice import PIN_FIELDS, PinChoices, field_spec, pin_choices
 from companion_app.errors import IotkitError
+from companion_app.gui.boardpick import board_combobox, board_id_of, board_label
 from companion_app.gui.worker import describe_error
 
 log = logging.getLogger(__name__)
@@ -246,16 +248,10 @@ class DeployPanel(ttk.Frame):
         bar = ttk.Frame(self, padding=(6, 4))
         bar.pack(side="top", fill="x")
         ttk.Label(bar, text="Board type:").pack(side="left")
-        self.board_var = tk.StringVar(value=self._board_label(self.board))
-        self.board_combo = ttk.Combobox(
-            bar,
-            textvariable=self.board_var,
-            state="readonly",
-            width=34,
-            values=[self._board_label(b) for b in self.boards],
+        self.board_var, self.board_combo = board_combobox(
+            bar, self.boards, self.board, self._on_board_picked
         )
         self.board_combo.pack(side="left", padx=(4, 8))
-        self.board_combo.bind("<<ComboboxSelected>>", lambda e: self._on_board_picked())
         ttk.Button(bar, text="Use diagram.json…", command=self._on_open_diagram).pack(side="left")
         self.wiring_var = tk.StringVar(value="")
         if self._compact:  # "Pins: as wired in diagram.json (…)" gets a line of its own
@@ -387,10 +383,6 @@ class DeployPanel(ttk.Frame):
         except tk.TclError:  # not mapped yet: the first <Map> places them
             pass
 
-    @staticmethod
-    def _board_label(board: Any) -> str:
-        return f"{board.id} — {board.name}"
-
     # --- board and wiring -------------------------------------------------------------------
     def _initial_board(self) -> str:
         """The connected board if the host knows it, else the diagram's board, else a default."""
@@ -421,12 +413,12 @@ class DeployPanel(ttk.Frame):
         if board.id == self.board.id:
             return
         self.board = board
-        self.board_var.set(self._board_label(board))
+        self.board_var.set(board_label(board))
         self._load_saved(board.id)
         self._relayout()
 
     def _on_board_picked(self) -> None:
-        self.set_board(self.board_var.get().split(" — ")[0])
+        self.set_board(board_id_of(self.board_var.get()))
 
     def use_diagram(self, path: str | os.PathLike[str] | None) -> None:
         """Take pin suggestions from this diagram.json (None: back to the Wiring tab's)."""

@@ -29,6 +29,7 @@ from typing import Any, Callable, Sequence
 from companion_app.boards import Board, list_boards, load_board
 from companion_app.boards.parts import list_parts
 from companion_app.errors import IotkitError
+from companion_app.gui.boardpick import board_combobox, board_id_of, board_label
 from companion_app.wiring.check import pick_board
 from companion_app.wiring.codescan import scan_file, scan_source
 from companion_app.wiring.diagram import Diagram, diagram_from_data
@@ -165,16 +166,10 @@ class WiringPanel(ttk.Frame):
         bar = ttk.Frame(self, padding=(6, 4))
         bar.pack(side="top", fill="x")
         ttk.Label(bar, text="Board:").pack(side="left")
-        self.board_var = tk.StringVar(value=self._board_label(self.board))
-        self.board_combo = ttk.Combobox(
-            bar,
-            textvariable=self.board_var,
-            state="readonly",
-            width=34,
-            values=[self._board_label(b) for b in self.boards],
+        self.board_var, self.board_combo = board_combobox(
+            bar, self.boards, self.board, self._on_board_picked
         )
         self.board_combo.pack(side="left", padx=(4, 8))
-        self.board_combo.bind("<<ComboboxSelected>>", lambda e: self._on_board_picked())
         if self._compact:
             bar = ttk.Frame(self, padding=(6, 0, 6, 4))
             bar.pack(side="top", fill="x")
@@ -323,15 +318,11 @@ class WiringPanel(ttk.Frame):
         except tk.TclError:
             self._sash_placed = False
 
-    @staticmethod
-    def _board_label(board: Board) -> str:
-        return f"{board.id} — {board.name}"
-
     # --- board and form ---------------------------------------------------------------------
     def set_board(self, board_id: str) -> None:
         """Pick a board; the wiring's board part follows, so the form offers its pins."""
         self.board = load_board(board_id)
-        self.board_var.set(self._board_label(self.board))
+        self.board_var.set(board_label(self.board))
         for part in self.wiring["parts"]:
             if part.get("id") == self._board_part_id():
                 part["type"] = self.board.wokwi_types[0]
@@ -339,7 +330,7 @@ class WiringPanel(ttk.Frame):
         self.recheck()
 
     def _on_board_picked(self) -> None:
-        self.set_board(self.board_var.get().split(" — ")[0])
+        self.set_board(board_id_of(self.board_var.get()))
 
     def _board_part_id(self) -> str:
         diagram = diagram_from_data(self.wiring, self.source)
@@ -424,7 +415,7 @@ class WiringPanel(ttk.Frame):
         self.source = path.name
         if diagram.board is not None:
             self.board = diagram.board
-            self.board_var.set(self._board_label(self.board))
+            self.board_var.set(board_label(self.board))
         self._refresh_form_choices()
         self.recheck()
 

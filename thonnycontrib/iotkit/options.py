@@ -14,6 +14,8 @@ from typing import Any
 from thonny import get_workbench
 from thonny.config_ui import ConfigurationPage
 
+from companion_app.gui.boardpick import board_id_of
+
 log = logging.getLogger(__name__)
 
 BAUD_CHOICES = ("115200", "230400", "460800", "921600", "57600", "9600")
@@ -22,8 +24,9 @@ ERROR_COLOUR = "#b00000"
 
 def _board_choices() -> list[str]:
     from companion_app.boards import list_boards
+    from companion_app.gui.boardpick import board_label
 
-    return [f"{b.id} — {b.name}" for b in list_boards()]
+    return [board_label(b) for b in list_boards()]
 
 
 class IotkitConfigPage(ConfigurationPage):
@@ -39,7 +42,7 @@ class IotkitConfigPage(ConfigurationPage):
             log.exception("listing boards failed")
             choices = []
         board = str(wb.get_option("iotkit.board") or "")
-        current = next((c for c in choices if c.split(" — ")[0] == board), board)
+        current = next((c for c in choices if board_id_of(c) == board), board)
         self.board_var = tk.StringVar(value=current)
         self.board_combo = ttk.Combobox(
             self, textvariable=self.board_var, values=choices, state="readonly", width=44
@@ -93,7 +96,7 @@ class IotkitConfigPage(ConfigurationPage):
 
     def values(self) -> dict[str, Any]:
         """The options as the page would write them; ValueError says what is wrong."""
-        board = self.board_var.get().split(" — ")[0].strip()
+        board = board_id_of(self.board_var.get())
         try:
             baud = int(self.baud_var.get().strip())
         except ValueError:
