@@ -115,9 +115,14 @@ class PlotPanel(ttk.Frame):
             side="right"
         )
         self.status_label = ttk.Label(
-            status_row, textvariable=self.status_var, anchor="w", padding=(6, 2)
+            status_row, textvariable=self.status_var, anchor="w", justify="left", padding=(6, 2)
         )
         self.status_label.pack(side="left", fill="x", expand=True)
+        # Wrap rather than cut the text off in a narrow host (a Thonny side column).
+        self.status_label.bind(
+            "<Configure>",
+            lambda e: self.status_label.configure(wraplength=max(200, e.width - 8)),
+        )
         if ctx is not None:
             ctx.connection.add_listener(self._on_connection_event)
             self.status_var.set(
