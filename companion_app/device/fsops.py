@@ -146,24 +146,35 @@ def mkdir(path: str, exist_ok: bool) -> str:
     )
 
 
+# The one way the snippets hash a board file: streamed 512 bytes at a time, so a big file needs
+# no more RAM than a small one. Returns (digest bytes, size); an OSError is the caller's to handle.
+SHA_FN = """\
+def _iotkit_sha(p):
+ h=hashlib.sha256()
+ b=bytearray(512)
+ n=0
+ with open(p,'rb') as f:
+  while True:
+   k=f.readinto(b)
+   if not k:
+    break
+   h.update(memoryview(b)[:k])
+   n+=k
+ return h.digest(),n
+"""
+
+
 def hash_many(paths: list[str]) -> str:
     return (
         "import hashlib,binascii\n"
-        "def _iotkit_h(p):\n"
+        + SHA_FN
+        + "def _iotkit_h(p):\n"
         " try:\n"
-        "  h=hashlib.sha256()\n"
-        "  b=bytearray(512)\n"
-        "  with open(p,'rb') as f:\n"
-        "   while True:\n"
-        "    n=f.readinto(b)\n"
-        "    if not n:\n"
-        "     break\n"
-        "    h.update(memoryview(b)[:n])\n"
-        "  return binascii.hexlify(h.digest()).decode()\n"
+        "  return binascii.hexlify(_iotkit_sha(p)[0]).decode()\n"
         " except OSError:\n"
         "  return None\n"
         f"print(repr([_iotkit_h(p) for p in {[str(p) for p in paths]!r}]))\n"
-        "del _iotkit_h\n"
+        "del _iotkit_h,_iotkit_sha\n"
     )
 
 
@@ -202,23 +213,16 @@ def digest(data: bytes) -> str:
     return base64.b64encode(hashlib.sha256(data).digest()).decode()[:DIGEST_CHARS]
 
 
-_SURVEY = """\
-import os,sys,gc,hashlib,binascii
+_SURVEY = (
+    "import os,sys,gc,hashlib,binascii\n"
+    + SHA_FN
+    + """\
 def _iotkit_h(p):
  try:
   if os.stat(p)[0]&0x4000:
    return 'dir'
-  h=hashlib.sha256()
-  b=bytearray(512)
-  n=0
-  with open(p,'rb') as f:
-   while True:
-    k=f.readinto(b)
-    if not k:
-     break
-    h.update(memoryview(b)[:k])
-    n+=k
-  x=binascii.b2a_base64(h.digest())[:%(chars)d].decode()
+  d,n=_iotkit_sha(p)
+  x=binascii.b2a_base64(d)[:%(chars)d].decode()
   return (x,n,int(_iotkit_d.get(p)==x[:%(hashlen)d]))
  except OSError:
   return None
@@ -292,8 +296,9 @@ _iotkit_r['builtin']=[n for n in %(libs)r if _iotkit_b(n)]
 _iotkit_r['dirs']=[_iotkit_k(p) for p in %(dirs)r]
 _iotkit_r['files']=[_iotkit_h(p) for p in %(paths)r]
 print(repr(_iotkit_r))
-del _iotkit_h,_iotkit_k,_iotkit_s,_iotkit_b,_iotkit_r,_iotkit_d
+del _iotkit_h,_iotkit_sha,_iotkit_k,_iotkit_s,_iotkit_b,_iotkit_r,_iotkit_d
 """
+)
 
 
 def deploy_survey(paths: list[str], dirs: list[str], libs: list[str], cleanup: bool) -> str:
@@ -469,18 +474,12 @@ def call_remove(path: str) -> str:
 # a time, into a temp name in BACKUP_DIR that is renamed once the copy is complete and its
 # SHA-256 checked, so a cut leaves no backup or a whole one (the sweep removes the temp file).
 
-_BACKUP_SURVEY = """\
-import os,hashlib,binascii
+_BACKUP_SURVEY = (
+    "import os,hashlib,binascii\n"
+    + SHA_FN
+    + """\
 def _iotkit_h(p):
- h=hashlib.sha256()
- b=bytearray(512)
- with open(p,'rb') as f:
-  while True:
-   k=f.readinto(b)
-   if not k:
-    break
-   h.update(memoryview(b)[:k])
- return binascii.b2a_base64(h.digest())[:%(chars)d].decode()
+ return binascii.b2a_base64(_iotkit_sha(p)[0])[:%(chars)d].decode()
 def _iotkit_q(d,n):
  r=[]
  try:
@@ -492,8 +491,9 @@ def _iotkit_q(d,n):
   pass
  return r
 print(repr([_iotkit_q(d,n) for d,n in %(places)r]))
-del _iotkit_h,_iotkit_q
+del _iotkit_h,_iotkit_sha,_iotkit_q
 """
+)
 
 
 def backup_survey(folders_names: list[tuple[str, str]]) -> str:
