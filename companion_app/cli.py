@@ -1,8 +1,16 @@
 """The `iotkit` command: thin argparse front end over the engine's Python API.
 
 Each subcommand lives in a small `_cmd_*` function that imports its engine module lazily, so
-`iotkit ports` does not pay for matplotlib or esptool. Errors that a person can fix are raised as
-`IotkitError` subclasses and printed as one `error:` line; exit codes follow shared/CONTRACTS.md.
+`iotkit ports` does not pay for matplotlib or esptool. Exit codes and messages follow
+shared/CONTRACTS.md and docs/cli.md, and `main` is the one place that decides how a failure is
+shown, in steps:
+
+1. A wrong command line (argparse's own complaints included) is one `error:` line, exit 2.
+2. Errors a person can fix are raised as `IotkitError` subclasses: one `error:` line, their exit
+   code.
+3. Ctrl-C ends any command at once: one line, exit 130.
+4. Anything else is our bug: one line saying so, exit 1; the traceback goes to the log (`-v`).
+   Its message is not shown, because it might quote a password from a config.
 """
 
 from __future__ import annotations
@@ -10,16 +18,31 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
-from typing import Callable, Sequence
+from typing import Callable, NoReturn, Sequence
 
 from companion_app.errors import IotkitError, UsageError
+from companion_app.inputs import positive_int, tcp_port
 
 log = logging.getLogger(__name__)
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for a command stopped by Ctrl-C
+
+
+class CommandLineParser(argparse.ArgumentParser):
+    """argparse, but a mistake on the command line is the contract's one `error:` line.
+
+    argparse itself prints the usage and `iotkit sim: error: ...` on two lines; raising
+    UsageError instead lets `main` print it like every other message. Subcommand parsers are
+    of this class too (add_subparsers uses the parent's class).
+    """
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
 
 
 def _print_json(obj: object) -> None:
@@ -80,7 +103,7 @@ def _cmd_gui(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = CommandLineParser(
         prog="iotkit",
         description="Flash, wire, deploy and plot MicroPython boards. "
         "With no subcommand, opens the companion window.",
@@ -101,14 +124,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--board", default="esp32-devkit-v1", help="board id (see `iotkit boards`)")
     p.add_argument("--wiring", metavar="FILE", help="Wokwi diagram.json deciding what is connected")
     p.add_argument("--flash-dir", metavar="DIR", help="the board's flash; persists between runs")
-    p.add_argument("--baud", type=int, help="throttle the link to a real UART at this rate")
+    p.add_argument(
+        "--baud", type=positive_int, help="throttle the link to a real UART at this rate"
+    )
     p.add_argument("--port-file", metavar="FILE", help="write the port name here once ready")
-    p.add_argument("--tcp", type=int, metavar="PORT", help="also serve socket://127.0.0.1:PORT")
+    p.add_argument(
+        "--tcp",
+        type=tcp_port,
+        metavar="PORT",
+        help="also serve socket://127.0.0.1:PORT (0 = any free port)",
+    )
+    p.add_argument(
+        "--lan",
+        action="store_true",
+        help="let other computers on the network reach the virtual board's ports and the "
+        "servers its programs start (default: this computer only)",
+    )
     p.add_argument(
         "--wifi",
         action="append",
         metavar="SSID:PASSWORD",
-        help="a network the virtual board can join (default: iotkit-lab:micropython)",
+        help="a network the virtual board can join (default: iotkit-lab:micropython); "
+        "SSID:- reads the password from stdin without echo, SSID alone takes it from "
+        "$IOTKIT_WIFI_PASSWORD, so it does not show in `ps`",
     )
     p.add_argument(
         "--bootloader",
@@ -121,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mac", help="with --bootloader: e.g. 24:0a:c4:12:34:56")
     p.add_argument(
         "--rfc2217",
-        type=int,
+        type=tcp_port,
         metavar="PORT",
         help="with --bootloader: also serve rfc2217://127.0.0.1:PORT, whose DTR/RTS reset the "
         "chip as on a DevKit (0 = any free port)",
@@ -143,12 +181,43 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _say(line: str) -> None:
+    """One line on stderr; a closed stderr must not turn into a traceback of its own."""
+    from companion_app.secrets import mask_text  # an error may quote board output
+
+    try:
+        print(mask_text(line), file=sys.stderr, flush=True)
+    except (OSError, ValueError):
+        pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run `iotkit` with `argv` and return its exit code; never raises (see the module doc)."""
+    try:
+        return _run(argv)
+    except KeyboardInterrupt:
+        _say("error: stopped by Ctrl-C.")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader of our output went away (`iotkit ports | head -1`): nobody is left to
+        # tell, and Python's own flush at exit must not complain either.
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return EXIT_FAILED
+
+
+def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-    except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
+    except SystemExit as exc:  # --help and --version exit 0
         return int(exc.code or 0)
+    except UsageError as exc:
+        _say(f"error: {exc}")
+        return exc.exit_code
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
@@ -157,11 +226,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return func(args)
     except IotkitError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _say(f"error: {exc}")
         log.debug("details", exc_info=True)
         return exc.exit_code
-    except KeyboardInterrupt:
-        return 130
+    except (KeyboardInterrupt, BrokenPipeError):
+        raise
+    except Exception as exc:  # our bug: one line for the person, the traceback for the log
+        log.debug("unexpected failure", exc_info=True)
+        _say(
+            f"error: iotkit failed unexpectedly ({type(exc).__name__}). Run the command again "
+            "with -v to see the details, and please report them."
+        )
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":

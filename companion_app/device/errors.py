@@ -98,6 +98,34 @@ class PortBusyError(LinkError):
         )
 
 
+class PortSharedError(LinkError):
+    """Another program has the port open without locking it, and reads the board's answers.
+
+    pyserial's exclusive lock only keeps out programs that lock too; `cat /dev/ttyUSB0`, a
+    serial monitor or a script with a plain open() still read the same bytes, and what they
+    take never reaches us. Without this, the failure looks like a board that stopped answering.
+    """
+
+    ADVICE = "Close that program (or stop its connection to the board), then try again."
+
+    def __init__(self, port: str, holders: list[str]) -> None:
+        self.port = port
+        self.holders = list(holders)
+        # `reason` is the sentence without advice, for messages that give their own.
+        self.reason = (
+            f"another program has serial port {port} open too and takes the board's answers: "
+            f"{', '.join(self.holders)}"
+        )
+        super().__init__(f"{self.reason[0].upper()}{self.reason[1:]}. {self.ADVICE}")
+
+
+def shared_port_error(port: str) -> PortSharedError | None:
+    """A PortSharedError if other processes have `port` open (Linux; None elsewhere or when
+    nobody else has it). Called when a link fails, to tell a stolen answer from a dead board."""
+    others = find_port_holders(port, exclude_self=True)
+    return PortSharedError(port, others) if others else None
+
+
 class NoResponseError(LinkError):
     """Nothing MicroPython-like answered, or the board stopped answering."""
 
@@ -211,11 +239,11 @@ _FRIENDLY_NAMES = (
 )
 
 
-def find_port_holders(port: str) -> list[str]:
+def find_port_holders(port: str, exclude_self: bool = False) -> list[str]:
     """Name the processes holding `port` open, e.g. ["Thonny (pid 1234)"].
 
     Only Linux exposes this cheaply (/proc/*/fd); elsewhere, and for processes of other users,
-    we return what we can see, possibly nothing.
+    we return what we can see, possibly nothing. `exclude_self` leaves this process out.
     """
     if not sys.platform.startswith("linux") or "://" in port:
         return []
@@ -230,6 +258,8 @@ def find_port_holders(port: str) -> list[str]:
     except OSError:
         return []
     for pid in pids:
+        if exclude_self and int(pid) == os.getpid():
+            continue
         fd_dir = f"/proc/{pid}/fd"
         try:
             fds = os.listdir(fd_dir)

@@ -40,7 +40,9 @@ from companion_app.device.errors import (
     ExecTimeoutError,
     LinkError,
     NoResponseError,
+    PortSharedError,
     describe_open_error,
+    shared_port_error,
 )
 from companion_app.device.fsops import FileInfo
 
@@ -56,10 +58,41 @@ _PLAIN_RAW_PAUSE = 0.01
 # Code up to this size goes in plain raw mode: it fits a board's UART receive buffer (256 bytes
 # on ESP32 and RP2), so it needs no flow control and saves raw-paste's extra round trip.
 SMALL_CODE = 256
+_STOP_POLL_S = 0.1  # how often a wait that can be stopped looks at its stop flag
+# Silence after which a wait for the board's answer looks for another program on the port.
+SHARED_CHECK_S = 1.0
 
 
 class _Timeout(Exception):
     """Internal: a wait ran out; the public method decides which LinkError that is."""
+
+
+class _SilenceWatch:
+    """While waiting for the board's answer: after SHARED_CHECK_S of silence, look once whether
+    another program has the port open too (it would be taking the answer), and if so raise
+    PortSharedError at once instead of waiting out the whole timeout."""
+
+    def __init__(self, port: str) -> None:
+        self.port = port
+        self.since = time.monotonic()
+        self.checked = False
+
+    def wait(self, deadline: float) -> float:
+        """How long the next read may wait: until the deadline, or until the check is due."""
+        left = deadline - time.monotonic()
+        if self.checked:
+            return left
+        return min(left, max(0.0, self.since + SHARED_CHECK_S - time.monotonic()))
+
+    def heard(self) -> None:
+        self.since = time.monotonic()
+
+    def silent(self) -> None:
+        if not self.checked and time.monotonic() - self.since >= SHARED_CHECK_S:
+            self.checked = True
+            shared = shared_port_error(self.port)
+            if shared is not None:
+                raise shared
 
 
 class Link:
@@ -178,10 +211,23 @@ class Link:
             raise LinkError(f"The port {self._port} is not open: connect to the board first.")
         return self._ser
 
-    def _gone(self, exc: BaseException) -> DeviceDisconnectedError:
+    def _gone(self, exc: BaseException) -> LinkError:
         log.debug("I/O on %s failed: %r", self._port, exc)
         self._in_raw = False
-        return DeviceDisconnectedError(self._port, path=self._current_path, detail=str(exc))
+        return self._explained(
+            DeviceDisconnectedError(self._port, path=self._current_path, detail=str(exc))
+        )
+
+    def _explained(self, exc: LinkError) -> LinkError:
+        """`exc`, unless another program has the port open too: then that is the cause (it
+        reads the board's answers before we can), and the message says which program."""
+        if isinstance(exc, PortSharedError):
+            return exc
+        shared = shared_port_error(self._port)
+        if shared is None:
+            return exc
+        log.debug("%s failed (%s) while shared with %s", self._port, exc, shared.holders)
+        return shared
 
     def _write(self, data: bytes) -> None:
         ser = self._require_open()
@@ -252,6 +298,7 @@ class Link:
         Raises _Timeout at `deadline`.
         """
         buf = bytearray()
+        watch = _SilenceWatch(self._port)
         while True:
             idx = buf.find(ending)
             if idx >= 0:
@@ -260,23 +307,28 @@ class Link:
                 return bytes(buf[:end])
             if len(buf) > keep:
                 del buf[: len(buf) - keep]
-            data = self._recv(deadline - time.monotonic())
+            data = self._recv(watch.wait(deadline))
             if not data:
                 if time.monotonic() >= deadline:
                     self._unread(bytes(buf[-keep:]))
                     raise _Timeout()
+                watch.silent()
                 continue
+            watch.heard()
             buf += data
 
     def _read_exact(self, n: int, deadline: float) -> bytes:
         buf = bytearray()
+        watch = _SilenceWatch(self._port)
         while len(buf) < n:
-            data = self._recv(deadline - time.monotonic())
+            data = self._recv(watch.wait(deadline))
             if not data:
                 if time.monotonic() >= deadline:
                     self._unread(bytes(buf))
                     raise _Timeout()
+                watch.silent()
                 continue
+            watch.heard()
             buf += data
         self._unread(bytes(buf[n:]))
         return bytes(buf[:n])
@@ -319,8 +371,16 @@ class Link:
             while True:
                 now = time.monotonic()
                 if now >= deadline:
-                    raise NoResponseError(self._port, what=_no_answer_text(self._port, tail))
+                    raise self._explained(
+                        NoResponseError(self._port, what=_no_answer_text(self._port, tail))
+                    )
                 if now >= next_try:
+                    if attempt == 1:
+                        # No answer to the first try: a program reading the port too (without
+                        # a lock) takes the answers, and waiting longer would not help.
+                        shared = shared_port_error(self._port)
+                        if shared is not None:
+                            raise shared
                     attempt += 1
                     self._write(b"\r\x03")
                     time.sleep(0.005)
@@ -371,7 +431,12 @@ class Link:
         overrun the program is interrupted with Ctrl-C and ExecTimeoutError is raised.
         """
         with self._lock:
-            out, err = self._exec_raw(code, on_output, timeout)
+            try:
+                out, err = self._exec_raw(code, on_output, timeout)
+            except DeviceExecError:
+                raise
+            except LinkError as exc:  # no answer, or garbled: maybe someone else took it
+                raise self._explained(exc) from exc
             if err:
                 raise DeviceExecError(err.decode("utf-8", "replace"), stdout=out)
             return out
@@ -547,7 +612,7 @@ class Link:
             interrupted = True
         except _Timeout:
             self._in_raw = False
-        raise ExecTimeoutError(self._port, idle, interrupted)
+        raise self._explained(ExecTimeoutError(self._port, idle, interrupted))
 
     def eval(self, expr: str) -> object:
         """Evaluate on the board, rebuild the value here; only literals survive the trip."""
@@ -657,11 +722,14 @@ class Link:
 
     # ------------------------------------------------------------------ resets
 
-    def soft_reset(self, timeout: float | None = None) -> str:
+    def soft_reset(
+        self, timeout: float | None = None, stop: threading.Event | None = None
+    ) -> str:
         """Ctrl-D in the friendly REPL, so boot.py and main.py run as after power-on.
 
-        Returns what they printed. If main.py runs on past `timeout` (default: the link's),
-        returns what it printed so far and leaves it running.
+        Returns what they printed. If main.py runs on past `timeout` (default: the link's), or
+        `stop` is set (the person pressed Ctrl-C or Stop), returns what it printed so far and
+        leaves it running.
         """
         wait = self.timeout if timeout is None else float(timeout)
         with self._lock:
@@ -674,19 +742,18 @@ class Link:
             try:
                 self._read_until(FRIENDLY_PROMPT, deadline, keep=4096)
             except _Timeout:
-                raise NoResponseError(self._port) from None
+                raise self._explained(NoResponseError(self._port)) from None
             self._discard_input(0.02)
             self._write(b"\x04")
             try:
                 self._read_until(SOFT_REBOOT, time.monotonic() + self.timeout, keep=4096)
             except _Timeout:
-                raise NoResponseError(
-                    self._port, what=f"The board on {self._port} did not soft-reset"
-                ) from None
+                what = f"The board on {self._port} did not soft-reset"
+                raise self._explained(NoResponseError(self._port, what=what)) from None
             out = bytearray()
             end = time.monotonic() + wait
-            while time.monotonic() < end:
-                data = self._recv(end - time.monotonic())
+            while time.monotonic() < end and not (stop is not None and stop.is_set()):
+                data = self._recv(min(end - time.monotonic(), _STOP_POLL_S))
                 out += data
                 if out.endswith(FRIENDLY_PROMPT) and b"MicroPython " in out:
                     break

@@ -30,9 +30,10 @@ from companion_app.boards import Board, list_boards, load_board
 from companion_app.boards.parts import list_parts
 from companion_app.errors import IotkitError
 from companion_app.gui.boardpick import board_combobox, board_id_of, board_label
+from companion_app.inputs import read_json_file
 from companion_app.wiring.check import pick_board
 from companion_app.wiring.codescan import scan_file, scan_source
-from companion_app.wiring.diagram import Diagram, diagram_from_data
+from companion_app.wiring.diagram import WIRING_FILE, Diagram, DiagramError, diagram_from_data
 from companion_app.wiring.pinout import HIGHLIGHT, PinoutLayout, layout_pinout, pins_of_finding
 from companion_app.wiring.pinout import render as render_pinout
 from companion_app.wiring.rules import Finding, run_checks
@@ -406,7 +407,8 @@ class WiringPanel(ttk.Frame):
         """Load a Wokwi diagram.json; its board becomes the picked board when we know it."""
         path = Path(path)
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            # The one reader of users' files: size limit, UTF-8 and nesting checked as in `iotkit`.
+            data = read_json_file(path, WIRING_FILE, error=DiagramError)
             diagram = diagram_from_data(data, path.name)
         except (OSError, ValueError, IotkitError) as exc:  # DiagramError is an IotkitError
             self._show_error(f"Cannot open {path.name}: {exc}")

@@ -47,8 +47,15 @@ from pathlib import Path
 from typing import Any, Callable
 
 from companion_app.errors import IotkitError, UsageError
-from companion_app.simulator.endpoint import ClientPorts, accept, listen, recv
-from companion_app.simulator.endpoint import serve_until_signalled
+from companion_app.inputs import check_output_file
+from companion_app.simulator.endpoint import (
+    ClientPorts,
+    accept,
+    lan_note,
+    listen,
+    recv,
+    serve_until_signalled,
+)
 
 log = logging.getLogger(__name__)
 
@@ -279,6 +286,16 @@ class FlashStore:
             self.size = size or default
             self.mem: Any = bytearray(b"\xff" * self.size)
             return
+        if self.path.is_dir():
+            raise BootloaderError(
+                f"The flash image {self.path} is a folder; it must be a file (it is created, "
+                "erased, if missing). Give a file name such as flash.bin."
+            )
+        if self.path.exists() and not self.path.is_file():
+            raise BootloaderError(
+                f"The flash image {self.path} is not a regular file. Give a file name such as "
+                "flash.bin."
+            )
         existing = self.path.stat().st_size if self.path.exists() else None
         if existing is not None and size is not None and existing != size:
             raise BootloaderError(
@@ -1059,11 +1076,15 @@ class VirtualBootloader:
         mac: str | bytes | None = None,
         rfc2217_port: int | None = None,
         uart_speed: bool = False,
+        lan: bool = False,
     ) -> None:
-        """`uart_speed=True` takes as long to receive data as a real UART at the baud rate the
+        """`lan=True` lets other computers reach its ports (default: loopback only).
+
+        `uart_speed=True` takes as long to receive data as a real UART at the baud rate the
         client set (10 bits a byte): slow, but real boards' timing, for benchmarks of parallel
         flashing, where the wire and not the CPU must be what each board waits for."""
         self.uart_speed = uart_speed
+        self.lan = lan
         self.rom = load_chip_rom(chip)
         self.chip = chip
         self.flash_image = Path(flash_image) if flash_image is not None else None
@@ -1071,7 +1092,7 @@ class VirtualBootloader:
         self.tcp_port = tcp_port
         self.rfc2217_port = rfc2217_port
         if flash_size is not None:
-            _check_flash_size(flash_size, "flash_size")
+            _check_flash_size(flash_size, "The flash size")
         self.flash_size = flash_size
         seed = str(self.flash_image.resolve()) if self.flash_image else None
         if mac is not None:
@@ -1145,17 +1166,18 @@ class VirtualBootloader:
                 "The virtual bootloader needs pseudo-terminals, which Windows does not have. "
                 "Use Linux, macOS or WSL, or practise with a real board."
             )
+        # The ports first: a port in use must fail before a new flash image file is made.
+        self._ports = ClientPorts(self.use_pty, self.tcp_port, lan=self.lan)
+        self.pty_path, self.tcp_url = self._ports.pty_path, self._ports.tcp_url
+        if self.rfc2217_port is not None:
+            self._rfc_listener = listen(self.rfc2217_port, self.lan)
+            self.rfc2217_url = f"rfc2217://127.0.0.1:{self._rfc_listener.getsockname()[1]}"
         self.flash = FlashStore(self.flash_image, self.flash_size, self.rom.default_flash_size)
         if self.log_path is not None:
             self._log_file = open(self.log_path, "w", buffering=1)
         self.engine = ChipEngine(
             self.rom, self.flash, self.mac, self._record, self._link_baud, self._watchdog_armed
         )
-        self._ports = ClientPorts(self.use_pty, self.tcp_port)
-        self.pty_path, self.tcp_url = self._ports.pty_path, self._ports.tcp_url
-        if self.rfc2217_port is not None:
-            self._rfc_listener = listen(self.rfc2217_port)
-            self.rfc2217_url = f"rfc2217://127.0.0.1:{self._rfc_listener.getsockname()[1]}"
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._record(
@@ -1413,6 +1435,7 @@ class VirtualBootloader:
             pty=False,
             tcp_port=0,
             banner_version=(info.micropython_version, info.build_date or ""),
+            lan=self.lan,
         )
         try:
             board.start()
@@ -1649,6 +1672,10 @@ def run_bootloader_sim(args: argparse.Namespace) -> int:
         )
     image = getattr(args, "flash_image", None) or default_flash_image(chip)
     rfc2217 = getattr(args, "rfc2217", None)
+    lan = bool(getattr(args, "lan", False))
+    port_file = getattr(args, "port_file", None)
+    if port_file:
+        check_output_file(port_file, "--port-file")
     sim = VirtualBootloader(
         chip,
         flash_image=image,
@@ -1656,8 +1683,13 @@ def run_bootloader_sim(args: argparse.Namespace) -> int:
         flash_size=parse_flash_size(getattr(args, "flash_size", None)),
         mac=getattr(args, "mac", None),
         rfc2217_port=rfc2217,
+        lan=lan,
     )
-    sim.start()
+    try:
+        sim.start()
+    except BaseException:
+        sim.stop()  # a port in use must leave no open flash image or thread behind
+        raise
     try:
         assert sim.flash is not None
         how = "on the pty or socket use esptool with --before no-reset --after no-reset"
@@ -1672,7 +1704,7 @@ def run_bootloader_sim(args: argparse.Namespace) -> int:
         )
         serve_until_signalled(
             [sim.pty_path, sim.tcp_url, sim.rfc2217_url],
-            [note],
+            [lan_note(), note] if lan else [note],
             getattr(args, "port_file", None),
             sim.rfc2217_url or sim.port,
         )

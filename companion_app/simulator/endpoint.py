@@ -10,10 +10,15 @@ with the bytes:
   readable, so presence is probed every NO_CLIENT_POLL_S instead of selecting on the master;
 - a TCP client is gone when recv() gives b"";
 - everything is non-blocking: a send reports how much the client took, the loop keeps the rest.
+
+Every listener binds the loopback address unless the person asked for `--lan` (CONTRACTS.md:
+"Every server binds 127.0.0.1 unless --lan is given"): a student's virtual board must not be
+reachable from the whole lab network by default. `bind_host` is the one place that decides.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import socket
@@ -23,7 +28,41 @@ import time
 import tty
 from typing import Any, Iterable
 
+from companion_app.errors import IotkitError
+
 NO_CLIENT_POLL_S = 0.02
+LOOPBACK = "127.0.0.1"
+ALL_INTERFACES = "0.0.0.0"
+
+
+class PortInUseError(IotkitError):
+    """The TCP port asked for is taken by another program."""
+
+
+def bind_host(lan: bool) -> str:
+    """The address every server of a virtual device binds: loopback unless `--lan`."""
+    return ALL_INTERFACES if lan else LOOPBACK
+
+
+def lan_address() -> str | None:
+    """This computer's address on the network (best effort, no packet is sent), for messages."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.connect(("10.255.255.255", 1))  # picks the outgoing interface; sends nothing
+            address = probe.getsockname()[0]
+    except OSError:
+        return None
+    return None if address.startswith("127.") or address == ALL_INTERFACES else address
+
+
+def lan_note() -> str:
+    """What `--lan` means, said once on stderr when a virtual device starts with it."""
+    where = lan_address()
+    at = f" at {where}" if where else ""
+    return (
+        f"warning: --lan: other computers on the network can reach this virtual device{at}: "
+        "its ports and every server its programs start."
+    )
 
 
 class ClientPorts:
@@ -33,7 +72,9 @@ class ClientPorts:
     take up to `chunk` bytes at a time.
     """
 
-    def __init__(self, pty: bool, tcp_port: int | None, chunk: int = 65536) -> None:
+    def __init__(
+        self, pty: bool, tcp_port: int | None, chunk: int = 65536, lan: bool = False
+    ) -> None:
         self.chunk = chunk
         self.master: int | None = None
         self.listener: socket.socket | None = None
@@ -51,7 +92,7 @@ class ClientPorts:
                 os.close(slave)  # the client opens it by name; reads stop failing when it does
                 os.set_blocking(master, False)
             if tcp_port is not None:
-                self.listener = listen(tcp_port)
+                self.listener = listen(tcp_port, lan)
                 self.tcp_url = f"socket://127.0.0.1:{self.listener.getsockname()[1]}"
         except BaseException:
             self.close()
@@ -198,12 +239,29 @@ class ClientPorts:
             self.master = None
 
 
-def listen(port: int) -> socket.socket:
-    """A non-blocking listener on 127.0.0.1:`port` (0 = any free port) for one client."""
+def listen(port: int, lan: bool = False) -> socket.socket:
+    """A non-blocking listener on 127.0.0.1:`port` (all interfaces with `lan`; port 0 = any free
+    port) for one client. A port that is taken, or not a port, is an explained error."""
+    if not 0 <= port <= 65535:
+        raise PortInUseError(f"{port} is not a TCP port: use 1 to 65535, or 0 for any free port.")
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", port))
-    sock.listen(1)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((bind_host(lan), port))
+        sock.listen(1)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise PortInUseError(
+                f"TCP port {port} is already in use by another program. Pick another port, or "
+                "0 for any free one."
+            ) from None
+        if exc.errno == errno.EACCES:
+            raise PortInUseError(
+                f"TCP port {port} needs administrator rights on this computer. Use a port above "
+                "1023, or 0 for any free one."
+            ) from None
+        raise PortInUseError(f"Cannot listen on TCP port {port}: {exc.strerror or exc}.") from None
     sock.setblocking(False)
     return sock
 
@@ -244,8 +302,24 @@ def serve_until_signalled(
     for note in notes:
         print(note, file=sys.stderr, flush=True)
     if port_file:
-        tmp = port_file + ".tmp"
-        with open(tmp, "w") as f:
-            f.write(port + "\n")
-        os.replace(tmp, port_file)  # readers never see a half-written name
+        write_port_file(port_file, port)
     stop.wait()
+
+
+def write_port_file(port_file: str, text: str) -> None:
+    """Write `text` to `port_file` at once (readers never see half a name); on failure leave
+    no temporary file behind and say why."""
+    tmp = port_file + ".tmp"
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text + "\n")
+        os.replace(tmp, port_file)
+    except OSError as exc:
+        try:
+            os.remove(tmp)
+        except OSError:
+            pass
+        raise IotkitError(
+            f"Cannot write the port file {port_file}: {exc.strerror or exc}. Give a file name "
+            "in a folder you can write to."
+        ) from None

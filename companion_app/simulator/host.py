@@ -34,7 +34,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Callable
 
-from companion_app.errors import IotkitError
+from companion_app.errors import IotkitError, UsageError
 from companion_app.simulator.endpoint import ClientPorts
 from companion_app.simulator.hardware import Hardware, chip_facts, load_hardware
 
@@ -44,6 +44,9 @@ EXIT_SOFT_FRIENDLY = 40
 EXIT_SOFT_RAW = 41
 EXIT_HARD = 42
 EXIT_DEEPSLEEP = 43
+# machine.WDT bites by ending the process with this signal (mpy/machine.py), since nothing in
+# MicroPython can end it at once; nothing else sends it. Absent on Windows, where no pty runs.
+WATCHDOG_SIGNAL = getattr(signal, "SIGUSR1", None)
 
 DEFAULT_WIFI = [{"ssid": "iotkit-lab", "password": "micropython"}]
 CLIENT_BUFFER = 1 << 18  # what a client may leave unread before the oldest output is lost
@@ -66,6 +69,15 @@ def default_flash_dir(board_id: str) -> Path:
     import platformdirs
 
     return Path(platformdirs.user_data_dir("thonny-iotkit")) / "virtual-boards" / board_id / "flash"
+
+
+def check_flash_dir(flash_dir: str | os.PathLike[str]) -> None:
+    """The board's flash is a folder: one that exists, or one we may create."""
+    if os.path.exists(flash_dir) and not os.path.isdir(flash_dir):
+        raise UsageError(
+            f"The virtual board's flash {os.fspath(flash_dir)} is a file; it must be a folder. "
+            "Give a folder for --flash-dir (it is created if missing)."
+        )
 
 
 def micropython_available() -> bool:
@@ -129,7 +141,10 @@ class VirtualBoard:
         wifi: list[dict[str, str]] | None = None,
         on_exit: Callable[[int], None] | None = None,
         banner_version: tuple[str, str] | None = None,
+        lan: bool = False,
     ) -> None:
+        # lan=True lets other computers reach the board's ports and the servers its programs
+        # start (a web dashboard binding 0.0.0.0); by default everything stays on loopback.
         # banner_version = (version, date), e.g. ("v1.24.1", "2024-11-29"): what the banner says
         # instead of the unix port's own version, so a virtual chip that "boots" a flashed image
         # greets with the version that was flashed.
@@ -140,6 +155,7 @@ class VirtualBoard:
         self.baud = baud
         self.tcp_port = tcp_port
         self.use_pty = pty
+        self.lan = lan
         self.wifi = wifi if wifi is not None else DEFAULT_WIFI
         self.hardware: Hardware | None = None
         self.pty_path: str | None = None
@@ -170,14 +186,19 @@ class VirtualBoard:
     def start(self) -> "VirtualBoard":
         _check_available()
         self.hardware = load_hardware(self.wiring, self.board_id)
-        self._prepare_flash()
-        self._state_dir = tempfile.mkdtemp(prefix="iotkit-sim-")
-        self._write_inputs()
-        self._open_board_pty()
-        self._ports = ClientPorts(self.use_pty, self.tcp_port, chunk=4096)
-        self.pty_path, self.tcp_url = self._ports.pty_path, self._ports.tcp_url
-        self._cause = "power"
-        self._spawn(mode="friendly", reset="power")
+        try:
+            # The ports first: a port in use must fail before a new flash folder is made.
+            self._ports = ClientPorts(self.use_pty, self.tcp_port, chunk=4096, lan=self.lan)
+            self.pty_path, self.tcp_url = self._ports.pty_path, self._ports.tcp_url
+            self._prepare_flash()
+            self._state_dir = tempfile.mkdtemp(prefix="iotkit-sim-")
+            self._write_inputs()
+            self._open_board_pty()
+            self._cause = "power"
+            self._spawn(mode="friendly", reset="power")
+        except BaseException:
+            self.stop()  # a port in use must not leave a temporary folder or a process behind
+            raise
         for target, name in ((self._relay, "sim-relay"), (self._supervise, "sim-supervisor")):
             t = threading.Thread(target=target, name=name, daemon=True)
             t.start()
@@ -225,8 +246,15 @@ class VirtualBoard:
     # -- setup --------------------------------------------------------------------------------
 
     def _prepare_flash(self) -> None:
+        check_flash_dir(self.flash_dir)
         fresh = not self.flash_dir.exists()
-        self.flash_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.flash_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise IotkitError(
+                f"Cannot create the virtual board's flash folder {self.flash_dir}: "
+                f"{exc.strerror or exc}."
+            ) from None
         if fresh:
             # A freshly flashed ESP32 has this boot.py and nothing else.
             (self.flash_dir / "boot.py").write_text(DEFAULT_BOOT_PY)
@@ -280,14 +308,17 @@ class VirtualBoard:
             "modules": modules,
             "hardware": self.hardware.to_config(),
             "wifi": self.wifi,
+            "lan": self.lan,
             "banner_version": list(self.banner_version) if self.banner_version else None,
         }
 
     def _spawn(self, mode: str, reset: str) -> None:
         assert self._state_dir is not None and self._slave_b is not None
         cfg_path = os.path.join(self._state_dir, "boot.json")
-        with open(cfg_path, "w") as f:
-            json.dump(self._config(mode, reset), f)
+        # UTF-8, not \u escapes: MicroPython's json does not join a surrogate pair, so a Wi-Fi
+        # password with an emoji would differ on the board from the one the person typed.
+        with open(cfg_path, "w", encoding="utf-8") as f:
+            json.dump(self._config(mode, reset), f, ensure_ascii=False)
         termios.tcsetattr(self._slave_b, termios.TCSANOW, self._board_attrs)
         cfg = self._config(mode, reset)
         slave = self._slave_b
@@ -345,6 +376,10 @@ class VirtualBoard:
                 self._spawn("friendly", "hard")
             elif code == EXIT_DEEPSLEEP:
                 self._cause = "deepsleep"
+                self._spawn("friendly", "hard")
+            elif WATCHDOG_SIGNAL is not None and code == -WATCHDOG_SIGNAL:
+                log.info("virtual board's watchdog was not fed in time; it resets the board")
+                self._cause = "watchdog"
                 self._spawn("friendly", "hard")
             else:
                 log.warning("virtual board's MicroPython exited with %s; rebooting it", code)

@@ -14,6 +14,8 @@ import json
 import sys
 from typing import Any
 
+from companion_app.inputs import non_negative_float
+
 EXIT_OK = 0
 EXIT_FAILED = 1
 
@@ -41,7 +43,7 @@ def add_check_parser(subparsers: Any) -> argparse.ArgumentParser:
     live.add_argument("--blink", action="store_true", help="with --live: blink each wired LED")
     live.add_argument(
         "--press-time",
-        type=float,
+        type=non_negative_float,
         default=5.0,
         metavar="S",
         help="with --live on a terminal: seconds to wait for each button press (0: no press check)",

@@ -12,7 +12,6 @@ which reads each board pin's kind.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from dataclasses import dataclass, field
@@ -22,9 +21,16 @@ from typing import Any, Mapping
 
 from companion_app.boards import Board, BoardPin, board_for_part_type
 from companion_app.errors import UsageError
+from companion_app.inputs import parse_json_text, read_text_file
 
 log = logging.getLogger(__name__)
 
+# The most parts and wires a diagram may have. Beginner circuits have tens (an 8x8 matrix of
+# single LEDs, about 100 parts and 200 wires, is a big one); some rules compare every pair, so
+# 500 parts and 1000 wires keep a check under about a second.
+MAX_PARTS = 500
+MAX_CONNECTIONS = 1000
+WIRING_FILE = "wiring file"  # how messages name it; also picks its size limit in inputs.py
 WOKWI_HELP = "Export it from Wokwi (the diagram.json tab) or start from a bundled example."
 
 
@@ -327,6 +333,15 @@ def diagram_from_data(data: Any, source: str = "<diagram>") -> Diagram:
         raise _fail(source, "the file holds JSON, but not a Wokwi diagram (an object).")
     if "parts" not in data:
         raise _fail(source, 'there is no "parts" list, so this is not a Wokwi diagram.json.')
+    for key, most in (("parts", MAX_PARTS), ("connections", MAX_CONNECTIONS)):
+        items = data.get(key)
+        if isinstance(items, list) and len(items) > most:
+            raise _fail(
+                source,
+                f"it has {len(items)} {key}, more than the {most} a wiring diagram can have here "
+                "(the checks would take minutes).",
+                "Check a smaller part of the circuit, one diagram at a time.",
+            )
     parts = _parse_parts(data["parts"], source)
     connections = _parse_connections(data.get("connections"), {p.id for p in parts}, source)
     diagram = Diagram(parts, connections, source, data)
@@ -336,15 +351,15 @@ def diagram_from_data(data: Any, source: str = "<diagram>") -> Diagram:
 
 def parse_diagram(text: str, source: str = "<diagram>") -> Diagram:
     """Build a Diagram from diagram.json text; `source` names it in error messages."""
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise _fail(
-            source,
-            f"this is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}.",
-            "Fix that spot (a missing comma or quote is the usual cause), or export the file "
-            "again from Wokwi.",
-        ) from exc
+    data = parse_json_text(
+        text,
+        source,
+        WIRING_FILE,
+        error=DiagramError,
+        subject=f"{source}: this",
+        hint="Fix that spot (a missing comma or quote is the usual cause), or export the file "
+        "again from Wokwi.",
+    )
     return diagram_from_data(data, source)
 
 
@@ -362,23 +377,7 @@ def load_diagram(source: str | os.PathLike[str] | Mapping[str, Any]) -> Diagram:
             )
         path = inside
     name = str(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise DiagramError(
-            f"The wiring file {name} does not exist. Check the path. {WOKWI_HELP}"
-        ) from None
-    except PermissionError:
-        raise DiagramError(
-            f"The wiring file {name} cannot be read: permission denied. "
-            "Copy it somewhere you own, or fix its permissions."
-        ) from None
-    except OSError as exc:
-        raise DiagramError(f"The wiring file {name} cannot be read: {exc.strerror}.") from exc
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise _fail(name, "this is not a text file, so it cannot be a diagram.json.") from None
+    text = read_text_file(path, WIRING_FILE, error=DiagramError)
     return parse_diagram(text, name)
 
 

@@ -502,6 +502,9 @@ def load_hardware():
     import _simhw
 
     _simhw.init(_cfg)
+    import _simsocket  # servers bind loopback unless --lan (see _simsocket.py)
+
+    _simsocket.install()
     for name in _cfg["modules"]:
         __import__(name)
     global _simos
