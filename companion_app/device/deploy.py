@@ -27,7 +27,10 @@ What a deploy does, and why:
    the folder is the source of truth.
 
 The Wi-Fi password lives only in the bytes of /config.json: it is never logged, put in an
-event, an error or the JSON output (`masked()` is what front ends show).
+event, an error or the JSON output (`masked()` is what front ends show). Every secret of the
+config sent, and of the /config.json already on the board (step 1's survey reads its secret
+values, so a folder deploy knows them too), is remembered in companion_app.secrets, which
+masks them in the board's first output (step 6) and everywhere else, in every printed form.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ import logging
 import math
 import os
 import re
+import stat as stat_mod
 import subprocess
 import tempfile
 import threading
@@ -49,6 +53,7 @@ from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from companion_app import secrets
 from companion_app.device import fsops, libs
 from companion_app.device.errors import (
     DeviceDisconnectedError,
@@ -56,6 +61,7 @@ from companion_app.device.errors import (
     ExecTimeoutError,
     LinkError,
     NoResponseError,
+    PortSharedError,
 )
 from companion_app.errors import IotkitError, UsageError
 
@@ -305,13 +311,8 @@ def config_defaults() -> dict[str, Any]:
     return {k: (list(v) if isinstance(v, list) else v) for k, v in _defaults_cached()}
 
 
-def _is_secret(key: str) -> bool:
-    return "password" in key.lower()
-
-
-def masked(cfg: dict[str, Any]) -> dict[str, Any]:
-    """A copy safe to show, log or print as JSON: passwords become "***"."""
-    return {k: ("***" if _is_secret(k) and v else v) for k, v in cfg.items()}
+_is_secret = secrets.is_secret_key  # the one predicate (companion_app/secrets.py)
+masked = secrets.masked  # a copy safe to show, log or print as JSON: secrets become "***"
 
 
 def _pin_range(key: str) -> tuple[int, int] | None:
@@ -324,7 +325,7 @@ def _pin_range(key: str) -> tuple[int, int] | None:
 
 def _coerce(key: str, value: Any, default: Any) -> Any:
     """Check one value against the type of its default; strings from --set are converted."""
-    shown = "***" if _is_secret(key) else repr(value)
+    shown = secrets.MASK if _is_secret(key) else repr(value)
     if isinstance(default, bool):
         if isinstance(value, str) and value.lower() in ("true", "1", "yes", "on"):
             return True
@@ -408,7 +409,7 @@ def parse_set(items: Iterable[str]) -> dict[str, Any]:
         key, sep, value = item.partition("=")
         key = key.strip()
         if not sep or not key:
-            shown = "KEY=***" if _is_secret(key) else repr(item)
+            shown = f"KEY={secrets.MASK}" if _is_secret(key) else repr(item)
             raise DeployUsageError(f"--set takes KEY=VALUE, e.g. --set sensor_pin=14; got {shown}.")
         _check_keys({key: value}, defaults, "in --set")
         out[key] = _coerce(key, value, defaults[key])
@@ -417,43 +418,32 @@ def parse_set(items: Iterable[str]) -> dict[str, Any]:
 
 def load_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     """A config JSON file (as written by the Deploy panel, or /config.json from a board)."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise DeployUsageError(f"Cannot read the config file {path}: {exc.strerror}.") from None
-    try:
-        value = json.loads(text)
-    except ValueError as exc:
-        # The message names the line only: the text may hold the password.
-        raise DeployUsageError(
-            f"The config file {path} is not valid JSON (line {getattr(exc, 'lineno', '?')})."
-        ) from None
+    from companion_app.inputs import read_json_file
+
+    # Messages name the line only, never the text: it may hold the password.
+    value = read_json_file(path, "config file", error=DeployUsageError)
     if not isinstance(value, dict):
         raise DeployUsageError(f"The config file {path} must hold a JSON object.")
     return value
 
 
 def _config_bytes(cfg: dict[str, Any]) -> bytes:
-    # Indented, so it stays readable when opened on the board in Thonny.
-    return (json.dumps(cfg, indent=1) + "\n").encode("utf-8")
+    # Indented, so it stays readable when opened on the board in Thonny. UTF-8, not \u escapes:
+    # MicroPython's json.load does not join a \ud83d\ude00 surrogate pair, so a password with a
+    # character beyond the BMP (an emoji) would arrive on the board as a different string.
+    return (json.dumps(cfg, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
 
 
-def _secrets_of(files: Iterable[LocalFile]) -> list[str]:
-    out = []
+def _remember_secrets_of(files: Iterable[LocalFile]) -> None:
+    """The secrets of the /config.json this deploy sends are masked from now on."""
     for f in files:
         if f.dest == CONFIG_DEST:
             try:
                 cfg = json.loads(f.data.decode("utf-8"))
             except ValueError:
                 continue
-            out += [str(v) for k, v in cfg.items() if _is_secret(k) and v]
-    return out
-
-
-def _scrub(text: str, secrets: list[str]) -> str:
-    for secret in secrets:
-        text = text.replace(secret, "***")
-    return text
+            if isinstance(cfg, dict):
+                secrets.remember(*secrets.secret_values(cfg))
 
 
 # ---------------------------------------------------------------------------------- file sets
@@ -544,7 +534,10 @@ def folder_files(folder: str | os.PathLike[str]) -> list[LocalFile]:
         raise DeployUsageError(
             f"{folder} is a file, not a folder. Give the folder that holds your main.py."
         )
+    from companion_app.inputs import PROJECT_FOLDER_LIMIT, human_size
+
     out: list[LocalFile] = []
+    total = 0
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in SKIP_DIRS)
         for name in sorted(filenames):
@@ -552,6 +545,18 @@ def folder_files(folder: str | os.PathLike[str]) -> list[LocalFile]:
                 continue
             path = Path(dirpath) / name
             rel = path.relative_to(root).as_posix()
+            try:
+                st = path.stat()
+            except OSError as exc:
+                raise DeployError(f"Cannot read {path}: {exc.strerror}.") from None
+            if not stat_mod.S_ISREG(st.st_mode):
+                continue  # a pipe or a device file would never end: boards hold plain files
+            total += st.st_size
+            if total > PROJECT_FOLDER_LIMIT:
+                raise DeployUsageError(
+                    f"The project folder {folder} holds more than {human_size(PROJECT_FOLDER_LIMIT)}"
+                    f" (reached at {rel}), more than any board's flash: is it the right folder?"
+                )
             try:
                 data = path.read_bytes()
             except OSError as exc:
@@ -696,14 +701,63 @@ def _import_libs() -> dict[str, str]:
     return {info["import"]: name for name, info in _manifest()["libs"].items() if "import" in info}
 
 
+# Prepended to the survey: the secret values of the board's /config.json as it is now, on the
+# first line of the answer, so a folder deploy (which sends no config) still knows the password
+# its main.py may print. Same predicate as secrets.is_secret_key; a file too big to be a config
+# is skipped. The answer is never logged (Link.exec logs no output; parse errors below are
+# reported without the text).
+_SECRETS_SURVEY = """\
+try:
+ import os,json
+ if os.stat(%(path)r)[6]>%(limit)d:
+  raise ValueError
+ with open(%(path)r) as _iotkit_f:
+  _iotkit_c=json.load(_iotkit_f)
+ _iotkit_w=%(words)r
+ print(repr([str(v) for k,v in _iotkit_c.items() if isinstance(k,str) and v not in (None,'')
+  and [w for w in _iotkit_w if w in k.lower()]]))
+ del _iotkit_c,_iotkit_f,_iotkit_w
+except Exception:
+ print('[]')
+"""
+SECRETS_SURVEY_LIMIT = 16 * 1024  # bytes; a /config.json is well under 1 KB
+
+
+def _secrets_survey() -> str:
+    return _SECRETS_SURVEY % {
+        "path": CONFIG_DEST,
+        "limit": SECRETS_SURVEY_LIMIT,
+        "words": list(secrets.SECRET_KEY_WORDS),
+    }
+
+
+def _learn_board_secrets(line: bytes) -> None:
+    try:
+        values = ast.literal_eval(line.decode("utf-8", "replace").strip())
+    except (ValueError, SyntaxError):
+        log.debug("the board's /config.json secrets could not be read; none learnt")
+        return
+    if isinstance(values, list):
+        secrets.remember(*(v for v in values if isinstance(v, str)))
+
+
 def _survey(link: Any, paths: list[str], dirs: list[str], cleanup: bool) -> tuple[BoardInfo, dict]:
     imports = _import_libs()
-    code = fsops.deploy_survey(paths, dirs, sorted(imports), cleanup)
+    code = _secrets_survey() + fsops.deploy_survey(paths, dirs, sorted(imports), cleanup)
     try:
         out = link.exec(code)
     except DeviceExecError as exc:
         raise DeployError(f"Checking the files on the board failed: {exc.last_line}") from None
-    raw = fsops.parse_survey(out)
+    first, _, out = out.lstrip().partition(b"\n")
+    _learn_board_secrets(first)
+    try:
+        raw = fsops.parse_survey(out)
+    except (ValueError, SyntaxError):
+        # Never the text in the message or the log: it is board output.
+        raise DeployError(
+            "The board answered the file check with something unexpected. Press the board's "
+            "reset button and deploy again."
+        ) from None
     fs = raw.get("fs")
     info = BoardInfo(
         deflate=bool(raw.get("deflate")),
@@ -1095,6 +1149,13 @@ class _Transfer:
 
     def _interrupted(self, exc: LinkError, batch: list[_Op]) -> DeployError:
         dest = self._first_pending(batch)
+        where = f" while writing {dest}" if dest else ""
+        if isinstance(exc, PortSharedError):
+            return DeployInterrupted(
+                f"The deploy stopped{where}: {exc.reason}. {_cap(self._old_text(dest))}; "
+                f"{self._done_text().lower()}. Close that program, then deploy again: it sends "
+                "only what is still missing."
+            )
         if isinstance(exc, DeviceDisconnectedError):
             reason = (
                 "the virtual board was closed"
@@ -1211,7 +1272,7 @@ def deploy(
         opened_here = True
     w0 = link.bytes_written
     x0 = link.exec_count
-    secrets = _secrets_of(files)
+    _remember_secrets_of(files)
     try:
         emit(DeployEvent("stage", "Checking the files on the board"))
         p = _prepare(link, files, mpy=mpy, cleanup=not dry_run, emit=emit, backup=backup)
@@ -1284,13 +1345,15 @@ def deploy(
             emit(DeployEvent("stage", "Restarting the board"))
             t = time.monotonic()
             try:
-                out = link.soft_reset(timeout=first_output_s)
+                out = link.soft_reset(timeout=first_output_s, stop=cancel)
             except LinkError as exc:
                 raise DeployError(
                     f"All files were written and checked, but restarting the board failed: {exc}"
                 ) from None
             result.reset_seconds = time.monotonic() - t
-            result.first_output = _scrub(out, secrets)
+            # Masked with every secret known: this config's, and the board's old /config.json's
+            # (learnt by the survey), in every form a program can print them.
+            result.first_output = secrets.mask_text(out)
             if result.first_output:
                 emit(DeployEvent("output", result.first_output))
         emit(
@@ -1323,6 +1386,7 @@ def deploy_templates(
     """
     resolved = resolve_templates(names)
     cfg = build_config(resolved, base=config)
+    secrets.remember(*secrets.secret_values(cfg))  # before the first byte from the board
     kwargs.setdefault("backup", True)  # template files replace the person's own: keep those
     have: frozenset[str] = frozenset()
     imports = set(_import_libs().values())

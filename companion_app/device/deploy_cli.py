@@ -19,6 +19,7 @@ import threading
 from typing import Any
 
 from companion_app.errors import UsageError
+from companion_app.inputs import non_negative_float, positive_int
 
 
 def add_deploy_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -44,18 +45,22 @@ def add_deploy_parser(subparsers: Any) -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="one config value, e.g. --set sensor_pin=4 (repeatable; wins over --config)",
+        help="one config value, e.g. --set sensor_pin=4 (repeatable; wins over --config). "
+        "--set wifi_password=- reads the password from stdin, without echo; with no password "
+        "given, $IOTKIT_WIFI_PASSWORD is used",
     )
     p.add_argument("--dry-run", action="store_true", help="show what would change, change nothing")
     p.add_argument("--json", action="store_true", help="machine-readable result on stdout")
     p.add_argument("--mpy", action="store_true", help="precompile .py to .mpy for the board")
-    p.add_argument("--baud", type=int, default=115200, help="serial speed (default 115200)")
+    p.add_argument(
+        "--baud", type=positive_int, default=115200, help="serial speed (default 115200)"
+    )
     p.add_argument(
         "--no-reset", action="store_true", help="do not restart the board after the deploy"
     )
     p.add_argument(
         "--output-seconds",
-        type=float,
+        type=non_negative_float,
         default=3.0,
         metavar="S",
         help="after the restart, show the board's output for this long (default 3)",
@@ -89,8 +94,10 @@ def _list_templates() -> int:
 
 
 def run_deploy(args: argparse.Namespace) -> int:
+    from companion_app import secrets
     from companion_app.device import deploy as engine
 
+    secrets.known()  # IOTKIT_WIFI_PASSWORD is masked from the start, logs included
     if args.list:
         return _list_templates()
     names = _templates_arg(args.template)
@@ -115,7 +122,8 @@ def run_deploy(args: argparse.Namespace) -> int:
     if names:
         resolved = engine.resolve_templates(names)
         base = engine.load_config_file(args.config) if args.config else None
-        cfg = engine.build_config(resolved, base, engine.parse_set(args.set))
+        cfg = engine.build_config(resolved, base, engine.parse_set(_set_items(args.set)))
+        _password_from_env(cfg)
         files = None
     else:
         resolved = []
@@ -176,6 +184,32 @@ def run_deploy(args: argparse.Namespace) -> int:
             print(f"warning: {note}", file=sys.stderr)
     _print_summary(result)
     return 0
+
+
+def _set_items(items: list[str]) -> list[str]:
+    """--set KEY=- for a secret key reads the value from stdin (no echo), so it is not in `ps`."""
+    from companion_app import secrets
+
+    out: list[str] = []
+    from_stdin = False
+    for item in items:
+        key, sep, value = item.partition("=")
+        if sep and value == secrets.FROM_STDIN and secrets.is_secret_key(key.strip()):
+            if from_stdin:
+                raise UsageError("only one --set value can come from standard input (-)")
+            from_stdin = True
+            item = f"{key}={secrets.read_secret(key.strip())}"
+        out.append(item)
+    return out
+
+
+def _password_from_env(cfg: dict[str, Any]) -> None:
+    """No Wi-Fi password given: IOTKIT_WIFI_PASSWORD, when set (shared/CONTRACTS.md)."""
+    from companion_app import secrets
+
+    env = secrets.env_wifi_password()
+    if env is not None and not cfg.get("wifi_password"):
+        cfg["wifi_password"] = env
 
 
 def _run_cancellable(work: Any) -> Any:

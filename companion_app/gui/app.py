@@ -42,6 +42,7 @@ from typing import Any, Callable, Sequence
 from companion_app.errors import IotkitError
 from companion_app.gui.listeners import Listeners
 from companion_app.gui.worker import LinkWorker, PortPoller, VirtualBoardStarter
+from companion_app.secrets import mask_text
 
 log = logging.getLogger(__name__)
 
@@ -477,7 +478,7 @@ class CompanionApp:
         self.connect_button.pack(side="left")
 
     def set_status(self, text: str) -> None:
-        self.status_var.set(text)
+        self.status_var.set(mask_text(text))
 
     def _update_button(self) -> None:
         state = self.connection.state

@@ -13,16 +13,23 @@ Tab and keeps its own history on the arrow keys; a host-side line editor would f
 - `ConsolePanel` adds the key bindings, the Interrupt/Soft reset buttons and safe paste: text
   with several lines goes through the REPL's paste mode (Ctrl-E … Ctrl-D), so auto-indent cannot
   double the indentation of a pasted function.
+- Known secrets (companion_app/secrets.py: the Wi-Fi password of a deploy, IOTKIT_WIFI_PASSWORD)
+  are masked as "***" in every form before the bytes reach the parser. A chunk that ends with
+  what could be the start of a secret is held back until the next chunk, or until the board has
+  been quiet for HOLD_MS; everything else shows at once, so typing stays instant.
 """
 
 from __future__ import annotations
 
 import codecs
 import logging
+import time
 import tkinter as tk
 from tkinter import font as tkfont
 from tkinter import ttk
 from typing import Any, Callable, Iterable, Protocol
+
+from companion_app.secrets import StreamMasker, mask_text
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +56,7 @@ SPECIAL_KEYS: dict[str, bytes] = {
 
 MAX_LINES = 5000  # older lines are dropped so an endless print loop cannot eat all memory
 TAB_WIDTH = 8
+HOLD_MS = 150  # a held-back possible start of a secret shows after this long of quiet
 
 
 class TerminalParser:
@@ -277,6 +285,9 @@ class ConsolePanel(ttk.Frame):
         super().__init__(master)
         self.connection = connection
         self.parser = TerminalParser()
+        self.masker = StreamMasker()
+        self._last_data = 0.0
+        self._flush_id: str | None = None
 
         bar = ttk.Frame(self)
         bar.pack(side="top", fill="x", padx=4, pady=(4, 2))
@@ -420,8 +431,31 @@ class ConsolePanel(ttk.Frame):
 
     # --- output -----------------------------------------------------------------------------
     def feed(self, data: bytes) -> None:
-        """Show bytes from the board; safe with any bytes and with sequences split anywhere."""
-        self.view.apply(self.parser.feed(data))
+        """Show bytes from the board; safe with any bytes and with sequences split anywhere.
+
+        Known secrets are masked, also when split across chunks (see the module docstring)."""
+        shown = self.masker.feed(bytes(data))
+        if shown:
+            self.view.apply(self.parser.feed(shown))
+        self._last_data = time.monotonic()
+        if self.masker.pending and self._flush_id is None:
+            self._flush_id = self.after(HOLD_MS, self._flush_held)
+
+    def _flush_held(self) -> None:
+        """Show what the masker held back once the board has been quiet for HOLD_MS."""
+        self._flush_id = None
+        quiet_ms = (time.monotonic() - self._last_data) * 1000
+        if quiet_ms < HOLD_MS and self.masker.pending:
+            self._flush_id = self.after(int(HOLD_MS - quiet_ms) + 1, self._flush_held)
+            return
+        rest = self.masker.flush()
+        if rest:
+            self.view.apply(self.parser.feed(rest))
+
+    def _flush_held_now(self) -> None:
+        rest = self.masker.flush()
+        if rest:
+            self.view.apply(self.parser.feed(rest))
 
     def _on_connection_event(self, event: str, payload: Any) -> None:
         if event == "data":
@@ -431,7 +465,8 @@ class ConsolePanel(ttk.Frame):
             self.view.notice(f"Connected to {payload}. Press Enter for a >>> prompt.")
             self.text.focus_set()
         elif event == "disconnected" and payload:
-            self.view.notice(f"Disconnected: {payload}", "error")
+            self._flush_held_now()
+            self.view.notice(f"Disconnected: {mask_text(str(payload))}", "error")
             self.banner_label.configure(
                 text="The board was disconnected. Your console text is kept; "
                 "press Reconnect when the board is back."
@@ -441,7 +476,7 @@ class ConsolePanel(ttk.Frame):
         elif event == "disconnected":
             self.view.notice("Disconnected.")
         elif event == "error":
-            self.view.notice(str(payload), "error")
+            self.view.notice(mask_text(str(payload)), "error")  # may quote board output
             self.banner_label.configure(
                 text="Could not connect: the reason is shown below. Fix it, then try again."
             )
@@ -454,6 +489,15 @@ class ConsolePanel(ttk.Frame):
 
     def _hide_banner(self) -> None:
         self.banner.pack_forget()
+
+    def destroy(self) -> None:
+        if self._flush_id is not None:
+            try:
+                self.after_cancel(self._flush_id)
+            except tk.TclError:
+                pass
+            self._flush_id = None
+        super().destroy()
 
     def text_content(self) -> str:
         """Everything the console shows, for tests and for "save console" features."""

@@ -36,6 +36,7 @@ from tkinter import ttk
 from tkinter.scrolledtext import ScrolledText
 from typing import Any, Callable
 
+from companion_app import secrets
 from companion_app.boards import list_boards, load_board
 from companion_app.device.pinchoice import PIN_FIELDS, PinChoices, field_spec, pin_choices
 from companion_app.errors import IotkitError
@@ -49,7 +50,7 @@ DEFAULT_BOARD = "esp32-devkit-v1"
 MAX_LOG_LINES = 2000
 SENSORS = ("dht22", "dht11", "bme280", "none")
 MASK = "•"
-SECRET_SHOWN = "•••"  # what a secret becomes if some text would otherwise carry it
+SECRET_SHOWN = secrets.MASK  # what a secret becomes if some text would otherwise carry it
 ERROR_COLOUR = "#b00000"
 OK_COLOUR = "#006400"
 WARN_COLOUR = "#a04800"
@@ -83,9 +84,9 @@ DASHBOARD_RE = re.compile(r"web: dashboard at (https?://[^\s'\"]+)")
 WIFI_IP_RE = re.compile(r"wifi: .*?\bIP (\d{1,3}(?:\.\d{1,3}){3})")
 
 
-def is_secret(key: str) -> bool:
-    """Keys whose value is masked in the form and never shown elsewhere (CONTRACTS.md)."""
-    return "password" in key
+#: Keys whose value is masked in the form, never saved to disk and never shown elsewhere: the
+#: engine's one predicate (companion_app/secrets.py), so the panel and the engine agree.
+is_secret = secrets.is_secret_key
 
 
 def settings_dir() -> Path:
@@ -216,7 +217,6 @@ class DeployPanel(ttk.Frame):
         self._diagram_file: Any = None  # a diagram.json opened here, over the Wiring tab's
         self._last_diagram: Any = None  # the diagram the pins were last taken from
         self._sashes_placed = False
-        self._secret = ""  # the password of the running deploy, to scrub from any text shown
         self.secret_entry: ttk.Entry | None = None
         self.extra_widgets: dict[str, tk.Widget] = {}  # "show" and "has its own pull-up"
         self.templates: list[str] = list(self.engine.template_names())
@@ -825,7 +825,8 @@ class DeployPanel(ttk.Frame):
             return result
 
         self.running = what
-        self._secret = str(config.get("wifi_password") or "")
+        # Known to the whole process from now on: the Console, the Plot and the logs mask it too.
+        secrets.remember(*secrets.secret_values(config))
         self._deployed_config = engine.masked(config)
         self.progress.configure(value=0, maximum=1, style="Deploy.Horizontal.TProgressbar")
         self._clear_log()
@@ -1011,11 +1012,9 @@ class DeployPanel(ttk.Frame):
 
     # --- log, status and buttons ------------------------------------------------------------
     def _scrub(self, text: str) -> str:
-        """Whatever reaches a widget or the log: the password, if it slipped in, is masked."""
-        for secret in {self._secret, *self._secrets_in_form()}:
-            if secret and secret in text:
-                text = text.replace(secret, SECRET_SHOWN)
-        return text
+        """Whatever reaches a widget or the log: every known secret, and the one typed in the
+        form (not yet deployed), is masked in every form a program can print it."""
+        return secrets.mask_text(text, extra=self._secrets_in_form())
 
     def _secrets_in_form(self) -> set[str]:
         return {var.get() for key, var in self.values.items() if is_secret(key)}

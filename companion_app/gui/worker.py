@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 from companion_app.errors import IotkitError
+from companion_app.secrets import mask_text
 
 log = logging.getLogger(__name__)
 
@@ -34,12 +35,15 @@ WRITE_CHUNK = 64
 def describe_error(
     exc: BaseException, port: str | None = None, what: str = "the connection"
 ) -> str:
-    """Turn any exception into one line for a person; explained errors keep their own text."""
+    """Turn any exception into one line for a person; explained errors keep their own text.
+
+    Masked, because an error may quote what the board printed (its config, say).
+    """
     if isinstance(exc, IotkitError):
-        return str(exc)
+        return mask_text(str(exc))
     where = f" on {port}" if port else ""
     text = str(exc).strip() or type(exc).__name__
-    return f"Unexpected problem with {what}{where}: {text} (details are in the log)"
+    return mask_text(f"Unexpected problem with {what}{where}: {text} (details are in the log)")
 
 
 def _log_failure(message: str, exc: BaseException, *args: object) -> None:

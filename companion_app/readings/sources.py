@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Callable, Protocol
 
 from companion_app.readings.parser import LineParser, ParsedLine
+from companion_app.secrets import StreamMasker, mask_text, remember
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,9 @@ class ThreadedSource:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_error: str | None = None
+        # Known secrets are masked before parsing: a printed password would become a series
+        # name, in the legend and the CSV header (companion_app/secrets.py).
+        self._masker = StreamMasker()
 
     def describe(self) -> str:
         """What this source reads, for window titles and messages."""
@@ -122,12 +126,17 @@ class ThreadedSource:
         finally:
             self.done.set()
 
+    def _parse_end(self) -> list[ParsedLine]:
+        """The end of the stream: what the masker held back, then the parser's last line."""
+        return self.parser.feed(self._masker.flush()) + self.parser.flush()
+
     def _emit(self, receive_time: float, parsed: list[ParsedLine]) -> None:
         if parsed and self.on_lines is not None:
             self.on_lines(receive_time, parsed)
 
     def _report(self, message: str) -> None:
         """A problem that does not end the source (it keeps trying); said once until it changes."""
+        message = mask_text(message)  # it may quote what the source received
         if message == self._last_error:
             return
         self._last_error = message
@@ -190,14 +199,14 @@ class SerialSource(ThreadedSource):
             while not self._stopping.is_set():
                 data = link.read_available(0.1)
                 if data:
-                    self._emit(time.monotonic(), self.parser.feed(data))
+                    self._emit(time.monotonic(), self.parser.feed(self._masker.feed(data)))
         except LinkError as exc:
             if not self._stopping.is_set():
                 self._fail(str(exc))
         finally:
             self._link = None
             link.close()
-            self._emit(time.monotonic(), self.parser.flush())
+            self._emit(time.monotonic(), self._parse_end())
 
 
 # ---------------------------------------------------------------------- chunks fed from outside
@@ -233,7 +242,7 @@ class ChunkSource(ThreadedSource):
                     break
                 continue
             receive_time, chunk = item
-            self._emit(receive_time, self.parser.feed(chunk))
+            self._emit(receive_time, self.parser.feed(self._masker.feed(chunk)))
         # Whatever was queued before stop() still counts.
         while True:
             try:
@@ -241,8 +250,8 @@ class ChunkSource(ThreadedSource):
             except queue.Empty:
                 break
             if item is not None:
-                self._emit(item[0], self.parser.feed(item[1]))
-        self._emit(time.monotonic(), self.parser.flush())
+                self._emit(item[0], self.parser.feed(self._masker.feed(item[1])))
+        self._emit(time.monotonic(), self._parse_end())
 
 
 # ---------------------------------------------------------------------- payloads (MQTT, HTTP)
@@ -271,6 +280,7 @@ def payload_lines(text: str) -> list[str] | None:
 
 def _parse_payload(parser: LineParser, data: bytes | str) -> list[ParsedLine]:
     text = data.decode("utf-8", errors="replace") if isinstance(data, bytes) else data
+    text = mask_text(text)  # a whole message: nothing is split
     lines = payload_lines(text)
     if lines is None:
         # A message is complete: flush so a last line without "\n" is not held back.
@@ -348,6 +358,7 @@ class MqttSource(ThreadedSource):
         self.qos = qos
         self.client_id = client_id
         self.host, self.port, self.tls, self._user, self._password = parse_mqtt_url(url)
+        remember(self._password)  # masked in what the broker's messages and errors show
         self.subscribed = threading.Event()
         self._client: Any = None
         self._parse_lock = threading.Lock()
@@ -551,7 +562,9 @@ class FileSource(ThreadedSource):
 
     def run(self) -> None:
         try:
-            f = open(self.path, "rb")
+            # Unbuffered: one read() returns what there is, so a pipe (a FIFO that a serial
+            # logger writes) is plotted as it comes, not once 256 KB have piled up.
+            f = open(self.path, "rb", buffering=0)
         except FileNotFoundError:
             self._fail(f"The file {self.path} does not exist.")
             return
@@ -563,7 +576,7 @@ class FileSource(ThreadedSource):
             first_t: float | None = None
             while not self._stopping.is_set():
                 chunk = f.read(self.CHUNK)
-                parsed = self.parser.feed(chunk) if chunk else self.parser.flush()
+                parsed = self.parser.feed(self._masker.feed(chunk)) if chunk else self._parse_end()
                 if not self.realtime:
                     self._emit(self.lines_read * self.interval_s, parsed)
                     self.lines_read += len(parsed)

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from tkinter import ttk
 from typing import Any, Callable
 
+from companion_app.secrets import StreamMasker, mask_text
 from thonnycontrib.iotkit import VIEW_IDS, ports
 from thonnycontrib.iotkit.connection import ThonnyConnection
 
@@ -204,6 +205,10 @@ class PluginState:
             maxlen=BACKLOG_LINES
         )
         self._partial = ""
+        # Known secrets (a deploy's Wi-Fi password, IOTKIT_WIFI_PASSWORD) are masked before the
+        # Shell's output reaches the Plot, its backlog or the Deploy panel, even when a password
+        # is split across two ProgramOutput chunks (companion_app/secrets.py).
+        self._masker = StreamMasker()
         self.checked: _Checked | None = None
         self.patched_ports = False
         self._sim_reports: "queue.Queue[tuple]" = queue.Queue()
@@ -249,6 +254,8 @@ class PluginState:
         flash = self.panel("Flash")
         if flash is not None:
             flash.set_cache(self._firmware_cache())
+            if flash.board_type() != self.board_id():
+                flash.set_board_type(self.board_id())  # its flashing hint names this board
         wiring = self.panel("Wiring")
         if wiring is not None and wiring.board.id != self.board_id():
             wiring.set_board(self.board_id())
@@ -268,6 +275,7 @@ class PluginState:
 
     def report(self, text: str, view: str | None = None) -> None:
         """An error for a person: kept, logged, and shown in the view or else the Shell."""
+        text = mask_text(text)  # an error may quote board output
         log.warning("%s", text)
         self.record_error(text)
         target = self.views.get(view) if view else None
@@ -371,7 +379,7 @@ class PluginState:
             return
         if isinstance(data, bytes):
             data = data.decode("utf-8", "replace")
-        text = self._partial + data
+        text = self._partial + self._masker.feed(data)
         if "\n" not in text:
             self._partial = text[-MAX_PARTIAL:]
             return
@@ -397,6 +405,7 @@ class PluginState:
     @_guarded("Following Thonny's backend")
     def on_backend_restart(self, event: Any) -> None:
         self._partial = ""
+        self._masker.flush()  # a line cut by the restart is dropped, like the partial line
         self.connection.on_backend_restart(event)
 
     @_guarded("Following Thonny's backend")
