@@ -25,7 +25,13 @@ from tkinter import filedialog, ttk
 from typing import Any
 
 from companion_app.errors import IotkitError
-from companion_app.gui.plot_widgets import LAYOUTS, PlotRenderer, ViewSettings, format_value
+from companion_app.gui.plot_widgets import (
+    LAYOUTS,
+    MAX_DRAWN_SERIES,
+    PlotRenderer,
+    ViewSettings,
+    format_value,
+)
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +39,8 @@ FPS = 20
 FRAME_MS = 1000 // FPS
 WINDOWS = ("10 s", "30 s", "60 s", "300 s", "all")
 DEFAULT_WINDOW = "30 s"
+#: Show/hide buttons for at most this many series (in order of appearance); the rest are counted.
+MAX_SERIES_BUTTONS = 2 * MAX_DRAWN_SERIES
 LAYOUT_LABELS = {
     "auto": "auto",
     "shared": "shared",
@@ -213,6 +221,9 @@ class PlotPanel(ttk.Frame):
         self.series_row = ttk.Frame(self, padding=(4, 2, 4, 0))
         self.series_row.pack(side="top", fill="x")
         ttk.Label(self.series_row, text="Series:").pack(side="left")
+        # Packed before the buttons, on the right: it keeps its place when they overflow.
+        self.more_label = ttk.Label(self.series_row, text="")
+        self.more_label.pack(side="right", padx=(6, 0))
 
     def settings(self) -> ViewSettings:
         """The view settings the controls describe now."""
@@ -294,7 +305,7 @@ class PlotPanel(ttk.Frame):
         names = self.store.names
         if names == self._known_names:
             return
-        for name in names:
+        for name in names[:MAX_SERIES_BUTTONS]:
             if name in self._series_vars:
                 continue
             var = tk.BooleanVar(value=name not in self._hidden)
@@ -309,6 +320,8 @@ class PlotPanel(ttk.Frame):
             )
             button.pack(side="left", padx=(4, 0))
             self._series_vars[name] = var
+        more = len(names) - MAX_SERIES_BUTTONS
+        self.more_label.configure(text=f"+{more} more" if more > 0 else "")
         self._known_names = list(names)
         self.x_combo.configure(values=names)
         self.y_combo.configure(values=names)
@@ -319,7 +332,9 @@ class PlotPanel(ttk.Frame):
 
     def _clear_series_buttons(self) -> None:
         for child in self.series_row.winfo_children()[1:]:
-            child.destroy()
+            if child is not self.more_label:
+                child.destroy()
+        self.more_label.configure(text="")
         self._series_vars.clear()
         self._known_names = []
         self._hidden.clear()
@@ -469,6 +484,8 @@ class PlotPanel(ttk.Frame):
             self.set_status("Live.")
         shown = ", ".join(f"{n} {store.stats(n).count}" for n in names[:6])
         more = f" (+{len(names) - 6} more)" if len(names) > 6 else ""
+        if self.renderer.undrawn:
+            more += f"; drawing the first {MAX_DRAWN_SERIES}"
         where = f"{self.review_path.name}: " if self.review_path is not None else ""
         self.counts_var.set(f"{where}points: {shown}{more}")
 
@@ -608,8 +625,14 @@ class PlotPanel(ttk.Frame):
         self._t_frozen = None
         self.pause_button.configure(text="Resume")
         self.live_button.pack(side="left", padx=(4, 0), after=self.open_button)
+        capped = (
+            f" It has more series than the {store.max_series} a plot keeps; the rest are left out."
+            if store.dropped_names
+            else ""
+        )
         self.set_status(
             f"Reviewing {self.review_path.name}: {len(rows)} rows. Press Back to live to return."
+            + capped
         )
 
     def back_to_live(self) -> None:

@@ -37,6 +37,8 @@ Y_SHRINK = 0.40  # autoscale shrinks the y-range when data fills less than this 
 XY_MAX_POINTS = 50_000  # XY mode pairs raw points (decimation would break pairs), most recent
 LEGEND_REFRESH_S = 0.25  # how often the legend's last values are re-rendered
 LINE_WIDTH = 1.0
+#: "separate" (one subplot per series) for more than this many series becomes "twin".
+MAX_SUBPLOTS = 6
 LAYOUTS = ("auto", "shared", "twin", "separate")
 COLOURS = (
     "#1f77b4",
@@ -50,6 +52,11 @@ COLOURS = (
     "#7f7f7f",
     "#bcbd22",
 )
+#: At most this many series are drawn (the first visible ones, in order of appearance): one per
+#: colour, so no two lines look alike. A full frame costs per line and per legend entry, and a
+#: legend of hundreds of noise names would cover the plot. The store still keeps every series
+#: it admitted, and the recording has them all.
+MAX_DRAWN_SERIES = len(COLOURS)
 
 
 class StoreLike(Protocol):
@@ -103,9 +110,13 @@ def choose_layout(
     series within `ratio` (20×) of the largest; if that is all of them, one shared axis. The
     rest go on a second (right) y-axis, if they themselves are within 20× of each other;
     otherwise every series gets its own subplot. A series of zeros fits any axis: it goes left.
-    A forced "twin" splits at the largest gap between neighbouring magnitudes.
+    A forced "twin" splits at the largest gap between neighbouring magnitudes. More than
+    `MAX_SUBPLOTS` series never get a subplot each (they would be slivers): that becomes twin.
     """
     names = list(scales)
+    too_many = len(names) > MAX_SUBPLOTS
+    if layout == "separate" and too_many:
+        layout = "twin"
     if layout == "separate" and len(names) > 1:
         return "separate", [[n] for n in names]
     if len(names) < 2 or layout == "shared":
@@ -124,7 +135,7 @@ def choose_layout(
         right = [n for n in names if n in ordered[cut:]]
     if not right:
         return "shared", [left]
-    if layout == "auto":
+    if layout == "auto" and not too_many:
         small = [scales[n] for n in right if scales[n] > 0]
         if small and max(small) > ratio * min(small):
             return "separate", [[n] for n in names]
@@ -188,6 +199,7 @@ class PlotRenderer:
         self.blits = 0
         self.skipped = 0
         self.layout_kind = "shared"
+        self.undrawn = 0  # visible series left out beyond MAX_DRAWN_SERIES
         self.axes: list[_Axes] = []
         self.legends: list[Any] = []
         self.lines: dict[str, Any] = {}  # series -> line (time mode), or "y vs x" (XY mode)
@@ -310,7 +322,8 @@ class PlotRenderer:
             self.colour(n)  # colours follow first appearance, whatever is hidden
         if t_frozen is not None:  # series that appeared after the pause are not in the view
             names = [n for n in names if self._has_data_before(store, n, t_frozen)]
-        return names
+        self.undrawn = max(0, len(names) - MAX_DRAWN_SERIES)
+        return names[:MAX_DRAWN_SERIES]
 
     @staticmethod
     def _has_data_before(store: StoreLike, name: str, t: float) -> bool:

@@ -4,6 +4,10 @@
 `--record` (the contract CSV) and/or `--png` (matplotlib's Agg renderer, no Tk), prints a short
 summary per series and exits 0. Without it, a Tk window hosts the same Plot panel as the
 companion. The command's own code is thin: sources, session, store and recorder do the work.
+
+Ctrl-C ends either mode within a second (exit 130) with the recording closed, so complete: the
+session drops what is still in flight and waits only briefly for the source's thread, and the
+window turns SIGINT into an exception that Tkinter does not swallow.
 """
 
 from __future__ import annotations
@@ -17,11 +21,15 @@ from pathlib import Path
 from typing import Any
 
 from companion_app.errors import IotkitError, UsageError
+from companion_app.inputs import positive_float
 
 log = logging.getLogger(__name__)
 
 EXIT_OK = 0
 EXIT_INTERRUPTED = 130
+#: After Ctrl-C, how long to wait for a source's thread. It is a daemon, so one stuck in a read
+#: cannot keep the process alive; the recording is closed (complete) whatever it does.
+INTERRUPT_WAIT_S = 0.3
 
 #: With --headless and no --record, the PNG still needs a reasonable amount of detail.
 PNG_POINTS = 4000
@@ -42,7 +50,7 @@ def add_plot_parser(subparsers: Any) -> argparse.ArgumentParser:
     src.add_argument("--http", metavar="URL", help="poll this URL for JSON readings")
     src.add_argument(
         "--interval",
-        type=_positive_float,
+        type=positive_float,
         default=1.0,
         metavar="S",
         help="seconds between HTTP polls (default 1)",
@@ -53,22 +61,12 @@ def add_plot_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--headless", action="store_true", help="no window: read, write files, exit")
     p.add_argument(
         "--duration",
-        type=_positive_float,
+        type=positive_float,
         metavar="S",
         help="stop after S seconds (needed with --headless for live sources)",
     )
     p.set_defaults(func=run_plot)
     return p
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be more than 0")
-    return value
 
 
 # ---------------------------------------------------------------------- source from arguments
@@ -116,10 +114,12 @@ def make_source(args: argparse.Namespace) -> Any:
         except ValueError as exc:
             raise UsageError(str(exc)) from exc
     path = Path(args.from_file)
-    if not path.is_file():
-        raise UsageError(
-            f"The file {path} does not exist." if not path.exists() else f"{path} is not a file."
-        )
+    if not path.exists():
+        raise UsageError(f"The file {path} does not exist.")
+    if path.is_dir():
+        raise UsageError(f"{path} is a folder; give a capture or recording file.")
+    if not (path.is_file() or path.is_fifo()):
+        raise UsageError(f"{path} is not a file.")
     return sources.FileSource(path)
 
 
@@ -183,7 +183,11 @@ def _run_headless(
     except KeyboardInterrupt:
         interrupted = True
     finally:
-        session.stop()
+        if interrupted:
+            # Ctrl-C: stop now; run_plot then closes the recording, which leaves it complete.
+            session.stop(INTERRUPT_WAIT_S, discard=True)
+        else:
+            session.stop()
     # A source that ended by itself with an error (port gone, file unreadable) failed.
     if getattr(source, "failed", None):
         if session.rows:
@@ -273,18 +277,57 @@ def _run_window(
     root.protocol("WM_DELETE_WINDOW", close)
     if duration is not None:
         root.after(int(duration * 1000), close)
+    previous = None
     try:
+        previous = _catch_sigint()
         root.mainloop()
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, _Interrupted):
+        _restore_sigint(previous)
+        previous = None
         interrupted.set()
+        session.stop(INTERRUPT_WAIT_S, discard=True)
         try:
             close()
         except tk.TclError:
             pass
-    session.stop()
+    finally:
+        _restore_sigint(previous)
+    if interrupted.is_set():
+        session.stop(INTERRUPT_WAIT_S, discard=True)
+    else:
+        session.stop()
     if getattr(source, "failed", None) and not session.rows:
         raise IotkitError(source.failed)
     return EXIT_INTERRUPTED if interrupted.is_set() else EXIT_OK
+
+
+class _Interrupted(SystemExit):
+    """Ctrl-C in the plot window. Tkinter reports a KeyboardInterrupt raised inside a callback
+    (a frame being drawn) and carries on, but lets SystemExit through, so this one ends
+    `mainloop()` at once, even in the middle of a slow frame."""
+
+    def __init__(self) -> None:
+        super().__init__(EXIT_INTERRUPTED)
+
+
+def _raise_interrupted(signum: int, frame: Any) -> None:
+    raise _Interrupted()
+
+
+def _catch_sigint() -> Any:
+    """Make SIGINT raise `_Interrupted`; returns the previous handler (None if not possible)."""
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGINT, _raise_interrupted)
+
+
+def _restore_sigint(previous: Any) -> None:
+    if previous is not None:
+        import signal
+
+        signal.signal(signal.SIGINT, previous)
 
 
 class _StartLater:
@@ -306,8 +349,8 @@ class _StartLater:
         self.source.on_error = self.on_error
         self.source.start()
 
-    def stop(self) -> None:
-        self.source.stop()
+    def stop(self, timeout: float = 3.0) -> None:
+        self.source.stop(timeout)
 
 
 # ---------------------------------------------------------------------- PNG without Tk
@@ -317,7 +360,9 @@ def save_png(store: Any, path: str | Path, title: str = "", max_points: int = PN
     """Draw every series of `store` against time into a PNG (Agg, no Tk, no pyplot).
 
     Series whose scales differ by more than ~50x get their own stacked axes, so a 0..1 signal
-    next to a 0..4095 ADC reading is still readable.
+    next to a 0..4095 ADC reading is still readable. Like the panel, it draws at most
+    MAX_DRAWN_SERIES series on at most MAX_SUBPLOTS axes, so noise names cannot make the
+    image hundreds of plots tall.
     """
     import matplotlib
 
@@ -328,8 +373,12 @@ def save_png(store: Any, path: str | Path, title: str = "", max_points: int = PN
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    names = store.names
+    from companion_app.gui.plot_widgets import MAX_DRAWN_SERIES, MAX_SUBPLOTS
+
+    names = store.names[:MAX_DRAWN_SERIES]
     groups = _scale_groups(store, names)
+    if len(groups) > MAX_SUBPLOTS:
+        groups[MAX_SUBPLOTS - 1 :] = [[n for g in groups[MAX_SUBPLOTS - 1 :] for n in g]]
     fig = Figure(figsize=(10, 3.2 + 1.8 * max(0, len(groups) - 1)), dpi=100, layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(max(1, len(groups)), 1, sharex=True, squeeze=False)[:, 0]

@@ -13,8 +13,10 @@ without newlines cannot grow memory.
 Rules, in the order `LineParser.parse_line` applies them to a stripped line:
 
 1. Blank line: nothing, and no state change.
-2. ANSI escape sequences and control characters are removed; the ones str.split() treats as
-   whitespace become spaces; tabs stay.
+2. A garbled line gives nothing: more than GARBLED_FRACTION (a quarter) of its characters are
+   U+FFFD (bytes that were not UTF-8) or control characters that are not whitespace. That is
+   what a wrong baud rate looks like. Otherwise ANSI escape sequences and control characters
+   are removed; the ones str.split() treats as whitespace become spaces; tabs stay.
 3. Noise, giving nothing: a line starting with `>>>`, `...`, `Traceback`, `File "`,
    `MicroPython v`, `MPY:`, `soft reboot`, `raw REPL`, `Type "help()"`, `paste mode`, `===`;
    a line containing `Errno` or `Traceback (most recent call last)`; a line starting with an
@@ -52,11 +54,14 @@ Rules, in the order `LineParser.parse_line` applies them to a stripped line:
 A line giving nothing (noise, text) leaves an active CSV header in place; any line that gives
 values in another format (rules 4, 5, 7, 9) ends it.
 
-Everywhere: a series named `t` or `time` (any case) becomes `ParsedLine.t` instead of a
-series (the last one wins). Numbers are what `float()` accepts, ASCII only, no `_` separators:
-scientific notation, signs, `nan` and `inf` (kept as float values). A label repeated in one line
-gets ` 2`, ` 3`… appended. A line gives at most MAX_VALUES_PER_LINE values. A line with no
-values is skipped (the result has no entry for it).
+Everywhere: a label names a series only if `is_series_name` accepts it (1 to 64 printable
+characters, no U+FFFD, at least one letter or digit); a pair whose label is not a name makes the
+line free text, a JSON key that is not a name is skipped, and a free-text number whose label is
+not a name is no reading. A series named `t` or `time` (any case) becomes `ParsedLine.t` instead
+of a series (the last one wins). Numbers are what `float()` accepts, ASCII only, no `_`
+separators: scientific notation, signs, `nan` and `inf` (kept as float values). A label repeated
+in one line gets ` 2`, ` 3`… appended. A line gives at most MAX_VALUES_PER_LINE values. A line
+with no values is skipped (the result has no entry for it).
 
 Speed: `feed()` splits a chunk once and decodes all its complete lines in one call. The rules
 remember the shape of the last `label:value` or bare-number line they parsed (a signature: the
@@ -80,6 +85,8 @@ log = logging.getLogger(__name__)
 MAX_LINE_BYTES = 64 * 1024
 MAX_VALUES_PER_LINE = 100
 MAX_LABEL_CHARS = 64
+#: A line whose characters are more than this fraction U+FFFD or control characters is noise.
+GARBLED_FRACTION = 0.25
 _JSON_MAX_DEPTH = 8
 
 _NOISE_PREFIXES = (
@@ -105,6 +112,8 @@ _FREE_NOISE_RE = re.compile(r"(?i)\b(?:error|fail|failed|failure|exception|warni
 _CTRL_RE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-_]?|[\x00-\x08\x0e-\x1b\x7f]")
 # Controls that str.split() and float() treat as whitespace become spaces, so a line means the
 # same to the rules as to the fast path.
+# Controls that are not whitespace to str.split()/float(): what the fast path never accepts.
+_C0_RE = re.compile(r"[\x00-\x08\x0e-\x1b\x7f]")
 _CTRL_SPACE_RE = re.compile(r"[\x0a-\x0d\x1c-\x1f]")
 _SEGMENT_LINES = 512
 _MIN_BULK_LINES = 16
@@ -142,6 +151,35 @@ def _num(text: str) -> float | None:
     if "_" in text or not text.isascii():
         return None
     return value
+
+
+def is_series_name(label: str) -> bool:
+    """Whether a label looks like a name a person gave a reading, so it may name a series.
+
+    One definition for every format (pairs, JSON keys, CSV headers, free text). Why: at a wrong
+    baud rate a board's output arrives as binary garbage, and every garbled run of bytes before
+    a digit would otherwise become a series of its own (thousands of them, which made recording
+    quadratic and the plot useless). A name is 1 to MAX_LABEL_CHARS characters, all printable,
+    none of them U+FFFD (the stand-in for bytes that were not UTF-8), with at least one letter
+    or digit. Every label in the real captures and in CONTRACTS.md passes (`temp_c`, `acc.x`,
+    `speed, m/s`, `Température`, `温度`).
+    """
+    return (
+        0 < len(label) <= MAX_LABEL_CHARS
+        and label.isprintable()
+        and "\ufffd" not in label
+        and any(c.isalnum() for c in label)
+    )
+
+
+def _garbled(line: str, controls: int) -> bool:
+    """Whether a line is mostly bytes that were not text: the sign of a wrong baud rate.
+
+    `controls` is how many control characters (not whitespace, see _C0_RE) the line had. A
+    real line with one glitched byte still parses; a line of noise gives nothing, not even
+    `value N` readings of stray digits.
+    """
+    return (line.count("\ufffd") + controls) > GARBLED_FRACTION * len(line)
 
 
 def _series_name(label: str) -> str | None:
@@ -190,6 +228,8 @@ def _flatten(path: str, v: Any, names: list[str | None], vals: list[float], dept
     if isinstance(v, bool) or v is None or isinstance(v, str):
         return
     if isinstance(v, (int, float)):
+        if not is_series_name(path):
+            return
         try:
             vals.append(float(v))
         except OverflowError:
@@ -214,7 +254,7 @@ def _json_fields(s: str) -> tuple[list[str | None], list[float]] | None:
     vals: list[float] = []
     for k, v in obj.items():
         key = str(k).strip()
-        if not key:
+        if not is_series_name(key):
             continue
         if key.lower() in _TIME_NAMES:
             if isinstance(v, (int, float)) and not isinstance(v, bool):
@@ -298,7 +338,7 @@ def _pair_fields(s: str) -> tuple[list[str], list[float], str, str] | None:
             return None
         label = p[:i].strip()
         v = _num(p[i + 1 :])
-        if not label or v is None:
+        if v is None or not is_series_name(label):
             return None
         kvs.add(p[i])
         labels.append(label)
@@ -319,8 +359,7 @@ def _header_fields(s: str) -> list[str] | None:
     for f in fields:
         name = f.strip().strip("\"'").strip()
         if (
-            not name
-            or len(name) > MAX_LABEL_CHARS
+            not is_series_name(name)
             or not (name[0].isalpha() or name[0] == "_")
             or ":" in name
             or "=" in name
@@ -357,7 +396,12 @@ def _free_fields(s: str) -> tuple[list[str | None], list[float]] | None:
         if len(label) > MAX_LABEL_CHARS:
             label = label[-MAX_LABEL_CHARS:].strip(_LABEL_STRIP)
         prev = m.end()
-        names.append(_series_name(label) if label else f"value {len(vals) + 1}")
+        if not label:
+            names.append(f"value {len(vals) + 1}")
+        elif is_series_name(label):
+            names.append(_series_name(label))
+        else:
+            continue  # garbled text before a number (a wrong baud rate): not a reading
         vals.append(value)
         if len(vals) >= MAX_VALUES_PER_LINE:
             break
@@ -607,10 +651,16 @@ class LineParser:
         self._candidate = None
         clean = s.isprintable() or s.replace("\t", " ").isprintable()
         if not clean:
+            if _garbled(s, len(_C0_RE.findall(s))):
+                self._sig = sig
+                return None
             s = _CTRL_SPACE_RE.sub(" ", _CTRL_RE.sub("", s)).strip()
             if not s:
                 self._sig = sig
                 return None
+        elif "\ufffd" in s and _garbled(s, 0):
+            self._sig = sig
+            return None
         if s.startswith(_NOISE_PREFIXES) or _NOISE_RE.search(s):
             self._sig = sig
             return None

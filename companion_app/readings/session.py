@@ -11,6 +11,15 @@ time, and the same handling of a recorder that starts and stops mid-session. The
 - Time never goes backwards: when the device clock jumps back (the board was reset), the
   device times are re-based to continue from the last plotted time.
 
+Series: the store caps how many there are (`SeriesStore.max_series`). The session asks the store
+before it stores or records a new name, so the plot and the CSV have the same columns, and says
+once, through `on_error` (the panel's status line; `iotkit plot` prints it as a warning), that
+new names are being ignored and what that usually means.
+
+Stopping: on Ctrl-C, `stop(discard=True)` first tells the callbacks to drop whatever still
+comes, then stops the source with a short wait, so the exit is not held up by a big chunk the
+source was still delivering or by a read that blocks.
+
 Callbacks run in the source's thread; the store and recorder are safe to use from there.
 """
 
@@ -31,6 +40,18 @@ from companion_app.readings.store import SeriesStore
 log = logging.getLogger(__name__)
 
 MAX_KEPT_ERRORS = 50
+#: How long `stop()` waits for a source's thread by default; a thread stuck in a blocking read
+#: (a quiet pipe) is a daemon and cannot hold the process.
+STOP_WAIT_S = 3.0
+
+
+def too_many_series_message(limit: int) -> str:
+    """What the person is told when the store is full of series (one definition for all)."""
+    return (
+        f"More than {limit} different series names came in, so new names are ignored from now "
+        "on. Names that look like noise usually mean a wrong baud rate on a serial port; "
+        "otherwise the program prints changing labels (put a number in the value, not the name)."
+    )
 
 
 class PlotSession:
@@ -58,6 +79,10 @@ class PlotSession:
         self._dev_offset: float | None = None
         self._last_t: float | None = None
         self._started = False
+        self._stopping = False  # drop what still arrives (stop(discard=True))
+        self._stopped = False
+        self._admitted: set[str] = set()  # names the store has agreed to keep
+        self.dropped_values = 0  # values for names beyond the store's cap
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -71,12 +96,27 @@ class PlotSession:
         self.source.on_error = self._on_error
         self.source.start()
 
-    def stop(self) -> None:
-        """Stop the source and flush (not close) the recorder: the caller owns it."""
-        self.source.stop()
+    def stop(self, timeout: float = STOP_WAIT_S, *, discard: bool = False) -> None:
+        """Stop the source and flush (not close) the recorder: the caller owns it.
+
+        `timeout` bounds the wait for the source's thread. With `discard` (Ctrl-C), lines that
+        still arrive are dropped at once instead of stored, so a big chunk in flight cannot hold
+        up the exit. A second call only flushes: the source is not waited for twice."""
+        if discard:
+            self._stopping = True
+        if not self._stopped:
+            self._stopped = True
+            try:
+                self.source.stop(timeout)  # type: ignore[call-arg]
+            except TypeError:  # a source whose stop() takes no timeout
+                self.source.stop()
         with self._lock:
             if self.recorder is not None:
                 self.recorder.flush()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
 
     def now(self) -> float:
         """Seconds since start() on the host clock (0 before start)."""
@@ -124,17 +164,23 @@ class PlotSession:
                 log.exception("on_error callback failed")
 
     def _on_lines(self, receive_time: float, parsed: list[ParsedLine]) -> None:
+        if self._stopping:
+            return
         with self._lock:
             synthetic = getattr(self.source, "synthetic_time", False)
             step = getattr(self.source, "line_interval_s", None)
             base = receive_time if synthetic or self.t0 is None else receive_time - self.t0
+            admitted = self._admitted
             rows: list[tuple[float, dict[str, float]]] = []
             for i, line in enumerate(parsed):
                 host_t = base + i * step if step else base
                 t = self._time_for(line, host_t)
                 self.lines += 1
-                if line.values:
-                    rows.append((t, line.values))
+                values = line.values
+                if values and not admitted.issuperset(values):
+                    values = self._admit(values)
+                if values:
+                    rows.append((t, values))
             if not rows:
                 return
             self.store.add_many(rows)
@@ -143,12 +189,28 @@ class PlotSession:
             if recorder is not None:
                 try:
                     for t, values in rows:
+                        if self._stopping:
+                            break
                         recorder.write(t, values)
                 except RecordingError as exc:
                     self.recorder = None
                     recorder.close()
                     message = f"{exc} Recording stopped; the plot goes on."
                     self._on_error(message)
+
+    def _admit(self, values: dict[str, float]) -> dict[str, float]:
+        """`values` without the names the store has no room for; warns the first time."""
+        kept: dict[str, float] = {}
+        for name, value in values.items():
+            if name in self._admitted or self.store.admit(name):
+                self._admitted.add(name)
+                kept[name] = value
+            else:
+                self.dropped_values += 1
+                if self.dropped_values == 1:
+                    log.info("the store is full of series; ignoring new names")
+                    self._on_error(too_many_series_message(self.store.max_series))
+        return kept
 
     def _time_for(self, line: ParsedLine, host_t: float) -> float:
         last = self._last_t

@@ -15,6 +15,11 @@ sealed, before any folding happens.
 Non-finite values (nan, inf) are kept in the arrays as gaps: they are left out of `series()`
 (which returns finite points only) and out of the statistics.
 
+The number of series is capped (`MAX_SERIES`): a stream of ever-new names (garbled text at a
+wrong baud rate, a program that prints changing labels) must not make thousands of series, each
+with its own buffers and its own line in the plot. Values for names beyond the cap are dropped
+and counted (`dropped_names`); the session tells the person once.
+
 All public methods take one lock, so a source thread may `add` while the Tk thread reads.
 Readers hold the lock only while copying out the points they need; decimation runs outside it.
 """
@@ -32,6 +37,9 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 DEFAULT_CHUNK_POINTS = 65_536
+#: At most this many series per store; a line gives at most 100 values (parser), so a real
+#: board never gets near it, and a plot of more is unreadable anyway.
+MAX_SERIES = 200
 
 
 @dataclass
@@ -318,10 +326,16 @@ class SeriesStore:
     """
 
     def __init__(
-        self, full_resolution_points: int = 200_000, *, chunk_points: int = DEFAULT_CHUNK_POINTS
+        self,
+        full_resolution_points: int = 200_000,
+        *,
+        chunk_points: int = DEFAULT_CHUNK_POINTS,
+        max_series: int = MAX_SERIES,
     ) -> None:
         if chunk_points < 4:
             raise ValueError("chunk_points must be at least 4")
+        self.max_series = max(1, int(max_series))
+        self.dropped_names = 0  # times a value came for a new name while the store was full
         self._lock = threading.Lock()
         self._chunk_points = int(chunk_points)
         self._keep_points = max(int(full_resolution_points), 0)
@@ -367,7 +381,9 @@ class SeriesStore:
                 v = np.asarray(col, dtype=np.float64)
                 if len(v) != len(t):
                     raise ValueError(f"column {name!r} has {len(v)} values for {len(t)} times")
-                self._get(name).extend(t, v)
+                s = self._get(name)
+                if s is not None:
+                    s.extend(t, v)
             if self._t_first is None:
                 self._t_first = float(t[0])
             self._t_last = float(t[-1])
@@ -381,18 +397,34 @@ class SeriesStore:
             s = series.get(name)
             if s is None:
                 s = self._get(name)
+                if s is None:
+                    continue
             s.append(t, float(value))
         if self._t_first is None:
             self._t_first = t
         self._t_last = t
 
-    def _get(self, name: str) -> _Series:
+    def _get(self, name: str) -> _Series | None:
+        """The series `name`, made if needed; None when it is new and the store is full."""
         s = self._series.get(name)
         if s is None:
+            if len(self._names) >= self.max_series:
+                self.dropped_names += 1
+                return None
             s = _Series(name, self._chunk_points, self._keep_points)
             self._series[name] = s
             self._names.append(name)
         return s
+
+    def admit(self, name: str) -> bool:
+        """Whether values for `name` will be kept: it is a series already, or there is room
+        (then it becomes one). The session asks before recording, so the CSV has the same
+        columns as the store."""
+        with self._lock:
+            if self._get(name) is None:
+                return False
+            self._version += 1
+            return True
 
     def clear(self) -> None:
         with self._lock:
