@@ -16,6 +16,9 @@ if has_ota:
     try:
         import ota
 
-        ota.on_boot()  # counts boots of a new version and rolls it back if it keeps failing
+        # Counts boots of a new version and rolls it back if it keeps failing. On a trial boot
+        # it also arms the watchdog: a new main.py that crashes at import or hangs resets the
+        # board by itself, so the rollback needs nobody to press reset.
+        ota.on_boot()
     except Exception as e:  # a broken ota.py must never stop the board from starting
         print("boot: ota.on_boot() failed:", repr(e))

@@ -25,6 +25,10 @@ DEFAULTS = {
     "mqtt_broker": "",  # host or host:port
     "mqtt_topic": "iotkit/readings",
     "ota_url": "",  # where ota.py finds manifest.json
+    "ota_check_s": 3600,  # how often ota.py looks for a new version
+    "ota_timeout_s": 30,  # the longest the manifest download may take (a file: more by size)
+    "ota_good_after_s": 30,  # how long a new version must run well before it is kept
+    "ota_watchdog_ms": 5000,  # the watchdog of a trial boot (ESP8266: 5000 only; RP2040: <= 8388)
     "web_port": 80,
     # Our extensions (shared/CONTRACTS.md allows them):
     "parts": [],  # which programs main.py starts, e.g. ["wifi", "sensor", "web"]
@@ -54,6 +58,6 @@ def public(cfg):
     """A copy that is safe to print or send: secrets are replaced by '***'."""
     safe = dict(cfg)
     for key in safe:
-        if "password" in key and safe[key]:
+        if "password" in key.lower() and safe[key]:
             safe[key] = "***"
     return safe

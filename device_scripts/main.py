@@ -7,13 +7,20 @@
 #
 # Ctrl-C in Thonny (or Stop) ends main.py and gives you the >>> prompt back.
 # `import main` at the prompt does not start it again; `main.start()` does.
+#
+# While an OTA update is on trial (see ota.py), boot.py has armed the watchdog: main.py feeds
+# it from the event loop, so a part that blocks the loop, or a main.py that never gets this
+# far, resets the board; an unhandled error resets it at once. Either way the boot counts,
+# and a version that keeps failing is rolled back with nobody there. The version is marked
+# good after its parts have run well for ota_good_after_s seconds (OTA_GOOD_AFTER_S).
 import sys
 import time
 import asyncio
 import config
 
 MODULE_OF_PART = {"mqtt": "mqtt_pub"}  # part name -> module name, where they differ
-OTA_GOOD_AFTER_S = 30  # default for ota_good_after_s: how long a new version must run well
+# ota_good_after_s, as in config.py's DEFAULTS: how long a new version must run well to be kept
+OTA_GOOD_AFTER_S = 30
 RESET_DELAY_S = 2  # pause before a reset, so the message can still be read
 
 
@@ -41,6 +48,24 @@ def _update_on_trial():
         return False  # no ota.py, or a broken one: nothing to roll back
 
 
+def _watchdog():
+    """ota.py when it armed the watchdog in this boot (something must feed it), else None."""
+    try:
+        import ota
+
+        return ota if ota.watchdog_armed() else None
+    except Exception:
+        return None
+
+
+async def _feed_watchdog(ota):
+    """Feed the watchdog from the event loop: a part that never awaits starves it."""
+    ota.timer_feeds_watchdog(False)  # the loop runs: from now on it proves the board is alive
+    while True:
+        ota.feed_watchdog()
+        await asyncio.sleep_ms(ota.WDT_FEED_MS)
+
+
 def _reset_for_rollback(why):
     import machine
 
@@ -57,6 +82,8 @@ async def _guard(part, module, cfg, failed):
         print("main: part %r stopped with an error:" % part)
         sys.print_exception(e)
         failed.append(part)
+        if _update_on_trial():
+            _reset_for_rollback("part %s failed while an update was on trial" % part)
 
 
 async def _confirm_update(cfg, failed):
@@ -80,22 +107,38 @@ async def _main(cfg):
         print('main: no parts in config.json - add some, e.g. "parts": ["wifi", "sensor"]')
         return
     print("main: starting", ", ".join(parts))
+    watchdog = _watchdog()
+    if watchdog:
+        # Imports and the Wi-Fi join block the loop for a while, as they may: a timer feeds.
+        watchdog.timer_feeds_watchdog()
     modules = [(part, _load(part)) for part in parts]
     # A part that did not even import counts as failed: an update shipping a broken module
     # must not be marked good (and so kept) just because the other parts run.
     failed = [part for part, module in modules if module is None]
+    if failed and _update_on_trial():
+        _reset_for_rollback("part %s failed while an update was on trial" % failed[0])
     for part, module in modules:
         if part == "wifi" and module is not None:
             module.connect(cfg)  # first, so web/mqtt/ota find the network up (has a time limit)
+    if watchdog:
+        asyncio.create_task(_feed_watchdog(watchdog))  # not awaited: it ends with the loop
     tasks = [
         asyncio.create_task(_guard(part, module, cfg, failed))
         for part, module in modules
         if module is not None
     ]
-    if any(part == "ota" and module for part, module in modules):
+    if _update_on_trial():  # also for an update installed by hand, without the ota part
         tasks.append(asyncio.create_task(_confirm_update(cfg, failed)))
     await asyncio.gather(*tasks)
     print("main: all parts have finished")
+
+
+def _keep_watchdog_quiet(why):
+    """A person has the prompt, or main.py ended: the watchdog (unstoppable) gets a timer."""
+    watchdog = _watchdog()
+    if watchdog:
+        watchdog.timer_feeds_watchdog()
+        print("main: %s - a timer now feeds the watchdog, so the board stays at >>>" % why)
 
 
 def start():
@@ -104,11 +147,21 @@ def start():
         asyncio.run(_main(cfg))
     except KeyboardInterrupt:
         print("main: stopped by Ctrl-C")
+        _keep_watchdog_quiet("stopped")
         raise  # so the REPL (Thonny) sees it and gives you the prompt
     except Exception as e:
         sys.print_exception(e)
         if _update_on_trial():
             _reset_for_rollback("main.py failed")
+        _keep_watchdog_quiet("main.py failed")
+    else:
+        watchdog = _watchdog()
+        if _update_on_trial() and watchdog:
+            # Parts that end cannot prove the update: the watchdog restarts the board.
+            watchdog.timer_feeds_watchdog(False)
+            print("main: the parts ended while an update is on trial - the watchdog will restart")
+        else:
+            _keep_watchdog_quiet("main.py ended")
     finally:
         asyncio.new_event_loop()  # forget the stopped tasks: the next asyncio.run starts clean
 

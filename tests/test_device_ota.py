@@ -41,12 +41,18 @@ class UpdateServer:
     """A web server in a thread, serving `files` (path -> bytes) as ota_url.
 
     `cut[path] = n` sends the full Content-Length but only n bytes, then hangs up.
+    `trickle[path] = s` sends the body one byte every s seconds, as a server that never
+    quite stops; `trickling` is set while it does, `trickles_ended` once the client gave up.
     `requests` lists every path asked for, in order.
     """
 
     def __init__(self) -> None:
         self.files: dict[str, bytes] = {}
         self.cut: dict[str, int] = {}
+        self.trickle: dict[str, float] = {}
+        self.trickling = threading.Event()
+        self.trickles_ended = threading.Event()
+        self.closing = threading.Event()
         self.requests: list[str] = []
         server = self
 
@@ -61,7 +67,24 @@ class UpdateServer:
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
+                if path in server.trickle:
+                    self.send_slowly(body, server.trickle[path])
+                    return
                 self.wfile.write(body[: server.cut.get(path, len(body))])
+
+            def send_slowly(self, body: bytes, every_s: float) -> None:
+                server.trickling.set()
+                try:
+                    for i in range(len(body)):
+                        self.wfile.write(body[i : i + 1])
+                        self.wfile.flush()
+                        if server.closing.wait(every_s):  # the pace of the slow server
+                            return
+                except OSError:  # the board hung up: it gave up on us
+                    pass
+                finally:
+                    server.trickling.clear()
+                    server.trickles_ended.set()
 
             def log_message(self, *args: object) -> None:
                 pass
@@ -89,6 +112,7 @@ class UpdateServer:
         self.requests.clear()
 
     def close(self) -> None:
+        self.closing.set()
         self.httpd.shutdown()
         self.httpd.server_close()
 
@@ -113,6 +137,12 @@ def install(flash: Path, config: dict, main: bytes = APP_V1, extra: dict | None 
     (flash / "config.json").write_text(json.dumps(config))
 
 
+# These tests drive the trial boots by hand (soft resets from the test), so the watchdog a
+# trial boot arms must not bite between two of their steps: they give it two minutes. The
+# watchdog's own part, a board that recovers with nobody there, is in test_device_ota_recovery.py.
+MANUAL_WATCHDOG_MS = 120_000
+
+
 def board_config(server: UpdateServer, **more: object) -> dict:
     return {
         "device_name": "ota-test",
@@ -120,6 +150,7 @@ def board_config(server: UpdateServer, **more: object) -> dict:
         "wifi_password": WIFI_PASSWORD,
         "ota_url": server.url,
         "parts": [],
+        "ota_watchdog_ms": MANUAL_WATCHDOG_MS,
         **more,
     }
 
@@ -201,9 +232,10 @@ class Board:
 def make_board(tmp_path):
     boards = []
 
-    def make(config: dict, main: bytes = APP_V1, extra: dict | None = None) -> Board:
+    def make(config: dict, main: bytes = APP_V1, extra: dict | None = None, install_files=None):
+        """install_files(flash), when given, installs instead of install()."""
         flash = tmp_path / f"flash{len(boards)}"
-        board = Board(flash, lambda f: install(f, config, main, extra))
+        board = Board(flash, install_files or (lambda f: install(f, config, main, extra)))
         boards.append(board)
         return board
 

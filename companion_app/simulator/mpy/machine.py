@@ -661,12 +661,150 @@ class RTC:
 _rtc_mem = bytearray()
 
 
+# ---- watchdog --------------------------------------------------------------------------------
+# A real watchdog: not fed for its timeout, it resets the board, whatever runs (a busy loop, a
+# blocked call, the idle >>> prompt). As on the chips, nothing stops it once started; a soft reboot
+# (Ctrl-D) keeps it running, and only a hard reset (machine.reset(), its own bite, power) ends it.
+#
+# Per port (MicroPython ports/*/machine_wdt.c, as on its master branch in August 2026):
+# - esp32*: the ESP-IDF task watchdog; any timeout > 0 ms, else ValueError("WDT timeout too short").
+# - esp8266: the timeout is fixed; any value but the default 5000 is a ValueError. The SDK's soft
+#   watchdog really bites after 1.6 to 3.2 s (a 1.6 s tick, a reset at the second unfed tick,
+#   ports/esp8266/ets_alt_task.c): we bite at the earliest, so a program that lives here lives there.
+# - rp2040 / rp2350: the hardware watchdog; at most 8388 / 16777 ms ("timeout exceeds ...").
+WDT_DEFAULT_MS = 5000
+WDT_ESP8266_BITE_MS = 1600
+WDT_MAX_MS = {"rp2040": 8388, "rp2350": 16777}
+WDT_POLL_MS = 50
+
+_wdt = {"timeout": 0, "fed": 0, "woken": 0, "thread": False, "file": None, "can_wake": True}
+
+
+def _wdt_file():
+    """The host's state folder keeps the armed timeout across soft reboots (new processes).
+
+    Opened at import, before the flash is mounted as / (no other path can be opened after that).
+    """
+    inputs = _simhw.cfg.get("inputs_file")
+    if not inputs:
+        return None
+    path = inputs.rsplit("/", 1)[0] + "/watchdog"
+    try:
+        return open(path, "r+b")
+    except OSError:
+        try:
+            return open(path, "w+b")
+        except OSError:
+            return None
+
+
+def _wdt_save(timeout):
+    f = _wdt["file"]
+    if f is not None:
+        f.seek(0)
+        f.write(b"%08d" % timeout)  # fixed width: no truncate needed
+        f.flush()
+
+
+def _wdt_arm(timeout):
+    _wdt["timeout"] = timeout
+    _wdt["fed"] = time.ticks_ms()
+    _wdt_save(timeout)
+    if not _wdt["thread"]:
+        import _thread
+
+        _wdt["thread"] = True
+        _thread.start_new_thread(_wdt_watch, ())
+
+
+def _wdt_can_wake():
+    """Whether SIGUSR2 wakes the interpreter (host.py's launcher catches it) or would kill it.
+
+    Read at import, before / is the flash. Where /proc is missing (macOS), the launcher is the
+    one that catches it.
+    """
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("SigCgt:"):
+                    return int(line.split()[1], 16) & (1 << (12 - 1)) != 0  # SIGUSR2 is 12
+    except (OSError, ValueError):
+        pass
+    return True
+
+
+def _wdt_wake():
+    # The front end waits for input in poll(); the signal makes the port run what is scheduled
+    # (a Timer's callback that feeds us) as a real board's idle loop does.
+    if _wdt["can_wake"]:
+        import os
+
+        os.system("kill -USR2 $PPID 2>/dev/null")
+
+
+def _wdt_watch():
+    import os
+
+    while True:
+        time.sleep_ms(WDT_POLL_MS)
+        timeout = _wdt["timeout"]
+        now = time.ticks_ms()
+        hungry = time.ticks_diff(now, _wdt["fed"])
+        if hungry >= timeout:
+            break
+        if hungry >= timeout // 2 and time.ticks_diff(now, _wdt["woken"]) >= timeout // 8:
+            _wdt["woken"] = now
+            _wdt_wake()
+    if _simhw.board.get("chip", "").startswith("esp32"):
+        sys.stdout.write(
+            "E (%d) task_wdt: Task watchdog got triggered. The following tasks/users did not "
+            "reset the watchdog in time:\nE (%d) task_wdt:  - mpy_machine_wdt\n" % (now, now)
+        )
+    # The whole process ends at once, as a chip's reset cuts everything short: an exception
+    # would not do (a scheduled callback's is only printed, and a bare `except:` swallows it).
+    # The signal tells the host (host.WATCHDOG_SIGNAL) to reboot with the watchdog's cause.
+    os.system("kill -USR1 $PPID")
+
+
 class WDT:
-    def __init__(self, id=0, timeout=5000):
-        self._timeout = timeout
+    def __init__(self, id=0, timeout=WDT_DEFAULT_MS):
+        chip = _simhw.board.get("chip", "esp32")
+        if id != 0:
+            if chip.startswith("rp2"):
+                raise ValueError("WDT(%d) doesn't exist" % id)
+            raise ValueError()
+        if chip == "esp8266":
+            if timeout != WDT_DEFAULT_MS:
+                raise ValueError()
+            timeout = WDT_ESP8266_BITE_MS
+        elif chip in WDT_MAX_MS:
+            if not 0 <= timeout <= WDT_MAX_MS[chip]:  # the port takes it as unsigned
+                raise ValueError("timeout exceeds %d" % WDT_MAX_MS[chip])
+        elif timeout <= 0:
+            raise ValueError("WDT timeout too short")
+        _wdt_arm(timeout)
 
     def feed(self):
-        pass
+        _wdt["fed"] = time.ticks_ms()
+
+
+def _wdt_boot():
+    """At every boot: a soft reboot keeps an armed watchdog running, a hard one ends it."""
+    _wdt["can_wake"] = _wdt_can_wake()
+    f = _wdt["file"] = _wdt_file()
+    if f is None:
+        return
+    try:
+        saved = int(f.read(8) or b"0")
+    except ValueError:
+        saved = 0
+    if saved and _simhw.cfg.get("reset") == "soft":
+        _wdt_arm(saved)
+    elif saved:
+        _wdt_save(0)
+
+
+_wdt_boot()
 
 
 class Timer:
