@@ -530,6 +530,10 @@ def test_flashing_the_port_thonny_holds_stops_its_backend_and_brings_it_back(tmp
             record("notice", shell_notice())
             record("shell", shell_text())
             record("handover_log", list(state.handover_log))
+            # The options page's board reaches the built Flash view, so its hint names that board.
+            wb.set_option("iotkit.board", "esp32-cam")
+            state.options_changed()
+            record("board_type_after_options", panel.board_type())
             record("errors", list(state.errors))
             shot("flash-handover")
             """),
@@ -562,4 +566,5 @@ def test_flashing_the_port_thonny_holds_stops_its_backend_and_brings_it_back(tmp
     assert any(vboard.port in line for line in v["handover_log"]), v["handover_log"]
     # The Shell's notice does not still say the backend is stopped once it is back.
     assert v["notice"] is None or "stopped" not in v["notice"], v["notice"]
+    assert v["board_type_after_options"] == "esp32-cam"
     assert run.internal_errors == []

@@ -20,10 +20,17 @@ Board file schema (``data/<id>.json``, the file name is the id)::
     onboard_led      obj   {"gpio": int} or {"name": "LED"} plus optional color, type,
                            active_low, note; null when the board has no user LED
     onboard_button   int   GPIO of the user-readable button (BOOT on ESP dev kits); null if none
-    buttons          list  optional, every button: {"name", "gpio" (int or null), "note"}
+    buttons          list  optional, every button: {"name", "gpio" (int or null), "note"}, plus
+                           "pulls_to" ("GND") and "source" when the button ties its GPIO
+                           straight to that supply (a BOOT button): driving that GPIO as an
+                           output shorts it whenever the button is pressed
     pins             list  every pin of the board (see below)
     internal         list  optional, GPIOs the board itself uses: {"gpio": int, "use": str}
     sources          list  {"fact": str, "source": URL or document section}
+    flash_mode       obj   optional {"enter", "run", "source", "note"?}: how to put this board in
+                           its bootloader and start MicroPython again, laid over the chip's
+                           ``flash_mode`` in chips.json, itself over ``_default_flash_mode``
+                           there (see `flash_mode`)
 
 Each pin::
 
@@ -36,6 +43,8 @@ Each pin::
                    (test pads, the board's own LED lines); default true
     note     str   optional
     source   str   optional, when a pin's fact has its own source
+    what_goes_wrong str  optional, for "control" pins (EN, RUN, 3V3_EN): what happens when a
+                   part is fed from it as if it were a supply; needs a "source"
 
 Pin capabilities (what a rule engine checks a wiring or a script against)
 -------------------------------------------------------------------------
@@ -61,13 +70,23 @@ Keys, in a chip entry of ``chips.json`` and (all optional) in a board file::
     flash_pins    obj  GPIO -> {"use", "what_goes_wrong", "severity", "source", "note"?}
                        (SPI flash and PSRAM lines)
     reserved      obj  GPIO -> {"use", "what_goes_wrong", "severity", "source", "note"?}
-                       (pins the board or firmware uses: wireless chip, USB, REPL UART, camera...)
+                       (pins the board or firmware uses: wireless chip, USB, REPL UART, camera...);
+                       a reserved entry may set "adc_read_ok": true when the board wires the pin
+                       up to be measured (Pico GPIO29, VSYS/3), so reading it is no mistake
     buses         obj  {"i2c"|"spi"|"uart": {id: {"scl","sda" | "sck","mosi","miso" | "tx","rx",
                        "name"?, "note"?, "source"}}}: MicroPython's default pins for I2C(id) etc.
     bus_notes     obj  {"i2c"|...: {"note", "source"}}, e.g. "software I2C only" on the ESP8266
     five_volt_tolerant obj  chip only: {"value": bool, "note", "source"}
     analog_inputs obj  chip only: pin name -> {"adc", "max_voltage", "note", "source"} for ADC
                        inputs that are not GPIOs (ESP8266 A0)
+    adc_ids       obj  chip only: what a bare number in machine.ADC(n) means, {"meaning",
+                       "channels", "source"}. Absent: n is a GPIO number (ESP32 chips).
+                       "channel": n must be a key of "channels" (ESP8266); "channel-or-gpio": a
+                       key of "channels" is a channel, any other n a GPIO number (RP2). Each
+                       channel is {"gpio": int} | {"pin": board pin name} | {"internal": what
+                       it measures}, plus an optional "note".
+    adc_units     obj  chip only: unit ("2") -> {"usable": false, "severity", "what_goes_wrong",
+                       "source"} for an ADC unit that cannot be used at all (ESP32-C3 ADC2)
 
 For strapping, flash_pins, reserved and buses a board entry replaces the chip entry of the same
 key (GPIO or bus id); ``null`` deletes it. ``severity`` is "error" or "warning", the severity the
@@ -192,6 +211,11 @@ class BoardPin:
         return _thaw(self.raw)
 
     @property
+    def what_goes_wrong(self) -> str | None:
+        """For a control pin (EN, RUN, 3V3_EN): what happens when a part is fed from it."""
+        return self.raw.get("what_goes_wrong")
+
+    @property
     def supply(self) -> str | None:
         """ "GND" for ground pins, "3V3"/"5V"/... for power pins, None for signal pins."""
         if self.kind == "ground":
@@ -214,11 +238,59 @@ class AdcChannel(NamedTuple):
         return f"ADC{self.unit}_CH{self.channel}" if self.unit else f"ADC{self.channel}"
 
 
-class Reserved(NamedTuple):
-    """A pin the board itself uses, with how bad it is to take it over."""
+#: adc_ids meanings: what a bare number in machine.ADC(n) stands for (module docstring).
+ADC_ID_MEANINGS = frozenset({"channel", "channel-or-gpio"})
+
+
+class AdcTarget(NamedTuple):
+    """What ``machine.ADC(n)`` with a bare number really reads on a board.
+
+    A number is a GPIO on ESP32 chips but a channel on the ESP8266 and RP2, so every rule must
+    look at this, never at ``n``. Exactly one of ``gpio``, ``pin`` (a board pin with no GPIO
+    number, the ESP8266's A0) and ``internal`` (the temperature sensor, the supply voltage) is
+    set, or none when the firmware has no such id (it raises ValueError). ``channel`` is ``n``
+    when ``n`` was read as a channel.
+    """
+
+    channel: int | None
+    gpio: int | None = None
+    pin: str | None = None
+    internal: str | None = None
+    note: str | None = None
+
+    @property
+    def exists(self) -> bool:
+        return self.gpio is not None or self.pin is not None or self.internal is not None
+
+
+class UnusableAdc(NamedTuple):
+    """An ADC unit that cannot be read at all on a chip (the ESP32-C3's ADC2), with the source."""
 
     severity: str
     text: str
+    source: str
+
+
+@dataclass(frozen=True)
+class BoardButton:
+    """A button soldered on the board. ``pulls_to`` ("GND") is set when pressing it ties its
+    GPIO straight to that supply, so a script that drives the GPIO shorts it on every press."""
+
+    name: str
+    gpio: int | None
+    pulls_to: str | None = None
+    note: str | None = None
+    source: str | None = None
+
+
+class Reserved(NamedTuple):
+    """A pin the board itself uses, with how bad it is to take it over. ``adc_read_ok`` marks a
+    pin the board wires up to be measured (the Pico's VSYS/3 on GPIO29): reading it with the ADC
+    is its purpose, only driving it is wrong."""
+
+    severity: str
+    text: str
+    adc_read_ok: bool = False
 
 
 @dataclass(frozen=True)
@@ -421,7 +493,13 @@ class Board:
             strapping=facts["strapping"]["what_goes_wrong"] if facts["strapping"] else None,
             flash=_fact_text(flash) if flash else None,
             flash_severity=flash["severity"] if flash else None,
-            reserved=Reserved(reserved["severity"], _fact_text(reserved)) if reserved else None,
+            reserved=(
+                Reserved(
+                    reserved["severity"], _fact_text(reserved), bool(reserved.get("adc_read_ok"))
+                )
+                if reserved
+                else None
+            ),
             notes=tuple(entry.get("notes", ())),
         )
 
@@ -468,6 +546,50 @@ class Board:
 
     def reserved_pins(self) -> dict[int, PinFact]:
         return self.pin_facts("reserved")
+
+    def adc_id(self, number: int) -> AdcTarget:
+        """What ``machine.ADC(number)`` reads on this board (see AdcTarget), from adc_ids."""
+        ids = self.capabilities.get("adc_ids")
+        if not ids:
+            return AdcTarget(channel=None, gpio=number)
+        entry = (ids.get("channels") or {}).get(number)
+        if entry is None:
+            if ids.get("meaning") == "channel-or-gpio":
+                return AdcTarget(channel=None, gpio=number)
+            return AdcTarget(channel=number)
+        return AdcTarget(
+            channel=number,
+            gpio=entry.get("gpio"),
+            pin=entry.get("pin"),
+            internal=entry.get("internal"),
+            note=entry.get("note"),
+        )
+
+    def adc_channels(self) -> dict[int, AdcTarget]:
+        """Every channel number ADC(n) accepts as a channel on this board; empty where ADC(n)
+        takes GPIO numbers only."""
+        ids = self.capabilities.get("adc_ids") or {}
+        return {n: self.adc_id(n) for n in sorted(ids.get("channels") or {})}
+
+    def unusable_adc(self, unit: int) -> UnusableAdc | None:
+        """The fact that an ADC unit cannot be used on this chip, or None when it can."""
+        entry = (self.capabilities.get("adc_units") or {}).get(unit)
+        if not entry or entry.get("usable", True):
+            return None
+        return UnusableAdc(entry["severity"], entry["what_goes_wrong"], entry["source"])
+
+    def buttons(self) -> list[BoardButton]:
+        """The board's own buttons, from the ``buttons`` list of its data file."""
+        return [
+            BoardButton(
+                name=b.get("name", ""),
+                gpio=b.get("gpio"),
+                pulls_to=b.get("pulls_to"),
+                note=b.get("note"),
+                source=b.get("source"),
+            )
+            for b in self.raw.get("buttons") or ()
+        ]
 
     def input_only_gpios(self) -> list[int]:
         return [g for g in self.gpios() if self.gpio_info(g).input_only]
@@ -585,6 +707,11 @@ def merge_capabilities(chip: Mapping[str, Any], board: Mapping[str, Any]) -> dic
     out["bus_notes"] = {**(chip.get("bus_notes") or {}), **(board.get("bus_notes") or {})}
     out["five_volt_tolerant"] = board.get("five_volt_tolerant", chip.get("five_volt_tolerant"))
     out["analog_inputs"] = dict(chip.get("analog_inputs") or {})
+    ids = chip.get("adc_ids")
+    out["adc_ids"] = (
+        {**ids, "channels": _int_keys(ids.get("channels"))} if isinstance(ids, Mapping) else None
+    )
+    out["adc_units"] = _int_keys(chip.get("adc_units"))
     out["gpio_sources"] = dict(chip.get("gpio_sources") or {})
     return out
 
@@ -716,6 +843,57 @@ def validate_chip_data(chip: str, data: Any) -> list[str]:
     five = data.get("five_volt_tolerant")
     if not (isinstance(five, dict) and isinstance(five.get("value"), bool) and five.get("source")):
         problems.append(f'{label}: "five_volt_tolerant" needs "value" and "source"')
+    return problems + _check_adc_ids(data, label) + _check_adc_units(data, label)
+
+
+def _check_adc_ids(data: Mapping[str, Any], label: str) -> list[str]:
+    ids = data.get("adc_ids")
+    if ids is None:
+        return []
+    where = f'{label}: "adc_ids"'
+    if not isinstance(ids, dict) or not ids.get("source"):
+        return [f'{where} must be an object with a "source"']
+    problems = []
+    if ids.get("meaning") not in ADC_ID_MEANINGS:
+        problems.append(f'{where}: "meaning" must be one of {sorted(ADC_ID_MEANINGS)}')
+    channels = ids.get("channels")
+    if not isinstance(channels, dict) or not channels:
+        return problems + [f'{where}: "channels" must list the channels']
+    gpio = data.get("gpio") or {}
+    for key, entry in channels.items():
+        at = f"{where} channel {key}"
+        if not str(key).isdigit() or not isinstance(entry, dict):
+            problems.append(f"{at} must be a channel number with an object")
+            continue
+        targets = [k for k in ("gpio", "pin", "internal") if entry.get(k) is not None]
+        if len(targets) != 1:
+            problems.append(f'{at} needs exactly one of "gpio", "pin", "internal"')
+        elif targets == ["gpio"]:
+            adc = (gpio.get(str(entry["gpio"])) or {}).get("adc")
+            if not adc or adc.get("channel") != int(key):
+                problems.append(f"{at} says GPIO{entry['gpio']}, but that GPIO has no such channel")
+    return problems
+
+
+def _check_adc_units(data: Mapping[str, Any], label: str) -> list[str]:
+    units = data.get("adc_units")
+    if units is None:
+        return []
+    if not isinstance(units, dict):
+        return [f'{label}: "adc_units" must be an object keyed by unit']
+    problems = []
+    for key, entry in units.items():
+        at = f'{label}: "adc_units" {key}'
+        if not str(key).isdigit() or not isinstance(entry, dict):
+            problems.append(f"{at} must be a unit number with an object")
+            continue
+        if not isinstance(entry.get("usable"), bool):
+            problems.append(f'{at} needs "usable" true or false')
+        if entry.get("severity") not in FACT_SEVERITIES:
+            problems.append(f"{at} needs a severity, one of {sorted(FACT_SEVERITIES)}")
+        for k in ("what_goes_wrong", "source"):
+            if not entry.get(k):
+                problems.append(f'{at} needs "{k}"')
     return problems
 
 
@@ -843,6 +1021,23 @@ def validate_board_data(
                 problems.append(f'{where} is a power pin without a "voltage"')
         if "header" in pin and not isinstance(pin["header"], bool):
             problems.append(f'{where}: "header" must be true or false')
+        if "what_goes_wrong" in pin:
+            if kind != "control":
+                problems.append(f'{where}: only a control pin has "what_goes_wrong"')
+            if not pin.get("source"):
+                problems.append(f'{where} gives "what_goes_wrong" but no "source"')
+    for i, b in enumerate(data.get("buttons") or ()):
+        where = f"button #{i + 1}"
+        if not isinstance(b, dict) or not isinstance(b.get("name"), str):
+            problems.append(f'{where} needs a "name"')
+            continue
+        if b.get("gpio") is not None and not _is_int(b["gpio"]):
+            problems.append(f'{where} ({b["name"]}): "gpio" must be a GPIO number or null')
+        if "pulls_to" in b:
+            if b["pulls_to"] != "GND":
+                problems.append(f'{where} ({b["name"]}): "pulls_to" must be "GND"')
+            if not b.get("source"):
+                problems.append(f'{where} ({b["name"]}) gives "pulls_to" but no "source"')
     kinds = {p.get("kind") for p in data["pins"] if isinstance(p, dict)}
     if "ground" not in kinds:
         problems.append("the board has no ground pin")
@@ -950,19 +1145,77 @@ def board_for_part_type(part_type: str) -> Board | None:
     return _by_part_type().get(part_type)
 
 
+#: The keys of a ``flash_mode`` entry (a chips.json chip, a board file, ``_default_flash_mode``).
+FLASH_MODE_KEYS = ("enter", "run", "source")
+
+
+@dataclass(frozen=True)
+class FlashMode:
+    """How a person gets this board into its bootloader, and back to MicroPython afterwards.
+
+    ``enter`` is the advice when the chip does not answer the flasher; ``run`` when the flasher
+    could not restart it. ``basis`` says whose words they are: a board id, a chip id, or "" for
+    the general ESP text used when neither is known.
+    """
+
+    enter: str
+    run: str
+    source: str
+    basis: str
+
+
+def flash_mode(board: Board | str | None = None, chip: str | None = None) -> FlashMode:
+    """The bootloader steps for `board` (an id or a Board), else for `chip`, else general ones.
+
+    The words are data: the chip's ``flash_mode`` in chips.json, with the board file's
+    ``flash_mode`` laid over it key by key, because "hold BOOT, press EN" is wrong for a board
+    with no BOOT button (ESP32-CAM) or one flashed as a USB drive (Pico). An unknown board id
+    raises `UnknownBoardError`; an unknown chip gets the general text.
+    """
+    if isinstance(board, str):
+        board = load_board(board)
+    chips = _chips()
+    if board is not None:
+        chip = board.chip
+    chip_entry = chips.get(chip, {}) if chip else {}
+    merged: dict[str, str] = dict(chips.get("_default_flash_mode") or {})
+    basis = ""
+    if isinstance(chip_entry, Mapping) and chip_entry.get("flash_mode"):
+        merged.update(chip_entry["flash_mode"])
+        basis = str(chip)
+    board_entry = board.raw.get("flash_mode") if board is not None else None
+    if board_entry:
+        merged.update(_thaw(board_entry))
+        basis = board.id if board is not None else basis
+    missing = [k for k in FLASH_MODE_KEYS if not merged.get(k)]
+    if missing:
+        raise BoardDataError(
+            f"chips.json has no flash_mode {', '.join(missing)} for {basis or 'any chip'}. "
+            "Reinstall thonny-iotkit."
+        )
+    return FlashMode(merged["enter"], merged["run"], merged["source"], basis)
+
+
 __all__ = [
     "BUS_SIGNALS",
     "CHIPS",
     "FACT_SEVERITIES",
+    "FLASH_MODE_KEYS",
+    "FlashMode",
+    "flash_mode",
     "PIN_KINDS",
+    "ADC_ID_MEANINGS",
     "AdcChannel",
+    "AdcTarget",
     "Board",
+    "BoardButton",
     "BoardDataError",
     "BoardPin",
     "BusPins",
     "GpioInfo",
     "PinFact",
     "Reserved",
+    "UnusableAdc",
     "chip_data",
     "merge_capabilities",
     "validate_chip_data",

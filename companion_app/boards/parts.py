@@ -21,6 +21,9 @@ Schema of ``parts.json``: one object per diagram.json part type ("_comment" is s
     outputs_5v         obj   optional, pin -> {"value": true, "fix", "source"}
     needs_series_resistor, forward_voltage, internal_connections, attrs, micropython: optional
                              facts, each {"value" or other fields, "source"}
+    switch             obj   optional, {"value": [[pin, pin]], "note", "source"}: pressing the part
+                             joins the contact of the first pin to the contact of the second
+                             (a pushbutton); the rules see it as open, and as closed when pressed
 
 Every fact object carries a "source"; ``validate_part_data`` checks that, and the tests run it on
 every entry.
@@ -62,6 +65,7 @@ _FACT_KEYS = (
     "needs_series_resistor",
     "forward_voltage",
     "internal_connections",
+    "switch",
     "micropython",
     "i2c",
 )
@@ -113,6 +117,16 @@ class Part:
         return bool((self.raw.get("outputs_5v") or {}).get(pin, {}).get("value", False)) or (
             (self.output_voltage(pin) or 0) > 3.6
         )
+
+    def switched_pairs(self) -> list[tuple[str, str]]:
+        """Pin pairs that pressing the part joins (a pushbutton's two contacts)."""
+        pairs = (self.raw.get("switch") or {}).get("value") or ()
+        return [(a, b) for a, b in pairs]
+
+    def tied_pins(self) -> list[tuple[str, ...]]:
+        """Groups of pins joined inside the part at all times (a pushbutton's 1.l and 1.r)."""
+        ties = (self.raw.get("internal_connections") or {}).get("value") or ()
+        return [tuple(tie) for tie in ties]
 
     @property
     def is_i2c(self) -> bool:

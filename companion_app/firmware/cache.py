@@ -58,7 +58,7 @@ def cache_dir(override: str | os.PathLike[str] | None = None) -> Path:
 @lru_cache(maxsize=1)
 def _boards() -> dict[str, dict[str, str]]:
     text = resources.files("companion_app.firmware").joinpath("micropython_boards.json")
-    return json.loads(text.read_text())["boards"]
+    return json.loads(text.read_text(encoding="utf-8"))["boards"]
 
 
 def micropython_board(board_id: str) -> dict[str, str]:
@@ -89,8 +89,13 @@ class FirmwareCache:
     # -- index ----------------------------------------------------------------------------
 
     def _index(self) -> dict[str, Any]:
+        if self.folder.exists() and not self.folder.is_dir():
+            raise FirmwareCacheError(
+                f"{self.folder} is a file, not a folder. The firmware cache (--cache or "
+                "IOTKIT_FIRMWARE_CACHE) is a folder: give a folder, or leave it out."
+            )
         try:
-            return json.loads((self.folder / INDEX).read_text())
+            return json.loads((self.folder / INDEX).read_text(encoding="utf-8"))
         except FileNotFoundError:
             return {"version": 1, "boards": {}}
         except (OSError, ValueError) as exc:
@@ -102,7 +107,7 @@ class FirmwareCache:
     def _save_index(self, index: dict[str, Any]) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".index-")
-        with os.fdopen(fd, "w") as f:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(index, f, indent=2, sort_keys=True)
         os.replace(tmp, self.folder / INDEX)
 
@@ -173,8 +178,8 @@ class FirmwareCache:
         have = ", ".join(c.version for c in self.versions(board_id)) or "nothing"
         what = f"MicroPython {version}" if version else "MicroPython release"
         return (f"The firmware cache ({self.folder}) has no {what} for {board_id} (it has "
-                f"{have}). Connect to the internet to download it, or copy the file into the "
-                "cache folder and add it with `iotkit firmware add`.")
+                f"{have}). Connect to the internet to download it, or flash a file you already "
+                "have with --firmware FILE.")
 
     def available(self, board_id: str) -> list[tuple[str, str, str]]:
         """(version, date, url) of each firmware on the board's download page, newest first."""
@@ -248,9 +253,19 @@ class FirmwareCache:
         return self.add(board_id, final, ver, date, url)
 
 
+#: What --version accepts: MicroPython's own version names, "1.24.1" or "v1.24.1", previews too.
+_VERSION_NAME = re.compile(r"v?\d+\.\d+\.\d+(?:[-+][\w.+-]+)?")
+
+
 def _normalise(version: str | None) -> str | None:
-    if version is None or version in ("", "latest"):
+    if version is None or version.strip() in ("", "latest"):
         return None
+    version = version.strip()
+    if not _VERSION_NAME.fullmatch(version):
+        raise FirmwareCacheError(
+            f"{version!r} is not a MicroPython version. Give one such as 1.24.1, or leave "
+            "--version out for the newest release."
+        )
     return version if version.startswith("v") else "v" + version
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from companion_app.errors import IotkitError, UsageError
+from companion_app.inputs import positive_int
 
 
 def add_flash_parser(sub: Any) -> None:
@@ -23,23 +24,29 @@ def add_flash_parser(sub: Any) -> None:
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("--port", help="the board's serial port (a BOOTSEL drive for .uf2)")
     where.add_argument("--ports", help="several ports, comma-separated: flash them in parallel")
-    what = p.add_mutually_exclusive_group(required=True)
-    what.add_argument("--firmware", metavar="FILE", help="a .bin or .uf2 file")
-    what.add_argument("--board", metavar="ID", help="take the image for this board from the cache")
+    p.add_argument("--firmware", metavar="FILE", help="a .bin or .uf2 file")
+    p.add_argument("--board", metavar="ID",
+                   help="the board (see `iotkit boards`): its own steps when it does not answer; "
+                   "without --firmware, the image for it comes from the cache")
     p.add_argument("--version", help="with --board: a MicroPython version such as 1.24.1")
     p.add_argument("--cache", metavar="DIR", help="the firmware cache folder (a lab's share)")
     p.add_argument("--erase", action=argparse.BooleanOptionalAction, default=False,
                    help="erase the whole flash first (default: only what is written)")
-    p.add_argument("--baud", type=int, default=460800, help="transfer speed (default 460800)")
+    p.add_argument("--baud", type=positive_int, default=460800,
+                   help="transfer speed (default 460800)")
     p.add_argument("--yes", action="store_true", help="do not ask before writing")
     p.add_argument("--json", action="store_true", help="machine-readable result")
     p.set_defaults(func=run_flash)
 
 
 def _resolve_image(args: argparse.Namespace) -> str:
-    if args.firmware:
+    if args.firmware is None and args.board is None:
+        raise UsageError("say what to flash: --firmware FILE, or --board ID for the cached image")
+    if args.firmware is not None:
         if args.version:
             raise UsageError("--version goes with --board, not with --firmware")
+        if not args.firmware.strip():
+            raise UsageError("--firmware needs a file name: the .bin or .uf2 to flash")
         return args.firmware
     from companion_app.firmware.cache import FirmwareCache
 
@@ -80,10 +87,16 @@ def _progress_printer(prefix: str, quiet: bool) -> Any:
 def run_flash(args: argparse.Namespace) -> int:
     from companion_app.firmware.image import inspect_image
 
+    if args.port is not None and not args.port.strip():
+        raise UsageError("--port needs a port name (`iotkit ports` lists them)")
+    if args.board is not None:
+        from companion_app.boards import load_board
+
+        args.board = load_board(args.board).id  # an unknown id is a usage error, said first
     image = _resolve_image(args)
     info = inspect_image(image)  # a non-image is refused before any port is opened
     if info.kind == "uf2":
-        return _flash_uf2(args, image)
+        return _flash_uf2(args, image, info)
     if args.ports:
         ports = [p.strip() for p in args.ports.split(",") if p.strip()]
         if len(set(ports)) != len(ports) or not ports:
@@ -97,7 +110,7 @@ def run_flash(args: argparse.Namespace) -> int:
 def _flash_one(args: argparse.Namespace, image: str) -> int:
     from companion_app.firmware.flasher import Flasher, describe_board
 
-    flasher = Flasher(args.port, baud=args.baud,
+    flasher = Flasher(args.port, baud=args.baud, board=args.board,
                       on_progress=_progress_printer("", args.json or not sys.stderr.isatty()))
     result = flasher.flash(image, erase=args.erase)
     if not (args.json or not sys.stderr.isatty()):
@@ -122,7 +135,7 @@ def _flash_batch(args: argparse.Namespace, image: str, ports: list[str]) -> int:
 
     def one(port: str) -> FlashResult:
         try:
-            return Flasher(port, baud=args.baud).flash(image, erase=args.erase)
+            return Flasher(port, baud=args.baud, board=args.board).flash(image, erase=args.erase)
         except IotkitError as exc:
             return FlashResult(port=port, ok=False, seconds=0.0, error=str(exc))
 
@@ -144,20 +157,33 @@ def _flash_batch(args: argparse.Namespace, image: str, ports: list[str]) -> int:
     return 0 if all(r.ok for r in results) else 1
 
 
-def _flash_uf2(args: argparse.Namespace, image: str) -> int:
+def _flash_uf2(args: argparse.Namespace, image: str, info: Any) -> int:
+    """Copy a .uf2 onto a BOOTSEL drive: the one --port names, else any one mounted."""
     from serial.tools.list_ports import comports
 
+    from companion_app.boards import flash_mode, load_board
+    from companion_app.firmware.image import check_compatible, targets
     from companion_app.firmware.uf2 import find_bootsel_drives, wait_for_new_port
 
     if args.ports:
         raise UsageError("UF2 files are copied to one BOOTSEL drive at a time; use --port")
-    mounts = [Path(args.port)] if args.port and os.path.isdir(args.port) else None
-    drives = find_bootsel_drives(mounts)
-    if not drives:
-        raise IotkitError(
-            "No Pico in BOOTSEL mode was found. Unplug it, hold the BOOTSEL button while "
-            "plugging it back in, then run this again."
-        )
+    name = os.path.basename(image)
+    if args.board is not None:  # an ESP board, or a Pico of the other chip, is refused here
+        check_compatible(info, load_board(args.board).chip)
+    rp2 = info.chip if info.chip in targets()["uf2"] else "rp2040"
+    steps = flash_mode(args.board, rp2).enter
+    if os.path.isdir(args.port):
+        drives = find_bootsel_drives([Path(args.port)])
+        if not drives:
+            raise IotkitError(f"{args.port} is a folder but not a BOOTSEL drive (it has no "
+                              f"INFO_UF2.TXT). {steps}")
+    else:
+        drives = find_bootsel_drives()
+        if not drives:
+            raise IotkitError(
+                f"{name} is a UF2 file, which is copied onto a board's BOOTSEL drive ({args.port} "
+                f"is not one), and no BOOTSEL drive is mounted. {steps}"
+            )
     drive = drives[0]
     _confirm(f"Copy {os.path.basename(image)} to {drive.path}?", args)
     from companion_app.firmware.uf2 import copy_uf2

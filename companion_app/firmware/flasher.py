@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import threading
 import time
@@ -21,9 +22,16 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any, Callable
 
+from companion_app.boards import FlashMode, flash_mode, load_board
 from companion_app.device.ports import has_no_modem_lines
 from companion_app.errors import IotkitError
-from companion_app.firmware.image import ImageInfo, check_compatible, chip_name, inspect_image
+from companion_app.firmware.image import (
+    ImageInfo,
+    check_compatible,
+    chip_name,
+    inspect_image,
+    targets,
+)
 
 log = logging.getLogger(__name__)
 
@@ -185,7 +193,8 @@ def _install_router() -> _RoutingLogger:
     global _router
     with _router_lock:
         if _router is None:
-            from esptool.logger import TemplateLogger, log as esptool_log
+            from esptool.logger import TemplateLogger
+            from esptool.logger import log as esptool_log
 
             class _Adapter(_RoutingLogger, TemplateLogger):  # type: ignore[misc]
                 pass
@@ -200,12 +209,21 @@ def _install_router() -> _RoutingLogger:
 
 @lru_cache(maxsize=1)
 def _error_table() -> list[dict[str, str]]:
-    text = resources.files("companion_app.firmware").joinpath("esptool_errors.json").read_text()
+    text = (
+        resources.files("companion_app.firmware")
+        .joinpath("esptool_errors.json")
+        .read_text(encoding="utf-8")
+    )
     return json.loads(text)["errors"]
 
 
-def translate_error(exc: BaseException, port: str) -> FlashError:
-    """esptool's (or the OS's) failure, in words a beginner can act on."""
+def translate_error(exc: BaseException, port: str, board: str | None = None,
+                    chip: str | None = None) -> FlashError:
+    """esptool's (or the OS's) failure, in words a beginner can act on.
+
+    `board` (a board id) or else `chip` picks the words for "put it in download mode": an
+    ESP32-CAM has no BOOT button, a NodeMCU calls it FLASH, a Pico is not flashed this way.
+    """
     if isinstance(exc, FlashError):
         return exc
     text = str(exc)
@@ -218,9 +236,13 @@ def translate_error(exc: BaseException, port: str) -> FlashError:
 
                 holders = find_port_holders(port)
                 holder = ", ".join(holders) if holders else "another program such as Thonny"
-            return FlashError(entry["message"].format(port=port, detail=detail, holder=holder))
-    return FlashError(f"Flashing on {port} failed: {text.strip() or type(exc).__name__}. "
-                      "Press the board's reset button and try again.")
+            enter = flash_mode(board, chip).enter if "{enter}" in entry["message"] else ""
+            return FlashError(
+                entry["message"].format(port=port, detail=detail, holder=holder, enter=enter)
+            )
+    said = " ".join(text.split()).rstrip(".") or type(exc).__name__  # one line, as all errors
+    return FlashError(f"Flashing on {port} failed: {said}. Press the board's reset button and "
+                      "try again.")
 
 
 # ---- the driver --------------------------------------------------------------------------
@@ -228,10 +250,24 @@ def translate_error(exc: BaseException, port: str) -> FlashError:
 
 BANNER_WAIT_S = 10.0
 _BANNER = re.compile(rb"MicroPython (v\d+\.\d+\.\d+[\w.+-]*) on [^;\r\n]+; [^\r\n]*\r?\n")
-PRESS_EN_NOTE = (
-    "This port has no reset lines, so the board was not restarted: press the board's EN/RST "
-    "button to start MicroPython."
-)
+
+
+def no_reset_note(steps: FlashMode) -> str:
+    """The note after a flash over a port with no reset lines (a pty, a socket)."""
+    run = steps.run[:1].lower() + steps.run[1:]
+    return f"This port has no reset lines, so the board was not restarted: {run}"
+
+
+def no_banner_note(steps: FlashMode) -> str:
+    """The note when the board was reset but MicroPython did not greet within the wait."""
+    return (
+        f"The image is written and verified, but MicroPython did not answer within "
+        f"{BANNER_WAIT_S:.0f} s after the reset. {steps.run} Then open the REPL."
+    )
+
+
+#: The general note (no board or chip known), kept for callers that show it as is.
+PRESS_EN_NOTE = no_reset_note(flash_mode())
 
 
 def wait_for_micropython(port: str, timeout: float = BANNER_WAIT_S,
@@ -280,17 +316,37 @@ def wait_for_micropython(port: str, timeout: float = BANNER_WAIT_S,
 
 
 class Flasher:
-    """One board on one port. Blocking: run it in a worker thread, never the Tk thread."""
+    """One board on one port. Blocking: run it in a worker thread, never the Tk thread.
+
+    `board` is the board id the person picked, if any: its own bootloader steps go into the
+    errors and notes, and a firmware file for another chip is refused before the port is opened.
+    """
 
     def __init__(self, port: str, baud: int = DEFAULT_BAUD,
                  on_progress: Callable[[Progress], None] | None = None,
-                 cancel: threading.Event | None = None) -> None:
+                 cancel: threading.Event | None = None, board: str | None = None) -> None:
+        if baud <= 0:
+            raise FlashError(f"The transfer speed must be a positive baud rate such as "
+                             f"{ROM_BAUD} or {DEFAULT_BAUD}, not {baud}.")
         self.port = port
         self.baud = baud
+        self.board = load_board(board).id if board else None
+        self._chip: str | None = None  # the chip we expect: the image's, then the detected one
+        self._image: ImageInfo | None = None
         self._job = _Job(on_progress, cancel)
+
+    def steps(self) -> FlashMode:
+        """The bootloader steps for this board (or the chip we expect, or general ones)."""
+        return flash_mode(self.board, self._chip)
 
     def _connect(self) -> Any:
         import esptool.cmds
+
+        from companion_app.firmware.uf2 import explain_not_a_port
+
+        why = explain_not_a_port(self.port, self._image)
+        if why is not None:  # a Pico's BOOTSEL drive, a folder or a file: not "no such port"
+            raise FlashError(why)
 
         # DTR/RTS do not exist on a pty or socket: the board must already be in its
         # bootloader, and esptool must not try to reset it (it would fail with ENOTTY).
@@ -335,7 +391,7 @@ class Flasher:
             raise  # already explained (a wrong image, a cancel)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a message
             log.debug("esptool failed", exc_info=True)
-            raise translate_error(exc, self.port) from exc
+            raise translate_error(exc, self.port, self.board, self._chip) from exc
         finally:
             router.jobs.pop(ident, None)
 
@@ -357,6 +413,8 @@ class Flasher:
         when the image does not fit the detected board."""
         started = time.monotonic()
         info = inspect_image(image_path)  # refuse non-images before even opening the port
+        self._check_board(info)
+        self._chip, self._image = info.chip, info
         result = FlashResult(port=self.port, ok=False, seconds=0.0, image=info)
 
         def work() -> None:
@@ -366,6 +424,7 @@ class Flasher:
             try:
                 board = self._board_info(esp)
                 result.board = board
+                self._chip = board.chip
                 where = check_compatible(info, board.chip, board.flash_size, offset)
                 result.notes.extend(info.notes)
                 self._job.stage = "Starting the flasher"
@@ -395,7 +454,7 @@ class Flasher:
         self._run(work)
         result.ok = True
         if reset and has_no_modem_lines(self.port):
-            result.notes.append(PRESS_EN_NOTE)
+            result.notes.append(no_reset_note(self.steps()))
         elif reset:
             self._job.stage = "Starting MicroPython"
             self._job.stage_started = time.monotonic()
@@ -403,15 +462,25 @@ class Flasher:
             version = wait_for_micropython(self.port, cancel=self._job.cancel)
             result.micropython_version = version
             if version is None:
-                result.notes.append(
-                    f"The image is written and verified, but MicroPython did not answer within "
-                    f"{BANNER_WAIT_S:.0f} s after the reset. Press the board's EN/RST button, "
-                    "then open the REPL."
-                )
+                result.notes.append(no_banner_note(self.steps()))
             else:
                 self._job.emit(percent=100.0, msg=f"MicroPython {version} is running")
         result.seconds = time.monotonic() - started
         return result
+
+
+    def _check_board(self, info: ImageInfo) -> None:
+        """A picked board that this file cannot be for is refused before the port is opened."""
+        if self.board is None:
+            return
+        board = load_board(self.board)
+        if board.chip not in targets()["esp"]:
+            what = "" if info.kind == "uf2" else (
+                f"{os.path.basename(info.path)} is {info.describe()}, but the {board.name} "
+                "takes a .uf2 file. "
+            )
+            raise FlashError(f"{what}{self.steps().enter}")
+        check_compatible(info, board.chip)
 
 
 def _parse_size(text: str | None) -> int | None:
@@ -437,5 +506,7 @@ __all__ = [
     "Progress",
     "translate_error",
     "describe_board",
+    "no_reset_note",
+    "no_banner_note",
 ]
 

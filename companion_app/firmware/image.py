@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 import struct
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -35,6 +36,11 @@ UF2_MAGIC_END = 0x0AB16F30
 UF2_FLAG_FAMILY_ID = 0x00002000
 UF2_FLAG_NOT_MAIN_FLASH = 0x00000001
 UF2_BLOCK = 512
+# The largest firmware file we read. A .bin is at most the flash (32 MB on the biggest ESP32-S3
+# modules), a UF2 file twice what it fills (256 data bytes per 512-byte block) and MicroPython's
+# images are a few MB, so 64 MB is far above any real one. A bigger "file" is something else
+# (a disk image) and would only eat the PC's memory.
+MAX_IMAGE_BYTES = 64 * 1024 * 1024
 # ESP8266 memory map: where a segment of a real image may load (ESP8266 technical reference).
 ESP8266_LOAD_RANGES = ((0x3FFE8000, 0x40000000), (0x40100000, 0x40140000), (0x40200000, 0x40300000))
 
@@ -48,7 +54,8 @@ class ImageError(IotkitError):
 
 @lru_cache(maxsize=1)
 def targets() -> dict[str, Any]:
-    text = resources.files("companion_app.firmware").joinpath("targets.json").read_text()
+    data = resources.files("companion_app.firmware").joinpath("targets.json")
+    text = data.read_text(encoding="utf-8")
     return json.loads(text)
 
 
@@ -116,12 +123,7 @@ def inspect_image(source: str | os.PathLike[str] | bytes, name: str | None = Non
         data, path = bytes(source), name or "<image>"
     else:
         path = os.fspath(source)
-        try:
-            data = Path(path).read_bytes()
-        except FileNotFoundError:
-            raise ImageError(f"The firmware file {path} does not exist. Check the path.") from None
-        except IsADirectoryError:
-            raise ImageError(f"{path} is a folder, not a firmware file.") from None
+        data = _read_image_file(path)
     label = name or os.path.basename(path)
     if len(data) == 0:
         raise ImageError(f"{label} is empty (0 bytes): the download was probably interrupted.")
@@ -139,6 +141,41 @@ def inspect_image(source: str | os.PathLike[str] | bytes, name: str | None = Non
         info.micropython_version = version.group(1).decode()
         info.build_date = version.group(2).decode()
     return info
+
+
+def _unreadable(path: str, exc: OSError) -> ImageError:
+    return ImageError(f"The firmware file {path} cannot be read ({exc.strerror or exc}).")
+
+
+def _read_image_file(path: str) -> bytes:
+    """The file's bytes, after refusing what cannot be a firmware file without reading it."""
+    if not path:
+        raise ImageError("No firmware file was named. Give the path of a .bin or .uf2 file.")
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise ImageError(f"The firmware file {path} does not exist. Check the path.") from None
+    except OSError as exc:
+        raise _unreadable(path, exc) from None
+    if stat.S_ISDIR(st.st_mode):
+        raise ImageError(
+            f"{path} is a folder, not a firmware file. Give the .bin or .uf2 file inside it."
+        )
+    if not stat.S_ISREG(st.st_mode):
+        raise ImageError(
+            f"{path} is not a regular file (a device or a pipe), so it cannot be a firmware "
+            "image. Give the path of a .bin or .uf2 file."
+        )
+    if st.st_size > MAX_IMAGE_BYTES:
+        raise ImageError(
+            f"{os.path.basename(path)} is {_human_size(st.st_size)}, far bigger than any "
+            f"MicroPython firmware (the largest are a few MB, and we read at most "
+            f"{_human_size(MAX_IMAGE_BYTES)}). Pick the .bin or .uf2 file for your board."
+        )
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise _unreadable(path, exc) from None
 
 
 _WHERE_TO_GET = (

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 from companion_app.errors import IotkitError
-from companion_app.firmware.image import check_compatible, inspect_image
+from companion_app.firmware.image import ImageInfo, check_compatible, inspect_image
 
 INFO_FILE = "INFO_UF2.TXT"
 COPY_CHUNK = 64 * 1024
@@ -33,6 +33,12 @@ class BootselDrive:
     path: Path
     board_id: str  # "RPI-RP2", "RP2350", as INFO_UF2.TXT says
     model: str
+
+    def describe(self) -> str:
+        """ "the BOOTSEL drive of a Raspberry Pi RP2 (Board-ID RPI-RP2)": who the drive is."""
+        model = self.model or "board"
+        board_id = f" (Board-ID {self.board_id})" if self.board_id else ""
+        return f"the BOOTSEL drive of a {model}{board_id}"
 
     @property
     def chip(self) -> str | None:
@@ -77,11 +83,48 @@ def find_bootsel_drives(mounts: Iterable[Path] | None = None) -> list[BootselDri
     for mount in mounts if mounts is not None else _candidate_mounts():
         info = Path(mount) / INFO_FILE
         try:
-            board_id, model = parse_info(info.read_text(errors="replace"))
+            board_id, model = parse_info(info.read_text(encoding="utf-8", errors="replace"))
         except OSError:
             continue
         found.append(BootselDrive(Path(mount), board_id, model))
     return found
+
+
+def bootsel_drive_at(path: str | os.PathLike[str]) -> BootselDrive | None:
+    """The BOOTSEL drive mounted at `path`, or None when that folder is not one."""
+    found = find_bootsel_drives([Path(path)])
+    return found[0] if found else None
+
+
+def explain_not_a_port(port: str, image: ImageInfo | None = None) -> str | None:
+    """Why `port`, a folder or a plain file, is no serial port to flash; None if it is neither.
+
+    A .bin (an ESP image, written over a serial port) aimed at a Pico's BOOTSEL drive is a
+    mix-up of two flashing methods; the message says which board the drive belongs to and what
+    file it wants, instead of "there is no port".
+    """
+    if port and os.path.isfile(port):
+        return (
+            f"{port} is a file, not a serial port. Give the board's serial port (`iotkit "
+            "ports` lists them)."
+        )
+    if not port or not os.path.isdir(port):
+        return None
+    drive = bootsel_drive_at(port)
+    what = ""
+    if image is not None:
+        what = f"{os.path.basename(image.path)} is {image.describe()}"
+    if drive is None:
+        return (
+            f"{port} is a folder, not a serial port. Give the board's serial port "
+            "(`iotkit ports` lists them)."
+        )
+    return (
+        f"{port} is {drive.describe()}, which takes a .uf2 file"
+        + (f"; {what}, an ESP image that is written over a serial port." if what else ".")
+        + " Download the .uf2 for your board from micropython.org/download, or give an ESP "
+        "board's serial port for a .bin."
+    )
 
 
 def copy_uf2(image: str | os.PathLike[str], drive: BootselDrive,

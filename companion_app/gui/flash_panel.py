@@ -33,6 +33,7 @@ from tkinter import filedialog, ttk
 from tkinter.scrolledtext import ScrolledText
 from typing import Any, Callable
 
+from companion_app.boards import flash_mode, load_board
 from companion_app.errors import IotkitError
 from companion_app.firmware.flasher import FlashCancelled, Flasher, Progress, describe_board
 from companion_app.firmware.image import (
@@ -54,6 +55,9 @@ MAX_LOG_LINES = 2000  # a long session of flashes must not grow the log without 
 RELEASE_WAIT_S = 2.0  # how long a flash waits for the Console's link to let go of the port
 ERROR_COLOUR = "#b00000"
 OK_COLOUR = "#006400"
+HINT_COLOUR = "#555555"
+# The board-type picker's first entry: no board chosen, so the words come from the chip.
+NO_BOARD = "not chosen (general steps)"
 # The bar's colour says the state at a glance: the theme's grey bar on a grey trough does not
 # (a full grey bar at 100 % looked empty in the screenshots).
 BAR_COLOURS = {"Flash": "#3b78c9", "FlashDone": "#2e8b3c", "FlashFailed": "#c0392b"}
@@ -149,6 +153,7 @@ class FlashPanel(ttk.Frame):
         self._image_error: str | None = None
         self._fit_error: str | None = None
         self._cache_entries: list[_CacheEntry] = []
+        self._boards: list[Any] = []  # the board types the picker offers (loaded in _build)
         self._practice: Any = None  # the running VirtualBootloader
         self._practice_chip: str | None = None
         self._real_port = ""  # the port field's text before practice mode took it over
@@ -158,6 +163,7 @@ class FlashPanel(ttk.Frame):
         self.outcome = ""  # "done" | "incomplete" | "failed" | "refused" after a flash
 
         self._build()
+        self._set_default_board_type()
         self._set_default_port()
         self._update_buttons()
         self._refresh_ports()
@@ -209,9 +215,38 @@ class FlashPanel(ttk.Frame):
         )
         self.chip_combo.pack(side="left", padx=(6, 0))
         self.chip_combo.bind("<<ComboboxSelected>>", lambda e: self._practice_changed())
+        # The board type decides the words for "put it in download mode": an ESP32-CAM has no
+        # BOOT button, a NodeMCU calls it FLASH. Its own row, so it fits a narrow Thonny view.
+        row = ttk.Frame(board)
+        row.pack(side="top", fill="x", pady=(2, 0))
+        ttk.Label(row, text="Board type:").pack(side="left")
+        from companion_app.boards import list_boards
+        from companion_app.gui.boardpick import board_label
+
+        self._boards = list_boards()
+        self.board_type_var = tk.StringVar(value=NO_BOARD)
+        self.board_type_combo = ttk.Combobox(
+            row,
+            textvariable=self.board_type_var,
+            state="readonly",
+            width=24 if self._compact else 40,
+            values=[NO_BOARD] + [board_label(b) for b in self._boards],
+        )
+        self.board_type_combo.pack(side="left", fill="x", expand=self._compact, padx=(4, 0))
+        self.board_type_combo.bind("<<ComboboxSelected>>", lambda e: self._board_type_changed())
+        self.boot_hint_var = tk.StringVar(value="")
+        self.boot_hint_label = ttk.Label(
+            board, textvariable=self.boot_hint_var, foreground=HINT_COLOUR, anchor="w",
+            justify="left",
+        )
+        self.boot_hint_label.bind(
+            "<Configure>",
+            lambda e: self.boot_hint_label.configure(wraplength=max(200, e.width - 8)),
+        )
 
         facts = ttk.Frame(board)
         facts.pack(side="top", fill="x", pady=(2, 0))
+        _show_only_with_text(self.boot_hint_label, self.boot_hint_var, side="top", fill="x")
         self.chip_info = tk.StringVar(value=NOT_DETECTED)
         self.mac_info = tk.StringVar(value="")
         self.size_info = tk.StringVar(value="")
@@ -306,7 +341,64 @@ class FlashPanel(ttk.Frame):
 
         self.log_text = ScrolledText(go, height=3, wrap="word", state="disabled")
         self.log_text.pack(side="bottom", fill="both", expand=True, pady=(4, 0))
-        _show_only_with_text(self.outcome_label, self.outcome_var, side="top", fill="x")
+        # Packed ahead of the log, so a long error (the board's own steps) is never cut off:
+        # the log gives up lines first.
+        _show_only_with_text(
+            self.outcome_label, self.outcome_var, side="top", fill="x", before=self.log_text.frame
+        )
+
+    # --- board type -------------------------------------------------------------------------
+    def _set_default_board_type(self) -> None:
+        """The host's board (Thonny's IoT Kit option, the companion's virtual board), if any."""
+        hook = getattr(self.ctx, "board_id", None) if self.ctx is not None else None
+        board_id = None
+        if callable(hook):
+            try:
+                board_id = hook()
+            except Exception:  # noqa: BLE001 - a host's hook must not break the panel
+                log.debug("board_id() failed", exc_info=True)
+        if board_id:
+            self.set_board_type(board_id)
+
+    def set_board_type(self, board_id: str | None) -> None:
+        """Pick the board type by id (None: not chosen); an unknown id is not chosen."""
+        from companion_app.gui.boardpick import board_label
+
+        board = next((b for b in self._boards if b.id == board_id), None)
+        self.board_type_var.set(board_label(board) if board is not None else NO_BOARD)
+        self._board_type_changed()
+
+    def board_type(self) -> str | None:
+        """The picked board id, or None when the person has not chosen one."""
+        from companion_app.gui.boardpick import board_id_of
+
+        label = self.board_type_var.get()
+        return None if label == NO_BOARD or not label else board_id_of(label)
+
+    def _board_type_changed(self) -> None:
+        self._show_boot_hint()
+        self._check_fit()
+        self.refresh_cache()
+
+    def _board_for_flasher(self) -> str | None:
+        """The picked board, unless the detected chip says it is another board."""
+        board_id = self.board_type()
+        if board_id is None or self.board is None:
+            return board_id
+        picked = next((b for b in self._boards if b.id == board_id), None)
+        return board_id if picked is not None and picked.chip == self.board.chip else None
+
+    def boot_hint(self) -> str:
+        """The steps the panel shows for the picked board ("" when none is chosen)."""
+        return self.boot_hint_var.get()
+
+    def _show_boot_hint(self) -> None:
+        """The picked board's own "how to flash it"; a practice chip needs no buttons."""
+        board_id = self.board_type()
+        if board_id is None or self.practice_var.get():
+            self.boot_hint_var.set("")
+            return
+        self.boot_hint_var.set(f"How to flash it: {flash_mode(board_id).enter}")
 
     # --- ports ------------------------------------------------------------------------------
     def _set_default_port(self) -> None:
@@ -397,6 +489,7 @@ class FlashPanel(ttk.Frame):
                 f"Practice mode: a virtual {chip_label(chip)} in download mode takes the place "
                 "of a board. Nothing is written to real hardware."
             )
+        self._show_boot_hint()
         self._check_fit()
         self._update_buttons()
         self.refresh_cache()
@@ -450,10 +543,14 @@ class FlashPanel(ttk.Frame):
         self._update_buttons()
         cancel = self._cancel
 
+        board_id = None if practice_chip else self.board_type()
+
         def work() -> tuple[str, Any]:
             where = self._ensure_practice_chip(practice_chip) if practice_chip else port
             _wait_for_release(previous)
-            flasher = Flasher(where, on_progress=self._progress_from_worker, cancel=cancel)
+            flasher = Flasher(
+                where, on_progress=self._progress_from_worker, cancel=cancel, board=board_id
+            )
             return where, flasher.detect()
 
         self._start_job("detect", work)
@@ -591,11 +688,14 @@ class FlashPanel(ttk.Frame):
         self._start_job("cache_pick", work)
 
     def _known_chip(self) -> str | None:
+        """The chip a file must fit: detected, else the practice chip's, else the board type's."""
         if self.board is not None:
             return self.board.chip
         if self.practice_var.get():
             return self.chip_var.get()
-        return None
+        picked = self.board_type()
+        board = next((b for b in self._boards if b.id == picked), None)
+        return board.chip if board is not None else None
 
     def _check_fit(self) -> None:
         """Refuse, in red, a file that does not fit the board: before Flash can be pressed."""
@@ -607,6 +707,15 @@ class FlashPanel(ttk.Frame):
         chip = self._known_chip()
         size = self.board.flash_size if self.board is not None else None
         try:
+            if chip is not None and chip not in targets()["esp"]:
+                # Only a board type gets here (a Pico): it is flashed as a drive, not by esptool,
+                # and its own steps are shown just under the board type.
+                picked = self.board_type()
+                name = load_board(picked).name if picked else chip_label(chip)
+                raise ImageError(
+                    f"This panel flashes ESP boards over serial; the {name} takes a .uf2 file "
+                    "copied onto its BOOTSEL drive (see the steps under Board type)."
+                )
             if chip is not None:
                 check_compatible(self.image, chip, size)
             elif self.image.kind == "uf2":
@@ -644,6 +753,7 @@ class FlashPanel(ttk.Frame):
             self.ctx.set_status(f"Flashing {os.path.basename(image_path)} to {what}…")
         self._update_buttons()
         cancel = self._cancel
+        board_id = None if practice_chip else self._board_for_flasher()
 
         def work() -> Any:
             if practice_chip:
@@ -653,7 +763,11 @@ class FlashPanel(ttk.Frame):
                 where = port
             _wait_for_release(previous)
             flasher = Flasher(
-                where, baud=baud, on_progress=self._progress_from_worker, cancel=cancel
+                where,
+                baud=baud,
+                on_progress=self._progress_from_worker,
+                cancel=cancel,
+                board=board_id,
             )
             # A virtual chip has no MicroPython to start: no reset, and no "press EN" note.
             return flasher.flash(image_path, erase=erase, reset=not practice_chip)
@@ -780,6 +894,12 @@ class FlashPanel(ttk.Frame):
             self._set_board(board, port)
             self.log(f"Detected {describe_board(board)}")
             self._say("")
+            picked = self.board_type()
+            if picked is not None and self._board_for_flasher() is None:
+                self.log(
+                    f"Note: the board type {picked} has another chip than the "
+                    f"{chip_label(board.chip)} found; pick the board type that matches."
+                )
         self._check_fit()
         self.refresh_cache()
 
@@ -904,6 +1024,7 @@ class FlashPanel(ttk.Frame):
         self.port_combo.configure(state="disabled" if practice or not idle else "normal")
         self.practice_check.configure(state="normal" if idle else "disabled")
         self.chip_combo.configure(state="readonly" if idle and practice else "disabled")
+        self.board_type_combo.configure(state="readonly" if idle else "disabled")
         self.baud_combo.configure(state="readonly" if idle else "disabled")
         self.erase_check.configure(state="normal" if idle else "disabled")
 
