@@ -127,7 +127,7 @@ def test_board_comes_from_the_diagram_and_board_flag_wins(project):
     [
         (["tests/data/scripts/blink.py"], "--board"),
         (["--board", "esp33", "tests/data/scripts/blink.py"], "Unknown board"),
-        (["--board", "esp32-devkit-v1", "no/such/script.py"], "cannot read script"),
+        (["--board", "esp32-devkit-v1", "no/such/script.py"], "does not exist"),
         (["--board", "esp32-devkit-v1"], "Nothing to check"),
         (["--wiring", "no/such/diagram.json"], "does not exist"),
         (["--bogus-flag"], ""),

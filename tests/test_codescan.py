@@ -100,7 +100,7 @@ def test_syntax_error_from_text():
 
 
 def test_missing_file_is_a_usage_error(tmp_path):
-    with pytest.raises(UsageError, match="cannot read script"):
+    with pytest.raises(UsageError, match="script .*nope.py does not exist"):
         scan_file(tmp_path / "nope.py")
 
 

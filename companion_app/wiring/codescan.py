@@ -21,8 +21,14 @@ Conventions the rule engine can rely on:
   script leaves out of a hardware bus has `pin=None` and `note="default-pins"`: the port's
   default pins for `bus_id` apply. Left out of SoftI2C/SoftSPI it has `note="missing"`, as has
   `Pin()` with no id. A pin that may hide in `*args` / `**cfg` is unresolved, never a default.
-- `ADC(34)` / `ADC(0)` (a number, not a `Pin`) has `note="bare-id"`: a channel on rp2 (0-4) and
-  ESP8266 (0), a GPIO number on ESP32. The board decides.
+- `ADC(34)` / `ADC(0)` (a number, not a `Pin` or a pin name) has `note="bare-id"`: a channel on
+  rp2 (0-4) and ESP8266 (0, 1), a GPIO number on ESP32. The board decides, so `resolve_for_board`
+  (run once by the rule engine, before any rule) rewrites such a use to the pin the channel
+  really reads: `pin` becomes the GPIO (`ADC(0)` on a Pico -> 26), the board pin name of an input
+  that has no GPIO (`"A0"` on an ESP8266), or None with `internal` saying what is measured
+  (`ADC(4)`: the temperature sensor). `adc_channel` keeps the channel and `note` becomes
+  "adc-channel"; an id the firmware refuses becomes `pin=None, note="adc-no-such-id"`.
+  `ADC(Pin(n))` always stays GPIO n.
 - Roles: "pin" uses take their mode ("out", "in", "open-drain", "alt", "alt-open-drain",
   "analog"), plus "+pull_up" / "+pull_down". A pull with no mode reads as "in" (every port
   starts pins as inputs); no mode and no pull gives "". Others: adc "in", pwm "out", dac "out",
@@ -37,9 +43,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator
 
+from companion_app.boards import Board
 from companion_app.errors import UsageError
 
-__all__ = ["PinUse", "ScanResult", "scan_file", "scan_source"]
+__all__ = ["PinUse", "ScanResult", "resolve_for_board", "scan_file", "scan_source"]
 
 
 @dataclass(frozen=True)
@@ -57,6 +64,8 @@ class PinUse:
     irq: bool = False
     constant: str | None = None
     note: str | None = None
+    adc_channel: int | None = None  # set by resolve_for_board: ADC(n) read n as a channel
+    internal: str | None = None  # set by resolve_for_board: what an internal ADC channel measures
 
 
 @dataclass
@@ -72,12 +81,10 @@ class ScanResult:
 
 def scan_file(path: str | Path) -> ScanResult:
     """Scan a script on disk. An unreadable file is the caller's mistake, so it raises."""
-    p = Path(path)
-    try:
-        data = p.read_bytes()
-    except OSError as exc:
-        raise UsageError(f"cannot read script {p}: {exc.strerror or exc}") from exc
-    return scan_source(data.decode("utf-8-sig", errors="replace"), str(path))
+    from companion_app.inputs import read_text_file
+
+    text = read_text_file(path, "script", error=UsageError, strict=False)
+    return scan_source(text, str(path))
 
 
 def scan_source(text: str, path: str = "<script>") -> ScanResult:
@@ -88,7 +95,40 @@ def scan_source(text: str, path: str = "<script>") -> ScanResult:
         return ScanResult(path=path, syntax_error=f"line {exc.lineno or 0}: {exc.msg}")
     except ValueError as exc:  # NUL bytes in the source
         return ScanResult(path=path, syntax_error=f"line 0: {exc}")
-    return _Scanner(text, path, tree).run()
+    except (RecursionError, MemoryError):  # expressions nested thousands deep
+        return ScanResult(path=path, syntax_error="line 0: the code nests too deeply to read")
+    try:
+        return _Scanner(text, path, tree).run()
+    except RecursionError:
+        return ScanResult(path=path, syntax_error="line 0: the code nests too deeply to read")
+
+
+def resolve_for_board(scan: ScanResult, board: Board) -> ScanResult:
+    """The scan with every `ADC(<number>)` rewritten to what that number reads on `board`.
+
+    Why here and once: a bare number means a GPIO on ESP32 chips but a channel on the ESP8266
+    and RP2 (`ADC(0)` on a D1 mini is A0, not GPIO0; `ADC(29)` on a Pico is GPIO29, `ADC(3)` is
+    GPIO29 too). Rules that read `pin` as a GPIO would each have to know that; rewriting the use
+    before any rule runs means every rule sees the pin the firmware really reads. The channel map
+    is board data (`Board.adc_id`, from chips.json with its source). Calling it twice is harmless.
+    """
+    uses = []
+    changed = False
+    for use in scan.uses:
+        if use.kind == "adc" and use.note == "bare-id" and isinstance(use.pin, int):
+            target = board.adc_id(use.pin)
+            if target.channel is not None or not target.exists:
+                changed = True
+                pin = target.gpio if target.gpio is not None else target.pin
+                use = replace(
+                    use,
+                    pin=pin,
+                    adc_channel=target.channel,
+                    internal=target.internal,
+                    note="adc-channel" if target.exists else "adc-no-such-id",
+                )
+        uses.append(use)
+    return replace(scan, uses=uses) if changed else scan
 
 
 # --- what we recognise ----------------------------------------------------------------------
@@ -206,6 +246,7 @@ class _PinRef:
     pull: str | None = None
     unresolved: tuple[int, str] | None = None
     given_as_pin: bool = False
+    number: bool = False  # the script gave a number, not a name such as "GP26"
 
 
 # --- the scanner -------------------------------------------------------------------------------
@@ -523,7 +564,7 @@ class _Scanner:
                 ref, note = self._absent(call, "missing")
             else:
                 ref = self._resolve_pin_arg(expr, scope)
-                if kind == "adc" and not ref.given_as_pin and ref.unresolved is None:
+                if kind == "adc" and ref.number and not ref.given_as_pin:
                     note = "bare-id"
             self._emit(kind, _SINGLE_PIN_ROLE[kind], ref, call, note=note)
         elif kind in _BUS_SIGNALS:
@@ -558,7 +599,13 @@ class _Scanner:
         positional = [a for a in call.args if not isinstance(a, ast.Starred)]
         bus_id: int | None = None
         first_pin = 0
-        if not soft and positional and not self._looks_like_pin(positional[0], scope):
+        id_keyword = _argument(call, None, "id")
+        if not soft and id_keyword is not None:
+            # `I2C(id=1, ...)`: the bus number, never a pin; the pins are keywords then.
+            folded = self._fold(id_keyword, scope)
+            if isinstance(folded, int) and not isinstance(folded, bool):
+                bus_id = folded
+        elif not soft and positional and not self._looks_like_pin(positional[0], scope):
             folded = self._fold(positional[0], scope)
             if isinstance(folded, int) and not isinstance(folded, bool):
                 bus_id = folded
@@ -611,7 +658,8 @@ class _Scanner:
             return _PinRef(unresolved=(expr.lineno, self._segment(expr)))
         named = any(isinstance(n, (ast.Name, ast.Attribute)) for n in ast.walk(expr))
         constant = self._segment(expr) if named else None
-        return _PinRef(pin=pin, constant=constant)
+        number = isinstance(value, int) and not isinstance(value, bool)
+        return _PinRef(pin=pin, constant=constant, number=number)
 
     def _emit(
         self,

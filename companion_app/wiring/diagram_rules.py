@@ -47,7 +47,11 @@ class Netlist(UnionFind):
     """The diagram's nets with the joins inside parts added (breadboard strips, button legs, the
     board's own GND and supply pins), keyed by endpoint ("dht1:SDA")."""
 
-    def __init__(self, diagram: Diagram, board: Board) -> None:
+    def __init__(
+        self, diagram: Diagram, board: Board, untied: frozenset[str] = frozenset()
+    ) -> None:
+        """``untied`` names parts whose inside joins are left out, so a rule can see what each
+        leg of a pushbutton is wired to on its own."""
         self.diagram = diagram
         self.board = board
         self.board_id = diagram.board_part_id
@@ -67,7 +71,7 @@ class Netlist(UnionFind):
                         self._union(e, f"{part.id}:#{group}")
                 continue
             info = load_part(part.type)
-            ties = ((info.raw.get("internal_connections") or {}).get("value") or ()) if info else ()
+            ties = info.tied_pins() if info and part.id not in untied else ()
             for tie in ties:
                 for pin in tie[1:]:
                     self._union(f"{part.id}:{tie[0]}", f"{part.id}:{pin}")
@@ -138,6 +142,23 @@ class Netlist(UnionFind):
                 other = self.net(f"{pid}:{'2' if pin == '1' else '1'}")
                 if other != net:
                     out.append((pid, other))
+        return out
+
+    def through_switches(self, net: frozenset[str]) -> list[tuple[str, frozenset[str]]]:
+        """(part id, net on its other contact) for each switch (pushbutton) with a contact on
+        ``net``: what the net is joined to while the part is pressed."""
+        out = []
+        for pid, pin in self.part_pins(net):
+            part = self.diagram.part(pid)
+            info = load_part(part.type) if part is not None else None
+            if info is None:
+                continue
+            for a, b in info.switched_pairs():
+                for here, there in ((a, b), (b, a)):
+                    if self.net(f"{pid}:{here}") == net:
+                        other = self.net(f"{pid}:{there}")
+                        if other != net and (pid, other) not in out:
+                            out.append((pid, other))
         return out
 
     def key(self, net: frozenset[str]) -> str:
@@ -313,18 +334,39 @@ def _unknown_board_pin(
         what = f"{pin} on the {board.name} is not on the header ({bp.note or 'an internal pad'})"
     else:
         what = f"the {board.name} has no pin called {pin!r}"
-        m = re.search(r"(\d+)$", pin)
-        if m:
-            info = board.gpio_info(int(m.group(1)))
+        gpio = _gpio_in_name(board, pin)
+        if gpio is not None:
+            info = board.gpio_info(gpio)
             text = info.reserved.text if info.reserved else info.flash
             if text:
-                what += f" (GPIO{m.group(1)}: {text})"
+                what += f" (GPIO{gpio}: {text})"
     close = difflib.get_close_matches(pin, names, n=1)
     fix = f"Did you mean {close[0]}? " if close else ""
     fix += "Use a pin name printed in `iotkit boards` / the pinout picture"
     free = s.suggest()
     fix += f", for example {free}." if free else "."
     return s.finding("unknown-pin", pin, f"{s.diagram.source}: {endpoint}", f"{what}.", fix)
+
+
+def _gpio_in_name(board: Board, name: str) -> int | None:
+    """The GPIO number a pin name that is not on the board spells, if the board's own names
+    spell GPIO numbers that way: "D24" is GPIO24 on an ESP32 DevKit (D14 is GPIO14), but "D9" on
+    a NodeMCU is no GPIO9 (its D5 is GPIO14), so the number is not read as a GPIO there."""
+    m = re.fullmatch(r"(?:GPIO|GP|IO)?(\d+)", name.strip(), re.IGNORECASE)
+    prefix = ""
+    if m is None:
+        m = re.fullmatch(r"([A-Za-z]+)(\d+)", name.strip())
+        if m is None:
+            return None
+        prefix = m.group(1).casefold()
+        same = [
+            p
+            for p in board.gpio_pins(include_internal=True)
+            if re.fullmatch(re.escape(prefix) + r"\d+", p.name.casefold())
+        ]
+        if not same or any(int(p.name[len(prefix) :]) != p.gpio for p in same):
+            return None
+    return int(m.group(m.lastindex or 1))
 
 
 @rule("flash-pin")
@@ -448,6 +490,52 @@ def input_only(ctx: CheckContext) -> Iterator[Finding]:
                     f"{part_id}'s {pin} pin is wired to {_bp_text(bp)}, which can only read: "
                     f"{need}.",
                     s.move_fix(part_id, pin, avoid),
+                )
+
+
+def _adc_ok(board: Board, gi: GpioInfo) -> bool:
+    return gi.adc is not None and board.unusable_adc(gi.adc.unit) is None
+
+
+def _free_adc_pin(s: _Setup) -> str | None:
+    """A free header pin that can measure a voltage, for a fix: a GPIO with a working ADC, else
+    an ADC-only input such as the ESP8266's A0."""
+    used = s.used_gpios()
+    for gpio in s.board.free_gpios():
+        if gpio not in used and _adc_ok(s.board, s.board.gpio_info(gpio)):
+            return pin_text(s.board, gpio)
+    for pin in s.board.pins:
+        info = s.board.pin_info(pin.name) if pin.kind == "analog" and pin.header else None
+        if info is not None and info.adc is not None:
+            return pin.label
+    return None
+
+
+@rule("adc-unavailable")
+def analog_on_non_adc_pin(ctx: CheckContext) -> Iterator[Finding]:
+    """A part's analog output (a potentiometer's wiper) wired to a GPIO that cannot measure a
+    voltage, or whose ADC unit does not work on this chip (ESP32-C3 ADC2)."""
+    s = _setup(ctx)
+    if s is None:
+        return
+    for part_id, _, info in s.parts():
+        for pin in info.pins_with_role("analog-out"):
+            for bp, gi in _io_of_part_pin(s, part_id, pin):
+                if _adc_ok(s.board, gi):
+                    continue
+                unusable = s.board.unusable_adc(gi.adc.unit) if gi.adc is not None else None
+                if unusable is not None and gi.adc is not None:
+                    what = f"{_bp_text(bp)}, which is on {gi.adc.name}. {unusable.text}"
+                else:
+                    what = f"{_bp_text(bp)}, which has no ADC channel, so it cannot measure it."
+                free = _free_adc_pin(s)
+                yield s.finding(
+                    "adc-unavailable",
+                    _pin_label(bp),
+                    s.where(part_id, pin),
+                    f"{part_id}:{pin} is an analog voltage, but it is wired to {what}",
+                    f"Move {part_id}:{pin} to an ADC pin" + (f" such as {free}." if free else "."),
+                    severity=unusable.severity if unusable is not None else "",
                 )
 
 
@@ -584,6 +672,105 @@ def voltage_mismatch(ctx: CheckContext) -> Iterator[Finding]:
             yield from _five_volt_signal(s, part_id, info, pin, level)
     if not s.board.five_volt_tolerant:
         yield from _five_volt_pull_ups(s)
+        yield from _five_volt_wires(s)
+        yield from _five_volt_leds(s)
+
+
+def _io_nets(s: _Setup) -> list[frozenset[str]]:
+    """Every net that holds a board GPIO (or ADC-only) pin, once each, wires between two board
+    pins included: such a wire is a net like any other."""
+    seen: set[str] = set()
+    out = []
+    for e in list(s.nets._parent):
+        bp = s.nets.board_pin(e)
+        if bp is None or bp.kind not in ("gpio", "analog"):
+            continue
+        net = s.nets.net(e)
+        if s.nets.key(net) not in seen:
+            seen.add(s.nets.key(net))
+            out.append(net)
+    return out
+
+
+def _high_supplies(s: _Setup, net: Iterable[str]) -> dict[str, float]:
+    """Supplies on a net above what a GPIO takes (5V, VIN, VBUS on a 3.3 V board)."""
+    limit = s.board.logic_voltage + _SAFE_MARGIN
+    return {k: v for k, v in s.nets.supplies(net).items() if v > limit}
+
+
+def _supply_pin_name(s: _Setup, net: Iterable[str], supply: str) -> str:
+    """The board pin that brings ``supply`` onto a net, named as printed ("VIN", "VBUS")."""
+    return next((bp.name for bp in s.nets.board_pins(net) if bp.supply == supply), supply)
+
+
+def _five_volt_wires(s: _Setup) -> Iterator[Finding]:
+    """A wire from VIN/VBUS/5V straight to a GPIO, or a pushbutton that puts 5 V on one when
+    pressed: the part-output check cannot see these, since no part drives the line."""
+    logic = s.board.logic_voltage
+    board_id = s.diagram.board_part_id or ""
+    for net in _io_nets(s):
+        ios = s.nets.io_pins(net)
+        high = _high_supplies(s, net)
+        if high:
+            supply = max(high, key=lambda k: high[k])
+            power = next(bp for bp in s.nets.board_pins(net) if bp.supply == supply)
+            for bp, _ in ios:
+                yield s.finding(
+                    "voltage-mismatch",
+                    _pin_label(bp),
+                    s.where(board_id, bp.name),
+                    f"{_bp_text(bp)} is wired straight to {power.name} ({high[supply]:g} V), but "
+                    f"the {s.board.name} takes at most {logic:g} V on a GPIO: it can be damaged.",
+                    f"Remove the wire between {bp.name} and {power.name}. To read a 5 V signal, "
+                    "put a divider in between (e.g. 1 kOhm in series and 2 kOhm to GND).",
+                )
+            continue
+        for switch, other in s.nets.through_switches(net):
+            high = _high_supplies(s, other)
+            if not high:
+                continue
+            supply = max(high, key=lambda k: high[k])
+            power = _supply_pin_name(s, other, supply)
+            leg = next((pin for pid, pin in s.nets.part_pins(net) if pid == switch), "")
+            for bp, _ in ios:
+                yield s.finding(
+                    "voltage-mismatch",
+                    _pin_label(bp),
+                    s.where(switch, leg),
+                    f"Pressing {switch} puts {power} ({high[supply]:g} V) on {_bp_text(bp)}, but "
+                    f"the {s.board.name} takes at most {logic:g} V on a GPIO: it can be damaged.",
+                    f"Wire the other side of {switch} to GND instead of {power}, and read the "
+                    "button with Pin.PULL_UP (pressed reads 0).",
+                )
+
+
+def _five_volt_leds(s: _Setup) -> Iterator[Finding]:
+    """An LED fed from 5 V whose cathode a GPIO sinks: while the pin is high (LED off) nothing
+    blocks the 5 V, so the pin sees well above its 3.3 V (and current flows into the chip)."""
+    logic = s.board.logic_voltage
+    for part in s.diagram.parts:
+        if part.type != LED:
+            continue
+        anode = s.nets.net(f"{part.id}:A")
+        feeds: dict[str, tuple[float, str]] = {}
+        for net in [anode] + [other for _, other in s.nets.through_resistors(anode)]:
+            for supply, volts in _high_supplies(s, net).items():
+                feeds[supply] = (volts, _supply_pin_name(s, net, supply))
+        if not feeds or s.nets.io_pins(anode):
+            continue  # a GPIO on the anode net itself is the wire rule's finding
+        volts, power = max(feeds.values())
+        for bp, _ in _led_io(s, part.id, "C"):
+            yield s.finding(
+                "voltage-mismatch",
+                _pin_label(bp),
+                s.where(part.id, "C"),
+                f"{part.id} is fed from {power} ({volts:g} V) and its cathode goes to "
+                f"{_bp_text(bp)}: while the pin is high (LED off) the LED does not hold the "
+                f"{volts:g} V back, so {_bp_text(bp)} sees more than the {logic:g} V the "
+                f"{s.board.name} takes, and can be damaged.",
+                f"Feed {part.id}'s anode from 3V3 instead of {power} (keep the resistor), or "
+                "switch a 5 V load with a transistor.",
+            )
 
 
 def _five_volt_pull_ups(s: _Setup) -> Iterator[Finding]:
@@ -760,18 +947,30 @@ def missing_power(ctx: CheckContext) -> Iterator[Finding]:
         pin = powers[0]
         good = _good_supplies(s, info)
         on_gpio = _io_of_part_pin(s, part_id, pin)
-        extra = (
-            f" It is wired to {_bp_text(on_gpio[0][0])}, a signal pin, not a supply."
-            if on_gpio
-            else ""
-        )
+        controls = [
+            bp for bp in s.nets.board_pins(s.nets.net(f"{part_id}:{pin}")) if bp.kind == "control"
+        ]
+        instead = ""
+        if controls:
+            # EN, RUN, 3V3_EN look like supply pins on the header but are inputs: the part's
+            # load pulls them low and resets (or switches off) the whole board.
+            extra = (
+                f" It is wired to {controls[0].label}: {controls[0].what_goes_wrong}"
+                if controls[0].what_goes_wrong
+                else f" It is wired to {controls[0].label}, a control input, not a supply."
+            )
+            instead = f" instead of {controls[0].label}"
+        elif on_gpio:
+            extra = f" It is wired to {_bp_text(on_gpio[0][0])}, a signal pin, not a supply."
+        else:
+            extra = ""
         yield s.finding(
             "missing-power",
-            None,
+            controls[0].label if controls else None,
             s.where(part_id, pin),
             f"{part_id}'s {pin} pin is not wired to a supply pin, so the part gets no power."
             + extra,
-            f"Wire {part_id}:{pin} to {good[0] if good else 'a supply pin'}.",
+            f"Wire {part_id}:{pin} to {good[0] if good else 'a supply pin'}{instead}.",
         )
 
 
@@ -943,6 +1142,59 @@ def led_no_resistor(ctx: CheckContext) -> Iterator[Finding]:
         )
 
 
+@rule("button-always-pressed")
+def button_always_pressed(ctx: CheckContext) -> Iterator[Finding]:
+    """A pushbutton wired across the two legs of one contact (1.l and 1.r), which are joined
+    inside it: the GPIO is tied to the other end all the time, so the button reads as pressed
+    whether it is pressed or not (and pressing it changes nothing)."""
+    s = _setup(ctx)
+    if s is None:
+        return
+    for part_id, _, info in s.parts():
+        ties, pairs = info.tied_pins(), info.switched_pairs()
+        if not ties or not pairs:
+            continue
+        wired = set(s.diagram.pins_of(part_id))
+        loose: Netlist | None = None  # the wiring with this button's inside joins left out
+        for tie in ties:
+            legs = [p for p in tie if p in wired]
+            if len(legs) < 2:
+                continue
+            loose = loose or Netlist(s.diagram, s.board, untied=frozenset({part_id}))
+            ends: dict[str, tuple[str, list[tuple[BoardPin, GpioInfo]], dict[str, float]]] = {}
+            for leg in legs:
+                net = loose.net(f"{part_id}:{leg}")
+                ios, sup = loose.io_pins(net), loose.supplies(net)
+                if ios or sup:
+                    ends.setdefault(loose.key(net), (leg, ios, sup))
+            found = list(ends.values())
+            gpio_end = next((e for e in found if e[1]), None)
+            other_end = next((e for e in found if e is not gpio_end), None)
+            if gpio_end is None or other_end is None:
+                continue
+            partner = next((b if a in tie else a for a, b in pairs if a in tie or b in tie), None)
+            other_contact = next((t for t in ties if partner in t), ())
+            bp = gpio_end[1][0][0]
+            yield s.finding(
+                "button-always-pressed",
+                _pin_label(bp),
+                s.where(part_id, other_end[0]),
+                f"{part_id}:{gpio_end[0]} and {part_id}:{other_end[0]} are the two legs of one "
+                f"contact, joined inside the button, so {_end_text(gpio_end)} and "
+                f"{_end_text(other_end)} are connected all the time: the button reads as pressed "
+                "whether it is pressed or not.",
+                f"Move the wire on {part_id}:{other_end[0]} to "
+                + (" or ".join(f"{part_id}:{p}" for p in other_contact) or "the other contact")
+                + ": pressing the button joins one contact to the other.",
+            )
+
+
+def _end_text(end: tuple[str, list[tuple[BoardPin, GpioInfo]], dict[str, float]]) -> str:
+    """What one leg of a button reaches: its GPIO, else its supplies ("GND")."""
+    _, ios, supplies = end
+    return _bp_text(ios[0][0]) if ios else "/".join(sorted(supplies))
+
+
 # -- parts we do not know ------------------------------------------------------------------------
 
 
@@ -983,6 +1235,7 @@ RULES = (
     "input-only",
     "no-internal-pullup",
     "strapping-pin",
+    "adc-unavailable",
     "voltage-mismatch",
     "undervoltage",
     "power-short",
@@ -991,5 +1244,6 @@ RULES = (
     "pin-conflict",
     "i2c-address-conflict",
     "led-no-resistor",
+    "button-always-pressed",
     "unknown-part",
 )

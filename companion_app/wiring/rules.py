@@ -16,7 +16,7 @@ from importlib import resources
 from typing import Any, Callable, Iterable
 
 from companion_app.boards import Board
-from companion_app.wiring.codescan import ScanResult
+from companion_app.wiring.codescan import ScanResult, resolve_for_board
 from companion_app.wiring.diagram import Diagram
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ _RULES: dict[str, list[RuleFunc]] = {}
 @lru_cache(maxsize=1)
 def catalog() -> dict[str, dict[str, Any]]:
     """rules.json: name -> {severity, meaning, example, ...}."""
-    text = resources.files("companion_app.wiring").joinpath("rules.json").read_text()
+    text = resources.files("companion_app.wiring").joinpath("rules.json").read_text(encoding="utf-8")
     return json.loads(text)["rules"]
 
 
@@ -93,8 +93,13 @@ def gpio_label(gpio: int | None) -> str | None:
 
 def run_checks(board: Board, diagram: Diagram | None = None,
                scans: Iterable[ScanResult] = ()) -> list[Finding]:
-    """All findings, errors first, in a stable order."""
-    ctx = CheckContext(board=board, diagram=diagram, scans=list(scans))
+    """All findings, errors first, in a stable order.
+
+    The scans are first resolved against the board (`resolve_for_board`: what `ADC(n)` really
+    reads), so no rule ever reads a channel number as a GPIO.
+    """
+    resolved = [resolve_for_board(scan, board) for scan in scans]
+    ctx = CheckContext(board=board, diagram=diagram, scans=resolved)
     findings: list[Finding] = []
     for name, funcs in _RULES.items():
         for func in funcs:

@@ -16,6 +16,9 @@ Conventions shared by the rules below:
   reserved warnings about a default the user never chose would be noise.
 - The onboard LED and BOOT button are what beginners are told to use first, so `strapping-pin`
   and `code-wiring-mismatch` stay quiet about them.
+- `ADC(n)` with a bare number arrives already resolved (`codescan.resolve_for_board`, run by
+  `run_checks`): `pin` is the GPIO or board pin that channel reads, or None for an internal
+  source such as the temperature sensor. No rule here reads a channel number as a GPIO.
 """
 
 from __future__ import annotations
@@ -23,10 +26,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
-from companion_app.boards import Board, GpioInfo
+from companion_app.boards import Board, BoardPin, GpioInfo
 from companion_app.boards.parts import load_part
 from companion_app.wiring.codescan import PinUse, ScanResult
 from companion_app.wiring.diagram import Diagram, split_endpoint
+from companion_app.wiring.diagram_rules import Netlist
 from companion_app.wiring.rules import CheckContext, Finding, catalog, gpio_label, rule
 
 _BUS_KINDS = {"i2c": "i2c", "softi2c": "i2c", "spi": "spi", "softspi": "spi", "uart": "uart"}
@@ -97,10 +101,15 @@ def resolve_pin(board: Board, pin: int | str | None) -> int | None:
     return found.gpio if found is not None and found.kind == "gpio" else None
 
 
-def _known_name(board: Board, pin: str) -> bool:
+def _known_name(board: Board, use: PinUse) -> bool:
+    """A pin name the firmware knows: the LED or a GPIO's name. An ADC-only input ("A0") has no
+    name in the firmware; it only appears here because resolve_for_board turned ADC(0) into it."""
+    pin = str(use.pin)
     if _is_led_name(board, pin):
         return True
     found = board.pin(pin)
+    if found is not None and found.kind == "analog":
+        return use.note == "adc-channel"
     return found is not None and found.kind == "gpio"
 
 
@@ -122,19 +131,6 @@ def _uses(ctx: CheckContext, defaults: bool = False) -> Iterator[_Use]:
             yield _Use(scan, use, resolve_pin(ctx.board, use.pin))
 
 
-def _adc_gpio(board: Board, use: PinUse) -> int | None:
-    """`ADC(0)` is a channel on rp2 and the ESP8266, a GPIO number on ESP32 chips."""
-    if use.note != "bare-id" or not isinstance(use.pin, int):
-        return resolve_pin(board, use.pin)
-    if board.chip.startswith("rp2"):
-        if 0 <= use.pin <= 4:
-            return None  # a channel number; checked by adc-unavailable itself
-        return use.pin
-    if board.chip == "esp8266":
-        return None
-    return use.pin
-
-
 def _suggest(board: Board, ok: Callable[[GpioInfo], bool], avoid: Iterable[int] = ()) -> str | None:
     """A free header GPIO that passes `ok`, for a fix ("such as GPIO25")."""
     skip = set(avoid)
@@ -142,6 +138,16 @@ def _suggest(board: Board, ok: Callable[[GpioInfo], bool], avoid: Iterable[int] 
         if gpio not in skip and ok(board.gpio_info(gpio)):
             return f"GPIO{gpio}"
     return None
+
+
+def _can_serve(board: Board, use: PinUse) -> Callable[[GpioInfo], bool]:
+    """What a replacement pin must be able to do for this use, so that a fix never suggests
+    moving an ADC read, PWM, touch or DAC to a pin that cannot do it."""
+    if use.kind == "adc":
+        return lambda i: i.adc is not None and i.adc.unit < 2 and not board.unusable_adc(i.adc.unit)
+    if use.kind in ("pwm", "touch", "dac"):
+        return lambda i: bool(getattr(i, use.kind))
+    return lambda i: True
 
 
 def _used_gpios(ctx: CheckContext) -> set[int]:
@@ -190,7 +196,7 @@ def unknown_pin(ctx: CheckContext) -> Iterator[Finding]:
     board = ctx.board
     for u in _uses(ctx):
         if isinstance(u.use.pin, str):
-            if not _known_name(board, u.use.pin):
+            if not _known_name(board, u.use):
                 yield _finding(
                     "unknown-pin",
                     u,
@@ -199,11 +205,11 @@ def unknown_pin(ctx: CheckContext) -> Iterator[Finding]:
                     f"(run `iotkit boards` and check the {board.id} pinout).",
                 )
             continue
-        gpio = u.use.pin if u.use.kind != "adc" else _adc_gpio(board, u.use)
+        gpio = u.use.pin
         if gpio is None:
             continue
         info = board.gpio_info(gpio)
-        pick = _such_as(board, lambda i: True, ctx)
+        pick = _such_as(board, _can_serve(board, u.use), ctx)
         if not info.exists:
             yield _finding(
                 "unknown-pin",
@@ -234,7 +240,7 @@ def flash_pin(ctx: CheckContext) -> Iterator[Finding]:
             "flash-pin",
             u,
             f"{u.call}: GPIO{u.gpio}{how} is wired to the flash chip. {info.flash}",
-            f"Use another pin{_such_as(ctx.board, lambda i: True, ctx)}"
+            f"Use another pin{_such_as(ctx.board, _can_serve(ctx.board, u.use), ctx)}"
             + (", and pass the pins to the bus explicitly." if u.default else "."),
             severity=info.flash_severity,
         )
@@ -248,11 +254,13 @@ def reserved_pin(ctx: CheckContext) -> Iterator[Finding]:
         info = ctx.board.gpio_info(u.gpio)
         if info.reserved is None:
             continue
+        if u.use.kind == "adc" and info.reserved.adc_read_ok:
+            continue  # the board wires this pin up to be measured (Pico GPIO29: VSYS/3)
         yield _finding(
             "reserved-pin",
             u,
             f"{u.call}: the board uses GPIO{u.gpio} itself. {info.reserved.text}",
-            f"Use another pin{_such_as(ctx.board, lambda i: True, ctx)}.",
+            f"Use another pin{_such_as(ctx.board, _can_serve(ctx.board, u.use), ctx)}.",
             severity=info.reserved.severity,
         )
 
@@ -328,57 +336,72 @@ def strapping_pin(ctx: CheckContext) -> Iterator[Finding]:
             "strapping-pin",
             u,
             f"{u.call}: GPIO{u.gpio} is a boot strapping pin. {info.strapping}",
-            f"Use a pin with no boot role{_such_as(board, lambda i: True, ctx)}, or make sure "
-            f"nothing wired to GPIO{u.gpio} pulls it the wrong way while the board resets.",
+            f"Use a pin with no boot role{_such_as(board, _can_serve(board, u.use), ctx)}, or make "
+            f"sure nothing wired to GPIO{u.gpio} pulls it the wrong way while the board resets.",
         )
+
+
+def _adc_ids_text(board: Board) -> str:
+    """What ADC(n) accepts on a board whose firmware reads n as a channel, for a fix."""
+    said = []
+    for n, target in board.adc_channels().items():
+        reads = f"GPIO{target.gpio}" if target.gpio is not None else target.pin or target.internal
+        said.append(f"ADC({n}) reads {reads}")
+    return "; ".join(said)
 
 
 @rule("adc-unavailable")
 def adc_unavailable(ctx: CheckContext) -> Iterator[Finding]:
     board = ctx.board
-    for u in _uses(ctx):
-        use = u.use
-        if use.kind != "adc" or not isinstance(use.pin, int):
+    for scan in ctx.scans:
+        if scan.syntax_error:
             continue
-        pick = _such_as(board, lambda i: i.adc is not None and i.adc.unit in (0, 1), ctx)
-        if use.note == "bare-id" and board.chip.startswith("rp2") and 0 <= use.pin <= 4:
-            continue  # ADC channel 0-3 (GPIO26-29) or 4 (the temperature sensor)
-        if use.note == "bare-id" and board.chip == "esp8266":
-            if use.pin in (0, 1):
-                continue  # ADC(0) is A0; ADC(1) reads the supply voltage
+        for use in scan.uses:
+            if use.kind == "adc" and use.note == "adc-no-such-id":
+                u = _Use(scan, use, None)
+                yield _finding(
+                    "adc-unavailable",
+                    u,
+                    f"{u.call}: {board.name} has no ADC({use.adc_channel}), so the script stops "
+                    "with ValueError.",
+                    f"Use one that exists: {_adc_ids_text(board)}.",
+                )
+    for u in _uses(ctx):
+        if u.use.kind != "adc" or u.gpio is None:
+            continue
+        info = board.gpio_info(u.gpio)
+        if not info.exists:
+            continue  # unknown-pin reports pins the board lacks
+        pick = _such_as(board, _can_serve(board, u.use), ctx)
+        if info.adc is None:
             yield _finding(
                 "adc-unavailable",
                 u,
-                f"{u.call}: the ESP8266 has one ADC input, A0, which is ADC(0).",
-                "Wire the analog signal to A0 and read it with ADC(0).",
+                f"{u.call}: GPIO{u.gpio} has no ADC channel, so it cannot read a voltage.",
+                f"Wire the analog signal to an ADC pin{pick}.",
             )
             continue
-        gpio = _adc_gpio(board, use)
-        if gpio is None:
-            continue
-        info = board.gpio_info(gpio)
-        if not info.exists or info.adc is not None:
-            continue  # unknown-pin reports pins the board lacks
-        yield _finding(
-            "adc-unavailable",
-            u,
-            f"{u.call}: GPIO{gpio} has no ADC channel, so it cannot read a voltage.",
-            f"Wire the analog signal to an ADC pin{pick}.",
-        )
+        unusable = board.unusable_adc(info.adc.unit)
+        if unusable is not None:
+            yield _finding(
+                "adc-unavailable",
+                u,
+                f"{u.call}: GPIO{u.gpio} is on {info.adc.name}. {unusable.text}",
+                f"Wire the analog signal to an ADC1 pin{pick}.",
+                severity=unusable.severity,
+            )
 
 
 @rule("adc2-wifi")
 def adc2_wifi(ctx: CheckContext) -> Iterator[Finding]:
     board = ctx.board
     for u in _uses(ctx):
-        if u.use.kind != "adc":
+        if u.use.kind != "adc" or u.gpio is None:
             continue
-        gpio = _adc_gpio(board, u.use)
-        if gpio is None:
-            continue
+        gpio = u.gpio
         adc = board.gpio_info(gpio).adc
-        if adc is None or adc.unit != 2:
-            continue
+        if adc is None or adc.unit != 2 or board.unusable_adc(adc.unit) is not None:
+            continue  # an ADC2 that never works is adc-unavailable's finding
         pick = _such_as(board, lambda i: i.adc is not None and i.adc.unit == 1, ctx)
         fix = f"Use an ADC1 pin{pick}: ADC1 works with Wi-Fi on."
         if u.scan.wlan_active:
@@ -484,8 +507,9 @@ def _compatible(a: _Use, b: _Use) -> bool:
     if same_script and (ua.kind == "pin") != (ub.kind == "pin"):
         # `led = Pin(2, Pin.OUT)` then `PWM(led)`: one Pin object that the scan reports twice.
         # A Pin written inside the peripheral's call (`DHT22(Pin(14))`) is a second object.
+        # A bare number (`ADC(0)`, `ADC(26)`) is no Pin object either.
         peripheral = ub if ua.kind == "pin" else ua
-        if "Pin(" not in peripheral.source:
+        if "Pin(" not in peripheral.source and peripheral.note not in ("bare-id", "adc-channel"):
             return True
     ja, jb = _job(ua), _job(ub)
     return ja is None or jb is None or ja == jb
@@ -516,7 +540,8 @@ def pin_conflict(ctx: CheckContext) -> Iterator[Finding]:
             second,
             f"GPIO{gpio} is used for two things: {_short(first.use.source)} on {where_first} "
             f"and {_short(second.use.source)} on line {second.use.line}{dflt}.",
-            f"Give one of them another pin{_such_as(ctx.board, lambda i: True, ctx)}.",
+            "Give one of them another pin"
+            f"{_such_as(ctx.board, _can_serve(ctx.board, second.use), ctx)}.",
         )
 
 
@@ -524,25 +549,27 @@ def pin_conflict(ctx: CheckContext) -> Iterator[Finding]:
 
 
 def _wired_gpios(diagram: Diagram) -> dict[int, list[str]]:
-    """GPIO -> the part pins ("dht1:SDA") wired to it, for every GPIO some part is wired to."""
+    """GPIO -> what is wired to it ("dht1:SDA", or another board pin such as "esp:GND.1"), for
+    every GPIO with a wire to something. A wire from a GPIO straight to another board pin is a
+    net like any other: the script's use of that GPIO is then wired, if perhaps wrongly."""
     out: dict[int, list[str]] = {}
     board = diagram.board
     if board is None:
         return out
     for net in diagram.nets:
-        gpios = set()
+        gpios: dict[int, str] = {}
         others = []
         for endpoint in sorted(net):
             pid, pin = split_endpoint(endpoint)
-            if pid == diagram.board_part_id:
-                found = board.pin(pin)
-                if found is not None and found.kind == "gpio" and found.gpio is not None:
-                    gpios.add(found.gpio)
+            found = board.pin(pin) if pid == diagram.board_part_id else None
+            if found is not None and found.kind == "gpio" and found.gpio is not None:
+                gpios[found.gpio] = endpoint
             elif not pid.startswith("$"):
                 others.append(endpoint)
-        if others:
-            for gpio in gpios:
-                out.setdefault(gpio, []).extend(others)
+        for gpio, endpoint in gpios.items():
+            ends = others + [e for g, e in gpios.items() if g != gpio]
+            if ends:
+                out.setdefault(gpio, []).extend(ends)
     return out
 
 
@@ -570,6 +597,16 @@ def code_wiring_mismatch(ctx: CheckContext) -> Iterator[Finding]:
     name = diagram.source
     for u in _uses(ctx):
         if u.gpio is None:
+            analog = board.pin(u.use.pin) if isinstance(u.use.pin, str) else None
+            if analog is not None and analog.kind == "analog" and not _wired(diagram, analog):
+                yield _finding(
+                    "code-wiring-mismatch",
+                    u,
+                    f"{u.call}: the script reads {analog.label}, but nothing in {name} is wired "
+                    "to it.",
+                    f"Wire the analog signal to {analog.label} in the diagram, or read the pin it "
+                    "is wired to.",
+                )
             continue
         use = u.use
         if use.kind == "dht" and dhts and all(g != u.gpio for _, g in dhts):
@@ -607,6 +644,11 @@ def code_wiring_mismatch(ctx: CheckContext) -> Iterator[Finding]:
             f"Wire the part to GPIO{u.gpio} in the diagram, or change the pin in the script to "
             "the one the part is wired to.",
         )
+
+
+def _wired(diagram: Diagram, pin: BoardPin) -> bool:
+    """Whether any wire touches this board pin."""
+    return len(diagram.net_of(f"{diagram.board_part_id}:{pin.name}")) > 1
 
 
 #: Part pin names that carry each bus signal, for parts that do not list bus roles. UART pins
@@ -699,6 +741,99 @@ def bus_pin_mismatch(ctx: CheckContext) -> Iterator[Finding]:
             bad,
             f"{first.call}: the script uses {said}{how}, but {diagram.source} wires {placed}.",
             f"Pass the wired pins ({wanted}), or move the wires to match the script.",
+        )
+
+
+# --- outputs tied to a supply ----------------------------------------------------------------
+
+
+def _output_drive(use: PinUse) -> str | None:
+    """How a use drives its pin: "push-pull" (it can drive high and low), "open-drain" (it only
+    pulls low: open-drain pins, DHT, 1-Wire, I2C) or None when it only listens."""
+    if use.kind == "pin":
+        mode = use.role.split("+")[0]
+        if mode in ("out", "alt"):
+            return "push-pull"
+        return "open-drain" if mode in ("open-drain", "alt-open-drain") else None
+    if use.kind in ("pwm", "neopixel", "dac"):
+        return "push-pull"
+    if use.kind in ("dht", "onewire", "i2c", "softi2c"):
+        return "open-drain"
+    if use.kind in _BUS_KINDS and use.role not in _LISTENING_SIGNALS:
+        return "push-pull"
+    return None
+
+
+def _shorted_by(drive: str, supplies: dict[str, float]) -> list[str]:
+    """The supplies a driven pin fights: a push-pull output fights GND (when high) and every
+    supply (when low); an open-drain one only the supplies it pulls low against."""
+    return sorted(k for k, v in supplies.items() if drive == "push-pull" or v > 0)
+
+
+@rule("power-short")
+def output_tied_to_supply(ctx: CheckContext) -> Iterator[Finding]:
+    """A GPIO the script drives that the diagram wires straight to GND or 3V3 (or to one through
+    a pushbutton): the output fights the supply, a short, whenever it drives the other level."""
+    diagram = _diagram_ready(ctx)
+    if diagram is None or diagram.board_part_id is None:
+        return
+    nets = Netlist(diagram, ctx.board)
+    seen: set[tuple[int, int]] = set()
+    for u in _uses(ctx):
+        drive = _output_drive(u.use) if u.gpio is not None else None
+        if drive is None or (id(u.scan), u.gpio) in seen:
+            continue
+        for bp in ctx.board.pins_for_gpio(u.gpio):
+            net = nets.net(f"{diagram.board_part_id}:{bp.name}")
+            tied = _shorted_by(drive, nets.supplies(net))
+            if tied:
+                seen.add((id(u.scan), u.gpio))
+                yield _finding(
+                    "power-short",
+                    u,
+                    f"{u.call} drives GPIO{u.gpio}, but {diagram.source} wires {bp.name} straight "
+                    f"to {' and '.join(tied)}: the output fights the supply, a short circuit "
+                    "that can damage the pin.",
+                    f"Remove the wire from {bp.name} to {tied[0]}, or, if the pin should read "
+                    "that level, make it an input (Pin.IN).",
+                )
+                break
+            for switch, other in nets.through_switches(net):
+                tied = _shorted_by(drive, nets.supplies(other))
+                if not tied:
+                    continue
+                seen.add((id(u.scan), u.gpio))
+                yield _finding(
+                    "power-short",
+                    u,
+                    f"{u.call} drives GPIO{u.gpio}, and {switch} joins {bp.name} to "
+                    f"{' and '.join(tied)} when pressed: every press shorts the output.",
+                    f"Read the button with Pin({u.gpio}, Pin.IN, "
+                    f"Pin.{'PULL_UP' if 'GND' in tied else 'PULL_DOWN'}), or give the output "
+                    "its own pin.",
+                )
+                break
+
+
+@rule("onboard-button-output")
+def onboard_button_output(ctx: CheckContext) -> Iterator[Finding]:
+    """The board's own BOOT button ties its GPIO to GND when pressed; a script that drives that
+    GPIO as an output shorts it on every press (board data: ``buttons[].pulls_to``)."""
+    board = ctx.board
+    buttons = {b.gpio: b for b in board.buttons() if b.gpio is not None and b.pulls_to}
+    for u in _uses(ctx):
+        button = buttons.get(u.gpio) if u.gpio is not None else None
+        if button is None or _output_drive(u.use) != "push-pull":
+            continue
+        yield _finding(
+            "onboard-button-output",
+            u,
+            f"{u.call} drives GPIO{u.gpio} as an output, but the board's {button.name} button "
+            f"ties GPIO{u.gpio} to {button.pulls_to} when pressed: every press shorts the "
+            "output.",
+            f"Use another pin for the output{_such_as(board, lambda i: True, ctx)}; read "
+            f"GPIO{u.gpio} only as an input (Pin({u.gpio}, Pin.IN, Pin.PULL_UP)) to use the "
+            "button.",
         )
 
 
