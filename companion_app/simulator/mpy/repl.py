@@ -5,15 +5,16 @@
 #
 # The host (companion_app/simulator/host.py) runs one process per "boot": a soft or hard reset
 # ends this process with an exit code and the host starts the next one, which is as clean as a
-# real reboot. stdin/stdout are a pseudo-terminal whose line discipline turns Ctrl-C into SIGINT
-# while ISIG is set; we set it only while user code runs, as a real board enables its interrupt
-# character only then.
+# real reboot. Two engines carry the bytes (host.py's PtyEngine and PipeEngine):
+# - a pseudo-terminal whose line discipline turns Ctrl-C into SIGINT while ISIG is set; we set
+#   it only while user code runs, as a real board enables its interrupt character only then;
+# - plain pipes (every OS, including MicroPython's Windows build, which has no termios and no
+#   select): we tell the launcher (pipe_launcher.py) on stderr when user code runs, and it turns
+#   a Ctrl-C byte into an interrupt then. It also turns "\n" into "\r\n" as a pty's ONLCR does.
 import sys
 import os
 import json
 import io
-import select
-import termios
 
 EXIT_SOFT_FRIENDLY = 40
 EXIT_SOFT_RAW = 41
@@ -30,15 +31,26 @@ CTRL_E = 5
 RAW_PASTE_BUFFER = 256
 
 _cfg = json.load(open(sys.argv[1]))
-_ISIG = _cfg["termios"]["ISIG"]
-_VMIN = _cfg["termios"]["VMIN"]
 _SELF = _cfg["frontend"]
 _LIBDIR = _cfg["libdir"]
+_PIPES = _cfg.get("termios") is None  # the pipe engine: no tty, maybe no termios or select
 
 _out = sys.stdout.buffer
 _in = sys.stdin.buffer
-_poll = select.poll()
-_poll.register(sys.stdin, select.POLLIN)
+if _PIPES:
+    _poll = None
+    # Control lines for pipe_launcher.py (its RUNNING / IDLE on stderr; RAW / COOKED in band).
+    _MARK = {True: "\x00iotkit:running\n", False: "\x00iotkit:idle\n"}
+    _OUT_MARK = {True: b"\x00iotkit:raw\n", False: b"\x00iotkit:cooked\n"}
+else:
+    import select
+    import termios
+
+    _ISIG = _cfg["termios"]["ISIG"]
+    _VMIN = _cfg["termios"]["VMIN"]
+    _ONLCR = _cfg["termios"]["ONLCR"]
+    _poll = select.poll()
+    _poll.register(sys.stdin, select.POLLIN)
 _pending = b""
 _pos = 0
 
@@ -57,8 +69,14 @@ def getc():
     """Next input byte, blocking. Reads whatever is available in one go (VMIN=0 while idle)."""
     global _pending, _pos
     while _pos >= len(_pending):
-        _poll.poll(-1)
-        _pending = _in.read(512) or b""
+        if _poll is None:
+            # A pipe: read(n) waits for all n bytes, and there may be no select to ask first.
+            _pending = _in.read(1)
+            if not _pending:
+                sys.exit(EXIT_SOFT_FRIENDLY)  # the host closed our stdin: it is stopping us
+        else:
+            _poll.poll(-1)
+            _pending = _in.read(512) or b""
         _pos = 0
     c = _pending[_pos]
     _pos += 1
@@ -67,6 +85,9 @@ def getc():
 
 def set_running(on):
     """Enable Ctrl-C -> KeyboardInterrupt (ISIG) and blocking reads for user code, or not."""
+    if _PIPES:
+        sys.stderr.write(_MARK[bool(on)])
+        return
     a = termios.tcgetattr(0)
     if on:
         a[3] |= _ISIG
@@ -75,6 +96,25 @@ def set_running(on):
         a[3] &= ~_ISIG
         a[6][_VMIN] = 0
     termios.tcsetattr(0, termios.TCSANOW, a)
+
+
+def raw_output(on):
+    """Send bytes exactly as written (on) or with "\n" as "\r\n" (off, the usual).
+
+    A board echoes paste mode byte for byte (pyexec.c: only "\r" becomes "\r\n=== "), and
+    Thonny's WebREPL client checks that echo, so the "\n" it sends must come back bare. Only
+    the front end writes while paste mode reads, so switching in between is exact: the pty's
+    ONLCR applies when a byte is written, and the pipe launcher reads the switch in band.
+    """
+    if _PIPES:
+        _out.write(_OUT_MARK[bool(on)])
+        return
+    a = termios.tcgetattr(1)
+    if on:
+        a[1] &= ~_ONLCR
+    else:
+        a[1] |= _ONLCR
+    termios.tcsetattr(1, termios.TCSANOW, a)
 
 
 def format_exception(e):
@@ -406,27 +446,23 @@ def _auto_indent(previous):
 def paste_mode():
     write("\npaste mode; Ctrl-C to cancel, Ctrl-D to finish\n=== ")
     buf = bytearray()
-    last = 0
-    while True:
-        c = getc()
-        if c == CTRL_C:
-            write("\n")
-            return
-        if c == CTRL_D:
-            write("\n")
-            break
-        if c == 10 and last == 13:
-            last = c
-            continue  # \r\n counts once
-        last = c
-        if c == 13:
-            c = 10
-        buf.append(c)
-        if c == 10:
-            write("\n=== ")
-        else:
-            write(bytes((c,)))
-    err = execute(bytes(buf), "<stdin>", "exec")
+    raw_output(True)
+    try:
+        while True:
+            c = getc()
+            if c == CTRL_C:
+                write(b"\r\n")
+                return
+            if c == CTRL_D:
+                write(b"\r\n")
+                break
+            buf.append(c)
+            # The echo of pyexec.c: every byte as it came, "\r" as "\r\n=== ".
+            write(b"\r\n=== " if c == 13 else bytes((c,)))
+    finally:
+        raw_output(False)
+    # The lexer takes "\r\n" and a lone "\r" as line ends; say so plainly all the same.
+    err = execute(bytes(buf).replace(b"\r\n", b"\n").replace(b"\r", b"\n"), "<stdin>", "exec")
     write(err)
 
 

