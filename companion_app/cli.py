@@ -84,6 +84,11 @@ def _cmd_sim(args: argparse.Namespace) -> int:
                 "--bootloader runs a chip in its ROM download mode: --wiring, --baud, --wifi and "
                 "--flash-dir belong to the MicroPython board (use --flash-image for its flash)"
             )
+        if args.webrepl is not None or args.webrepl_password:
+            raise UsageError(
+                "--bootloader runs a chip in its ROM download mode, which has no WebREPL: use "
+                "--tcp or --rfc2217 to reach it without a pty"
+            )
         from companion_app.simulator.bootloader import run_bootloader_sim
 
         return run_bootloader_sim(args)
@@ -139,6 +144,33 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="let other computers on the network reach the virtual board's ports and the "
         "servers its programs start (default: this computer only)",
+    )
+    p.add_argument(
+        "--no-pty",
+        dest="pty",
+        action="store_false",
+        help="serve no pty (where the OS has none this is the only mode); give --tcp and/or "
+        "--webrepl to reach the board",
+    )
+    p.add_argument(
+        "--webrepl",
+        type=tcp_port,
+        metavar="PORT",
+        help="also serve WebREPL on ws://127.0.0.1:PORT (0 = any free port), as Thonny's "
+        "WebREPL connection and webrepl_cli.py reach a real board",
+    )
+    p.add_argument(
+        "--webrepl-password",
+        metavar="PW",
+        help="the WebREPL password, 4 to 9 characters (default: $IOTKIT_WEBREPL_PASSWORD, or "
+        "a random one written to --endpoints-file); - reads it from stdin without echo, so "
+        "it does not show in `ps`",
+    )
+    p.add_argument(
+        "--endpoints-file",
+        metavar="FILE",
+        help="once every server is ready, write the board's endpoints here as JSON "
+        '{"pty", "socket", "webrepl", "webrepl_password"} (readable by you only)',
     )
     p.add_argument(
         "--wifi",

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 from companion_app.errors import UsageError
 from companion_app.inputs import check_output_file
 from companion_app.simulator.endpoint import lan_note, serve_until_signalled
-from companion_app.simulator.host import VirtualBoard, check_flash_dir
+from companion_app.simulator.host import VirtualBoard, check_flash_dir, pty_supported
 
 
 def _parse_wifi(values: list[str] | None) -> list[dict[str, str]] | None:
@@ -38,6 +39,39 @@ def _parse_wifi(values: list[str] | None) -> list[dict[str, str]] | None:
     return networks
 
 
+ENV_WEBREPL_PASSWORD = "IOTKIT_WEBREPL_PASSWORD"
+
+
+def _webrepl_password(args: argparse.Namespace) -> str | None:
+    """--webrepl-password PW, "-" (stdin, without echo), or $IOTKIT_WEBREPL_PASSWORD; None lets
+    the board make up one. Checked (4 to 9 characters) and masked in everything we print."""
+    from companion_app import secrets
+    from companion_app.simulator.webrepl import check_password
+
+    given = getattr(args, "webrepl_password", None)
+    if given is not None and getattr(args, "webrepl", None) is None:
+        raise UsageError("--webrepl-password goes with --webrepl PORT")
+    if given == secrets.FROM_STDIN:
+        if any(value.endswith(":" + secrets.FROM_STDIN) for value in args.wifi or []):
+            raise UsageError(
+                "only one password can come from standard input (-): give the other one in "
+                f"${ENV_WEBREPL_PASSWORD} or ${secrets.ENV_WIFI_PASSWORD}"
+            )
+        try:
+            given = secrets.read_secret("WebREPL password")
+        except UsageError:
+            raise UsageError(
+                "the WebREPL password was to come from standard input (-), but none came: type "
+                f"it when asked, or pipe it in, or set ${ENV_WEBREPL_PASSWORD}"
+            ) from None
+    elif given is None:
+        given = os.environ.get(ENV_WEBREPL_PASSWORD) or None
+    if given is None:
+        return None
+    secrets.remember(given)
+    return check_password(given)
+
+
 def run_sim(args: argparse.Namespace) -> int:
     """`iotkit sim`: every argument is checked before the board starts, so a mistake leaves
     nothing behind (no half-started board, no temporary files)."""
@@ -47,16 +81,40 @@ def run_sim(args: argparse.Namespace) -> int:
         check_flash_dir(args.flash_dir)
     if args.port_file:
         check_output_file(args.port_file, "--port-file")
+    endpoints_file = getattr(args, "endpoints_file", None)
+    if endpoints_file:
+        check_output_file(endpoints_file, "--endpoints-file")
+    use_pty = bool(getattr(args, "pty", True))
+    webrepl = getattr(args, "webrepl", None)
+    tcp = args.tcp
+    if use_pty and not pty_supported():
+        # This OS has no pty (Windows): serve loopback TCP instead of failing, as if the person
+        # had typed --no-pty --tcp 0.
+        use_pty = False
+        if tcp is None and webrepl is None:
+            tcp = 0
+    if not use_pty and tcp is None and webrepl is None:
+        raise UsageError(
+            "--no-pty leaves no way to reach the board: add --tcp 0 and/or --webrepl 0"
+        )
+    password = _webrepl_password(args)
     lan = bool(getattr(args, "lan", False))
     board = VirtualBoard(
         board=args.board,
         wiring=args.wiring,
         flash_dir=args.flash_dir,
         baud=args.baud,
-        tcp_port=args.tcp,
+        tcp_port=tcp,
+        pty=use_pty,
         wifi=_parse_wifi(args.wifi),
         lan=lan,
+        webrepl_port=webrepl,
+        webrepl_password=password,
     )
+    if board.webrepl_password:
+        from companion_app import secrets
+
+        secrets.remember(board.webrepl_password)  # masked in every log record and message
     board.start()
     try:
         assert board.hardware is not None
@@ -64,7 +122,14 @@ def run_sim(args: argparse.Namespace) -> int:
         if lan:
             notes.append(lan_note())
         notes.append(f"virtual {board.board_id}, flash in {board.flash_dir}; Ctrl-C to stop")
-        serve_until_signalled([board.pty_path, board.tcp_url], notes, args.port_file, board.port)
+        serve_until_signalled(
+            [board.pty_path, board.tcp_url, board.webrepl_url],
+            notes,
+            args.port_file,
+            board.port,
+            endpoints_file=endpoints_file,
+            endpoints=board.endpoints(),
+        )
     finally:
         board.stop()
     return 0

@@ -2,9 +2,11 @@
 
 A client reaches a simulated device the way it reaches a USB serial port: through a pty whose
 slave it opens by name (`pty_path`), or, for `socket://` URLs, through a TCP listener on
-127.0.0.1 (`tcp_url`) that serves one client at a time. Both simulators run a select() loop
-around these; `ClientPorts` holds the fds and the quirks, so each loop keeps only what it does
-with the bytes:
+127.0.0.1 (`tcp_url`) that serves one client at a time. A virtual board's WebREPL server
+(webrepl.py) joins as a third client: it hands over one end of a socketpair per logged-in
+WebREPL session (`attach_session`), so the board's output reaches it as it reaches the others
+and the relay never waits on a websocket. Both simulators run a select() loop around these;
+`ClientPorts` holds the fds and the quirks, so each loop keeps only what it does with the bytes:
 
 - the pty master fails reads with EIO while nobody has the slave open, and select() calls that
   readable, so presence is probed every NO_CLIENT_POLL_S instead of selecting on the master;
@@ -19,13 +21,13 @@ reachable from the whole lab network by default. `bind_host` is the one place th
 from __future__ import annotations
 
 import errno
+import json
 import os
 import signal
 import socket
 import sys
 import threading
 import time
-import tty
 from typing import Any, Iterable
 
 from companion_app.errors import IotkitError
@@ -82,9 +84,23 @@ class ClientPorts:
         self.present = False
         self.pty_path: str | None = None
         self.tcp_url: str | None = None
+        # A WebREPL session (the relay's end of a socketpair), and the door through which the
+        # WebREPL thread hands a new one over: a byte on `_door` wakes the relay's select().
+        self.session: socket.socket | None = None
+        self._door: tuple[socket.socket, socket.socket] | None = None
+        self._pending: list[socket.socket] = []
+        self._pending_lock = threading.Lock()
         self._next_probe = 0.0
         try:
             if pty:
+                try:
+                    import tty  # POSIX only: imported where a pty is asked for
+                except ImportError as exc:
+                    raise IotkitError(
+                        "A virtual board's pty needs Linux or macOS; on this machine use "
+                        "--no-pty with --tcp 0 and/or --webrepl 0."
+                    ) from exc
+
                 master, slave = os.openpty()
                 self.master = master
                 tty.setraw(slave)
@@ -101,7 +117,29 @@ class ClientPorts:
     @property
     def listening(self) -> bool:
         """Someone would receive output now; otherwise a UART's output is simply lost."""
-        return self.present or self.conn is not None
+        return self.present or self.conn is not None or self.session is not None
+
+    def accept_sessions(self) -> None:
+        """Open the door for WebREPL sessions (before the relay starts selecting)."""
+        if self._door is None:
+            door = socket.socketpair()
+            for end in door:
+                end.setblocking(False)
+            self._door = door
+
+    def attach_session(self, sock: socket.socket) -> None:
+        """Called from the WebREPL thread: `sock` becomes the session client; a session
+        already attached is dropped (the newest WebREPL login wins, so a client that reconnects
+        after a soft reset is never locked out by its own stale connection)."""
+        if self._door is None:
+            raise RuntimeError("accept_sessions() was not called")
+        sock.setblocking(False)
+        with self._pending_lock:
+            self._pending.append(sock)
+        try:
+            self._door[1].send(b"\0")
+        except OSError:
+            pass  # the door is full: the relay is about to look anyway
 
     def readers(self) -> list[Any]:
         """What to select() on for reading (the master only once a client has the pty open)."""
@@ -112,6 +150,10 @@ class ClientPorts:
             rlist.append(self.listener)
         if self.conn is not None:
             rlist.append(self.conn)
+        if self._door is not None:
+            rlist.append(self._door[0])
+        if self.session is not None:
+            rlist.append(self.session)
         return rlist
 
     def writers(self, source: str | None = None) -> list[Any]:
@@ -122,6 +164,8 @@ class ClientPorts:
             wlist.append(self.master)
         if source in (None, "tcp") and self.conn is not None:
             wlist.append(self.conn)
+        if source in (None, "webrepl") and self.session is not None:
+            wlist.append(self.session)
         return wlist
 
     def timeout(self, timeout: float) -> float:
@@ -148,8 +192,8 @@ class ClientPorts:
     def receive(self, readable: list[Any]) -> list[tuple[str, bytes | None]]:
         """Handle what select() found readable: accept a TCP client, read what clients sent.
 
-        Returns (source, data) pairs in arrival order, source "pty" or "tcp"; data None means
-        that client went away (closed the pty, or the connection).
+        Returns (source, data) pairs in arrival order, source "pty", "tcp" or "webrepl"; data
+        None means that client went away (closed the pty, or the connection).
         """
         got: list[tuple[str, bytes | None]] = []
         if self.master is not None and self.master in readable:
@@ -171,6 +215,21 @@ class ClientPorts:
                 got.append(("tcp", None))
             elif received:
                 got.append(("tcp", received))
+        if self._door is not None and self._door[0] in readable:
+            while recv(self._door[0], 256):
+                pass
+            with self._pending_lock:
+                pending, self._pending = self._pending, []
+            for sock in pending:
+                self.drop_session()
+                self.session = sock
+        if self.session is not None and self.session in readable:
+            received = recv(self.session, self.chunk)
+            if received == b"":
+                self.drop_session()
+                got.append(("webrepl", None))
+            elif received:
+                got.append(("webrepl", received))
         return got
 
     def send(self, data: bytes, to: str) -> int:
@@ -182,6 +241,8 @@ class ClientPorts:
                 return os.write(self.master, data)
             if to == "tcp" and self.conn is not None:
                 return self.conn.send(data)
+            if to == "webrepl" and self.session is not None:
+                return self.session.send(data)
         except (BlockingIOError, InterruptedError):
             return 0
         except OSError:
@@ -194,7 +255,8 @@ class ClientPorts:
         no client is writable. A TCP client that cannot take them all is dropped."""
         pty_ready = self.master is not None and self.master in writable
         tcp_ready = self.conn is not None and self.conn in writable
-        if not (pty_ready or tcp_ready):
+        ws_ready = self.session is not None and self.session in writable
+        if not (pty_ready or tcp_ready or ws_ready):
             return 0
         taken = len(data)
         if pty_ready:
@@ -211,7 +273,22 @@ class ClientPorts:
                 self.conn.sendall(data[:taken])
             except OSError:
                 self.drop_conn()
+        if ws_ready and taken:
+            assert self.session is not None
+            try:
+                self.session.sendall(data[:taken])
+            except OSError:
+                self.drop_session()  # a WebREPL client that stopped reading, as a TCP one
         return taken
+
+    def drop_session(self) -> None:
+        """Forget the WebREPL session; its thread sees the socketpair close and ends it."""
+        if self.session is not None:
+            try:
+                self.session.close()
+            except OSError:
+                pass
+        self.session = None
 
     def drop_conn(self) -> None:
         """Close the TCP client's connection; the listener takes the next one."""
@@ -225,6 +302,15 @@ class ClientPorts:
     def close(self) -> None:
         """The port disappears, as when a USB cable is pulled."""
         self.drop_conn()
+        self.drop_session()
+        if self._door is not None:
+            for end in self._door:
+                end.close()
+            self._door = None
+        with self._pending_lock:
+            for sock in self._pending:
+                sock.close()
+            self._pending.clear()
         if self.listener is not None:
             try:
                 self.listener.close()
@@ -287,15 +373,39 @@ def recv(sock: socket.socket, chunk: int = 65536) -> bytes | None:
         return b""
 
 
+def endpoints_record(
+    pty: str | None,
+    socket_url: str | None,
+    webrepl: str | None = None,
+    webrepl_password: str | None = None,
+) -> dict[str, str | None]:
+    """The one shape of `--endpoints-file` (shared/CONTRACTS.md): every key always present,
+    null for a transport that is not served."""
+    return {
+        "pty": pty,
+        "socket": socket_url,
+        "webrepl": webrepl,
+        "webrepl_password": webrepl_password,
+    }
+
+
 def serve_until_signalled(
-    urls: Iterable[str | None], notes: Iterable[str], port_file: str | None, port: str
+    urls: Iterable[str | None],
+    notes: Iterable[str],
+    port_file: str | None,
+    port: str,
+    endpoints_file: str | None = None,
+    endpoints: dict[str, str | None] | None = None,
 ) -> None:
     """What `iotkit sim` does once its device runs: print each URL on stdout (what scripts
-    read), the `notes` on stderr (what people read), write `port` to `port_file`, then wait
-    for SIGINT, SIGTERM or SIGHUP. The caller stops the device afterwards."""
+    read), the `notes` on stderr (what people read), write `port` to `port_file` and the
+    `endpoints` JSON to `endpoints_file` (both only now that every server is ready), then wait
+    for SIGINT, SIGTERM or (where it exists) SIGHUP. The caller stops the device afterwards."""
     stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, lambda *_: stop.set())
+    for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGBREAK"):
+        sig = getattr(signal, name, None)
+        if sig is not None:
+            signal.signal(sig, lambda *_: stop.set())
     for url in urls:
         if url:
             print(url, flush=True)
@@ -303,15 +413,26 @@ def serve_until_signalled(
         print(note, file=sys.stderr, flush=True)
     if port_file:
         write_port_file(port_file, port)
-    stop.wait()
+    if endpoints_file:
+        write_port_file(
+            endpoints_file, json.dumps(endpoints or {}), what="endpoints file", private=True
+        )
+    # A timeout, not a bare wait(): on Windows a signal handler runs only between bytecodes,
+    # and an untimed Event.wait() would never return to let it.
+    while not stop.wait(0.5):
+        pass
 
 
-def write_port_file(port_file: str, text: str) -> None:
+def write_port_file(
+    port_file: str, text: str, what: str = "port file", private: bool = False
+) -> None:
     """Write `text` to `port_file` at once (readers never see half a name); on failure leave
-    no temporary file behind and say why."""
+    no temporary file behind and say why. `private`: only this user may read it (it holds a
+    password)."""
     tmp = port_file + ".tmp"
     try:
-        with open(tmp, "w", encoding="utf-8") as f:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o666)
+        with open(fd, "w", encoding="utf-8") as f:
             f.write(text + "\n")
         os.replace(tmp, port_file)
     except OSError as exc:
@@ -320,6 +441,6 @@ def write_port_file(port_file: str, text: str) -> None:
         except OSError:
             pass
         raise IotkitError(
-            f"Cannot write the port file {port_file}: {exc.strerror or exc}. Give a file name "
+            f"Cannot write the {what} {port_file}: {exc.strerror or exc}. Give a file name "
             "in a folder you can write to."
         ) from None
