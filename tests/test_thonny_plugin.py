@@ -4,8 +4,11 @@ Each test starts ``python -m thonny`` from this venv (where thonny-iotkit is ins
 user's ``pip install`` would) with a fresh THONNY_USER_DIR, and drives it with a scenario that
 runs inside Thonny on Tk's thread (tests/thonny_harness.py, tests/thonny_probe). The scenarios
 read like a person's session: open a view, type in the Shell, run the program, press Deploy.
-The virtual board (the real MicroPython unix port) stands in for the hardware: it runs in the
-test process, and Thonny's ESP32 backend talks to it over its pty as it would to a USB port.
+The virtual board (the real MicroPython unix port) stands in for the hardware. Two ways in:
+"Connect Thonny to a virtual board" starts one (``iotkit sim --no-pty``) and Thonny reaches it
+over its own WebREPL client, as on every OS; and for the USB path a board in the test process
+stands in for a USB board, its pty added to Thonny's port list by the test (`plug_in_usb_board`),
+since Thonny lists only pyserial's ``comports()``.
 
 Screenshots land in tests/artifacts/thonny-*.png (docs/images/ too with
 IOTKIT_UPDATE_SCREENSHOTS=1); someone looks at them.
@@ -80,6 +83,34 @@ def watch_restarts():
     runner.restart_backend = restart_backend
     return calls
 
+def plug_in_usb_board(port):
+    # A test double for a USB cable: Thonny lists only pyserial's comports(), never a pty
+    # (thonny#3916), so the test lists its board's pty there, as a USB-serial adapter would
+    # be, then chooses it as the ESP32 interpreter's port as a person does in the Options.
+    import thonny.plugins.micropython.mp_front as mpf
+    from serial.tools.list_ports_common import ListPortInfo
+
+    real = mpf.list_serial_ports
+
+    def list_serial_ports(*args, **kwargs):
+        info = ListPortInfo(port)
+        info.description = "USB stand-in (the test's virtual board)"
+        return [*real(*args, **kwargs), info]
+
+    mpf.list_serial_ports = list_serial_ports
+    yield until(backend_ready, 30, "the Python backend's prompt")
+    wb.set_option("run.backend_name", "ESP32")
+    wb.set_option("ESP32.port", port)
+    get_runner().restart_backend(False)
+    yield from board_prompt()
+
+def tree_names(tree, node=""):
+    names = []
+    for child in tree.get_children(node):
+        names.append(str(tree.item(child, "text")).strip())
+        names.extend(tree_names(tree, child))
+    return names
+
 def shell_notice():
     notice = get_shell().notice
     return notice.cget("text") if notice.winfo_ismapped() else None
@@ -121,8 +152,6 @@ def vboard(tmp_path):
     board.stop()
 
 
-def esp32_config(port: str) -> dict[str, dict[str, str]]:
-    return plugin_config(run={"backend_name": "ESP32"}, ESP32={"port": port})
 
 
 # --- 1 and 2: one Thonny session: the plug-in loads, then each view is opened ------------------
@@ -414,7 +443,7 @@ def _assert_no_secret_anywhere(run, *more: str) -> None:
 def test_deploy_from_the_plugin_takes_the_port_from_thonny_and_gives_it_back(tmp_path, vboard):
     run = run_thonny(
         scenario("""
-            yield from board_prompt()
+            yield from plug_in_usb_board(params["port"])
             restarts = watch_restarts()
             proxy = get_runner().get_backend_proxy()
             record("before", {"port": proxy._port, "pid": proxy._proc.pid})
@@ -445,8 +474,8 @@ def test_deploy_from_the_plugin_takes_the_port_from_thonny_and_gives_it_back(tmp
             shot("deploy-handover")
             """),
         tmp_path,
-        config=esp32_config(vboard.port),
-        params={"ssid": SSID, "password": WIFI_PASSWORD},
+        config=plugin_config(),
+        params={"ssid": SSID, "password": WIFI_PASSWORD, "port": vboard.port},
         timeout=110,
     )
     v = run.values
@@ -494,7 +523,7 @@ def test_flashing_the_port_thonny_holds_stops_its_backend_and_brings_it_back(tmp
         scenario("""
             dispatched = []
             wb.bind("UICommandDispatched", lambda e: dispatched.append(e.command_id), True)
-            yield from board_prompt()
+            yield from plug_in_usb_board(params["port"])
             restarts = watch_restarts()
             proxy = get_runner().get_backend_proxy()
             record("before", {"port": proxy._port, "pid": proxy._proc.pid})
@@ -538,8 +567,8 @@ def test_flashing_the_port_thonny_holds_stops_its_backend_and_brings_it_back(tmp
             shot("flash-handover")
             """),
         tmp_path,
-        config=esp32_config(vboard.port),
-        params={"image": str(image)},
+        config=plugin_config(),
+        params={"image": str(image), "port": vboard.port},
         timeout=110,
     )
     v = run.values
@@ -568,3 +597,157 @@ def test_flashing_the_port_thonny_holds_stops_its_backend_and_brings_it_back(tmp
     assert v["notice"] is None or "stopped" not in v["notice"], v["notice"]
     assert v["board_type_after_options"] == "esp32-cam"
     assert run.internal_errors == []
+
+
+# --- issue 12, item 3: Thonny reaches a virtual board over its own WebREPL, with no pty ---------
+def test_connect_thonny_to_a_virtual_board_uses_webrepl_for_shell_files_and_a_deploy(tmp_path):
+    """Tools → Connect Thonny to a virtual board starts ``iotkit sim --no-pty`` with a WebREPL
+    endpoint and a one-time password, and sets Thonny's ESP32 interpreter to it: no serial
+    port and no port-list patch, so it is the same on Windows and macOS. The Shell runs code,
+    the Files view lists the board's files (Thonny's WebREPL file protocol), and a deploy
+    borrows the board through its socket:// URL while Thonny's backend is stopped, then gives
+    it back. Closing puts the user's interpreter back and drops the password from the options.
+    """
+    flash = tmp_path / "flash"
+    config = plugin_config()
+    config["iotkit"]["virtual_flash_dir"] = str(flash)
+    run = run_thonny(
+        scenario("""
+            import thonny.plugins.micropython.mp_front as mpf
+            record("port_list_patched", hasattr(mpf.list_serial_ports, "__wrapped__"))
+            yield until(backend_ready, 30, "the Python backend's prompt")
+            invoke_menu("tools", "Connect Thonny to a virtual board")
+            yield until(lambda: state.virtual_board is not None
+                        and state.virtual_board.webrepl_url, 40, "the virtual board's endpoints")
+            vb = state.virtual_board
+            yield from board_prompt(60)
+            proxy = get_runner().get_backend_proxy()
+            record("connected", {
+                "backend": wb.get_option("run.backend_name"),
+                "proxy_port": proxy._port, "option_port": wb.get_option("ESP32.port"),
+                "url": wb.get_option("ESP32.webrepl_url"), "webrepl": vb.webrepl_url,
+                "socket": vb.port, "sim_args": list(vb.process.args), "pid": proxy._proc.pid,
+                "link_port": state.connection.port, "state": state.connection.state})
+            password = wb.get_option("ESP32.webrepl_password")
+            record("password_ok", len(password) == 9 and password == vb.webrepl_password)
+            yield from shell_command("print(6*7)", "42")
+            shot("webrepl-shell")
+
+            files = wb.show_view("FilesView")
+            yield until(lambda: "boot.py" in tree_names(files.remote_files.tree), 40,
+                        "boot.py in Thonny's Files view (the board's side)")
+            record("board_files", tree_names(files.remote_files.tree))
+            yield 0.5
+            shot("webrepl-files")
+
+            restarts = watch_restarts()
+            view, panel = yield from open_view("Deploy")
+            panel.choose("wifi", "sensor")
+            panel.values["wifi_ssid"].set(params["ssid"])
+            panel.values["wifi_password"].set(params["password"])
+            started = now()
+            panel.deploy_button.invoke()  # as a click
+            record("running", panel.running)
+            yield until(lambda: panel.running is None, 90, "the deploy to finish")
+            record("status", panel.status_var.get())
+            record("deploy_log", panel.log_content())
+            yield from back_at_prompt(started, 60)
+            proxy = get_runner().get_backend_proxy()
+            record("after", {"port": proxy._port, "pid": proxy._proc.pid,
+                             "alive": proxy.process_is_alive()})
+            record("events_since", [e["name"] for e in events() if e["t"] > started])
+            yield from shell_command("print(6*7)", "42")
+            record("restarts", restarts)
+            record("shell", shell_text())
+            record("handover_log", list(state.handover_log))
+            record("errors", list(state.errors))
+            shot("webrepl-deploy-handover")
+
+            state.on_workbench_close()  # what closing Thonny runs
+            record("closed", {"backend": wb.get_option("run.backend_name"),
+                              "port": wb.get_option("ESP32.port"),
+                              "password": wb.get_option("ESP32.webrepl_password"),
+                              "sim_exit": vb.process.poll()})
+            """),
+        tmp_path,
+        config=config,
+        params={"ssid": SSID, "password": WIFI_PASSWORD},
+        timeout=240,
+    )
+    v = run.values
+    c = v["connected"]
+    # No pty, no port-list patch: Thonny's ESP32 interpreter on the board's loopback WebREPL.
+    assert v["port_list_patched"] is False
+    assert c["backend"] == "ESP32" and c["proxy_port"] == c["option_port"] == "webrepl"
+    assert c["url"] == c["webrepl"] and c["url"].startswith("ws://127.0.0.1:"), c
+    assert "--no-pty" in c["sim_args"], c["sim_args"]
+    assert c["sim_args"][c["sim_args"].index("--webrepl-password") + 1] == "-"  # on stdin
+    assert v["password_ok"]
+    # The handover's port is the board's socket URL, known from the endpoints we started.
+    assert c["socket"].startswith("socket://127.0.0.1:") and c["link_port"] == c["socket"]
+    assert c["state"] == "connected"
+    assert "42" in v["shell"].split("print(6*7)")[1]
+    assert "boot.py" in v["board_files"], v["board_files"]
+    # The deploy reached the board through the socket URL...
+    assert v["running"] == "deploy"
+    assert "Deployed" in v["status"], (v["status"], v["deploy_log"])
+    for name in ("boot.py", "main.py", "config.json"):
+        assert (flash / name).is_file(), name
+    assert json.loads((flash / "config.json").read_text(encoding="utf-8"))["wifi_ssid"] == SSID
+    assert any(c["socket"] in line for line in v["handover_log"]), v["handover_log"]
+    # ... while Thonny's backend was stopped, and Thonny is back on WebREPL afterwards.
+    names = v["events_since"]
+    assert "BackendTerminated" in names and "BackendRestart" in names, names
+    assert names.index("BackendTerminated") < names.index("BackendRestart")
+    assert [r["clean"] for r in v["restarts"]] == [False], v["restarts"]
+    assert v["after"]["port"] == "webrepl" and v["after"]["alive"]
+    assert v["after"]["pid"] != c["pid"]
+    assert "42" in v["shell"].split("print(6*7)")[-1]
+    assert v["errors"] == [] and run.internal_errors == []
+    # Closing Thonny: the previous interpreter is back, the one-time password is gone.
+    assert v["closed"]["backend"] == "LocalCPython" and v["closed"]["port"] == "auto"
+    assert v["closed"]["password"] == ""
+    assert v["closed"]["sim_exit"] is not None
+    _assert_no_secret_anywhere(run, v["deploy_log"], v["status"])
+
+
+def test_a_virtual_board_is_known_by_its_endpoints_and_its_password_is_fresh_and_hidden():
+    """A board "we started" is the live process whose endpoints the plugin read, never a guess
+    from a port's name; its WebREPL password is new per start, valid for MicroPython's WebREPL
+    (4 to 9 characters), and not in the record's repr (which a log line could print)."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("thonny")
+    from thonnycontrib.iotkit.host import PluginState, VirtualBoardProcess, new_webrepl_password
+
+    passwords = {new_webrepl_password() for _ in range(50)}
+    assert len(passwords) == 50
+    assert all(4 <= len(p) <= 9 and p.isascii() and p.isalnum() for p in passwords)
+
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE
+    )
+    password = new_webrepl_password()
+    vb = VirtualBoardProcess(
+        "esp32-devkit-v1",
+        "ESP32",
+        child,
+        endpoints_file="",
+        log_file="",
+        webrepl_password=password,
+        port="socket://127.0.0.1:4000",
+        webrepl_url="ws://127.0.0.1:4001",
+    )
+    state = PluginState()
+    state.virtual_board = vb
+    try:
+        assert password not in repr(vb)
+        assert state.virtual_link_for("ws://127.0.0.1:4001") == "socket://127.0.0.1:4000"
+        assert state.virtual_link_for("ws://127.0.0.1:4002") is None  # another board's WebREPL
+        assert state.virtual_link_for("ws://192.168.4.1:8266/") is None
+        assert state.virtual_link_for(None) is None
+    finally:
+        child.stdin.close()
+        child.wait(10)
+    assert state.virtual_link_for("ws://127.0.0.1:4001") is None  # it ended: not ours any more

@@ -4,7 +4,9 @@ The panels were written against the companion's `DeviceConnection` (companion_ap
 In Thonny the board port belongs to Thonny's backend process, so this class offers the same
 surface with Thonny's semantics:
 
-- ``port``/``state``: what Thonny's MicroPython backend holds now (``proxy._port``).
+- ``port``/``state``: what Thonny's MicroPython backend holds now (``proxy._port``); when it
+  is connected over WebREPL to a virtual board the plugin started, the port is that board's
+  ``socket://`` URL (``link_for_webrepl``), the same board through the endpoint our Link opens.
 - Events for listeners, in the Tk thread: ``"connecting"`` (Thonny restarts its backend),
   ``"connected"`` (the backend reached the prompt), ``"data"`` (bytes: whole lines of the
   Shell's stdout, fed by the host from ``ProgramOutput``), ``"error"`` and ``"disconnected"``.
@@ -40,8 +42,8 @@ NO_INTERPRETER = (
     "(or use Tools → Connect Thonny to a virtual board)."
 )
 WEBREPL_ONLY = (
-    "Thonny is connected over WebREPL; IoT Kit needs the board's serial port. Choose the port "
-    "in Tools → Options → Interpreter."
+    "Thonny is connected to this board over WebREPL, which IoT Kit cannot borrow; connect the "
+    "board by USB and choose its port in Tools → Options → Interpreter."
 )
 AUTO_NOT_FOUND = (
     "Thonny did not find the board automatically. Plug it in, or choose its port in "
@@ -77,6 +79,8 @@ class ThonnyConnection(Listeners):
         announce: Callable[[str], None] | None = None,
         report_error: Callable[[str], None] | None = None,
         link_factory: Callable[[str, int], Any] | None = None,
+        link_for_webrepl: Callable[[str | None], str | None] | None = None,
+        port_label: Callable[[str], str] | None = None,
     ) -> None:
         super().__init__()
         self._root_getter = root_getter
@@ -84,6 +88,8 @@ class ThonnyConnection(Listeners):
         self._announce_hook = announce
         self._report_error = report_error
         self._link_factory = link_factory
+        self._link_for_webrepl = link_for_webrepl
+        self._port_label = port_label
         self._reports: "queue.Queue[tuple]" = queue.Queue()
         self._task: dict[str, Any] | None = None  # the running call_with_link
         self._stopped_port: str | None = None  # stopped by disconnect(), for connect()
@@ -104,9 +110,18 @@ class ThonnyConnection(Listeners):
 
     @property
     def port(self) -> str | None:
-        port = ports.held_port()
+        port = self._held_port()
         if port:
             self.last_port = port
+        return port
+
+    def _held_port(self) -> str | None:
+        """The port our Link would open for the board Thonny's running backend holds now: its
+        serial port, or the socket URL of our virtual board when Thonny is on its WebREPL."""
+        port = ports.held_port()
+        if port is None and self._link_for_webrepl is not None:
+            url = ports.held_webrepl_url()
+            port = self._link_for_webrepl(url) if url else None
         return port
 
     @property
@@ -142,11 +157,11 @@ class ThonnyConnection(Listeners):
         return self._handover_line(port, doing)
 
     def giveback_text(self, port: str) -> str:
-        return f"Thonny reconnects to {port}"
+        return f"Thonny reconnects to {self._label(port)}"
 
     def disconnect(self) -> None:
         """Stop Thonny's backend now, so the port is free when this returns (Flash, Detect)."""
-        port = ports.held_port()
+        port = self._held_port()
         doing, self._pending_doing = self._pending_doing or DEFAULT_DOING, None
         if port is None:
             return
@@ -162,7 +177,7 @@ class ThonnyConnection(Listeners):
     def connect(self, port: str) -> None:
         """Give the port back to Thonny (after Flash), or start its backend if it is stopped."""
         stopped, self._stopped_port = self._stopped_port, None
-        if stopped is None and ports.held_port() is not None:
+        if stopped is None and self._held_port() is not None:
             return  # Thonny has its board already
         if stopped is None and not ports.is_bare_metal_backend(ports.backend_name()):
             self._fail_soft(NO_INTERPRETER)
@@ -173,7 +188,8 @@ class ThonnyConnection(Listeners):
             log.info(
                 "connect(%s) after %s was handed over: Thonny reconnects to its own", port, stopped
             )
-        self._say(f"Thonny reconnects to {stopped or port or 'its board'}", notice=True)
+        target = self._label(stopped or port) or "its board"
+        self._say(f"Thonny reconnects to {target}", notice=True)
         self._restart_backend()
 
     # --- call_with_link: the one-call handover ----------------------------------------------
@@ -240,7 +256,7 @@ class ThonnyConnection(Listeners):
             return  # a %Run restarts the program, not the connection
         self._ready = False
         if ports.is_bare_metal_backend(ports.backend_name()):
-            port = ports.held_port() or ports.configured_port() or ""
+            port = self._held_port() or self._configured_link() or ""
             self._emit("connecting", port)
 
     def on_toplevel_response(self, event: Any) -> None:
@@ -248,20 +264,19 @@ class ThonnyConnection(Listeners):
         welcome = get("welcome_text") if callable(get) else getattr(event, "welcome_text", None)
         if not welcome:
             return
-        port = ports.held_port()
+        port = self._held_port()
         if port is None:
             return
         self._ready = True
         self.last_port = port
-        if ports.is_existing_pty(port):
-            ports.forget_ptys_as_known_boards()
         if self._restart_at is not None:
             ready = time.monotonic() - self._restart_at
             self._restart_at = None
             if self.timings and "ready_after_restart" not in self.timings[-1]:
                 self.timings[-1]["ready_after_restart"] = ready
             self._note(
-                f"Thonny is back on {port} (its prompt came {ready:.2f} s after the " "reconnect)"
+                f"Thonny is back on {self._label(port)} (its prompt came {ready:.2f} s after "
+                "the reconnect)"
             )
             self._clear_notice_later()
         self._emit("connected", port)
@@ -279,9 +294,18 @@ class ThonnyConnection(Listeners):
             self._emit("data", data)
 
     # --- internals --------------------------------------------------------------------------
+    def _configured_link(self, name: str | None = None) -> str | None:
+        """The port Thonny's options name for its backend, as our Link would open it: a
+        configured WebREPL becomes our virtual board's socket URL, or None if it is not ours."""
+        configured = ports.configured_port(name)
+        if configured != ports.WEBREPL:
+            return configured
+        url = ports.configured_webrepl_url(name)
+        return self._link_for_webrepl(url) if self._link_for_webrepl is not None else None
+
     def _target(self) -> tuple[str, bool]:
         """(port, whether Thonny's backend holds it now) or IotkitError saying what to do."""
-        port = ports.held_port()
+        port = self._held_port()
         if port is not None:
             return port, True
         name = ports.backend_name()
@@ -291,13 +315,27 @@ class ThonnyConnection(Listeners):
         if not configured or configured == "auto":
             raise IotkitError(AUTO_NOT_FOUND)
         if configured == ports.WEBREPL:
-            raise IotkitError(WEBREPL_ONLY)
+            link = self._configured_link(name)
+            if link is None:
+                raise IotkitError(WEBREPL_ONLY)
+            return link, False
         return configured, False
 
-    @staticmethod
-    def _handover_line(port: str, doing: str) -> str:
+    def _label(self, port: str | None) -> str:
+        """How messages name a port: a virtual board Thonny reaches over WebREPL is named by
+        that, not by the socket URL only IoT Kit's own link opens."""
+        if not port:
+            return ""
+        if self._port_label is not None:
+            try:
+                return self._port_label(port) or port
+            except Exception:  # noqa: BLE001 - a label must never break a handover
+                log.debug("port_label(%s) failed", port, exc_info=True)
+        return port
+
+    def _handover_line(self, port: str, doing: str) -> str:
         return (
-            f"Thonny is using {port}, so its backend is stopped while {doing}; "
+            f"Thonny is using {self._label(port)}, so its backend is stopped while {doing}; "
             "it reconnects afterwards"
         )
 
@@ -383,7 +421,7 @@ class ThonnyConnection(Listeners):
             )
         if task["held"]:
             self._rerun_after_ready = bool(info.get("program_restarted")) and exc is None
-            self._say(f"Thonny reconnects to {task['port']}", notice=True)
+            self._say(f"Thonny reconnects to {self._label(task['port'])}", notice=True)
             self._restart_backend()
         else:
             self._clear_notice_later()
@@ -418,7 +456,6 @@ class ThonnyConnection(Listeners):
         self._emit("error", message)
         if self._report_error is not None:
             self._report_error(message)
-
 
 
 def _run_task(

@@ -10,17 +10,26 @@ view is first built. Nothing here lets an exception reach Thonny: Thonny 5.0.1 d
 one from ``load_plugin`` (its start breaks), and shows a modal dialog for one from a command
 or an event handler. Errors are logged to frontend.log, kept in `PluginState.errors`, and shown
 in the view they belong to (or in the Shell).
+
+"Connect Thonny to a virtual board" starts ``iotkit sim --no-pty`` with a loopback WebREPL
+endpoint and a one-time password (on its stdin), and points Thonny's own WebREPL client at it:
+Thonny accepts no pty or ``socket://`` port (docs/thonny.md), WebREPL works on every OS. The
+board's endpoints are kept in `VirtualBoardProcess`, so the handover knows "a board we started"
+and opens its ``socket://`` URL while Thonny's backend is stopped.
 """
 
 from __future__ import annotations
 
 import collections
 import functools
+import importlib.util
 import json
 import logging
 import os
 import queue
+import secrets
 import signal
+import string
 import subprocess
 import sys
 import tempfile
@@ -61,9 +70,15 @@ BACKLOG_LINES = 5000
 MAX_PARTIAL = 64 * 1024  # a line that never ends must not grow without bound
 MAX_ERRORS = 200
 SIM_START_TIMEOUT_S = 20.0
+WEBREPL_PASSWORD_LENGTH = 9  # the most MicroPython's webrepl accepts
 NO_EDITOR = (
     "Open or write a script in the editor first: Check wiring of this script reads the "
     "editor that is in front (saved or not)."
+)
+
+NO_WEBSOCKETS = (
+    "Thonny reaches a virtual board over WebREPL, which needs the websockets package: install "
+    "it with Tools → Manage plug-ins… (search websockets), then try again."
 )
 
 COMMANDS = (
@@ -109,14 +124,21 @@ def _guarded(what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
 
 @dataclass
 class VirtualBoardProcess:
-    """An `iotkit sim` started for Thonny: a child process that ends with Thonny."""
+    """An `iotkit sim` started for Thonny: a child process that ends with Thonny.
+
+    It serves no pty (the same on every OS): Thonny reaches it through its own WebREPL client
+    (``webrepl_url`` with a random ``webrepl_password``), and a panel that borrows the board
+    opens ``port``, its ``socket://`` URL, with our Link while Thonny's backend is stopped.
+    """
 
     board_id: str
     backend: str
     process: subprocess.Popen
-    port_file: str
+    endpoints_file: str
     log_file: str
-    port: str | None = None
+    webrepl_password: str = field(repr=False)
+    port: str | None = None  # socket://127.0.0.1:N, for our Link (the handover) and esptool
+    webrepl_url: str | None = None
     wiring_file: str | None = None
 
     def alive(self) -> bool:
@@ -132,7 +154,7 @@ class VirtualBoardProcess:
                     self.process.kill()
                 except Exception:  # noqa: BLE001
                     pass
-        for path in (self.port_file, self.wiring_file, self.log_file):
+        for path in (self.endpoints_file, self.wiring_file, self.log_file):
             if path:
                 try:
                     os.unlink(path)
@@ -200,6 +222,8 @@ class PluginState:
             baud=self.baud,
             announce=self._announce,
             report_error=self.report,
+            link_for_webrepl=self.virtual_link_for,
+            port_label=self.port_label,
         )
         self.backlog: "collections.deque[tuple[float, str]]" = collections.deque(
             maxlen=BACKLOG_LINES
@@ -210,7 +234,8 @@ class PluginState:
         # is split across two ProgramOutput chunks (companion_app/secrets.py).
         self._masker = StreamMasker()
         self.checked: _Checked | None = None
-        self.patched_ports = False
+        # Each backend's WebREPL URL and password before a virtual board replaced them.
+        self._previous_webrepl: dict[str, tuple[str, str]] = {}
         self._sim_reports: "queue.Queue[tuple]" = queue.Queue()
         self._sim_starting = False
         self._announced: list[str] = []  # handover lines shown in the views, cleared after
@@ -519,15 +544,28 @@ class PluginState:
         self.goto_line(finding)
 
     # --- virtual boards ---------------------------------------------------------------------
-    def virtual_ports(self) -> list[tuple[str, str]]:
+    def virtual_link_for(self, webrepl_url: str | None) -> str | None:
+        """The socket URL of the virtual board we started whose WebREPL is `webrepl_url`.
+
+        This is how "a board we started" is known: by the endpoints it wrote, kept here, never
+        guessed from a port's name. The handover opens this URL with our Link while Thonny's
+        backend, which talks to the same board over WebREPL, is stopped.
+        """
         vb = self.virtual_board
-        if vb is not None and vb.port and vb.alive():
-            return [(vb.port, f"{ports.VIRTUAL_DESCRIPTION} ({vb.board_id})")]
-        return []
+        if not webrepl_url or vb is None or not vb.alive() or not vb.port:
+            return None
+        return vb.port if vb.webrepl_url == webrepl_url else None
+
+    def port_label(self, port: str) -> str:
+        """Messages name our virtual board's socket URL as the board Thonny knows."""
+        vb = self.virtual_board
+        if vb is not None and vb.port and port == vb.port and vb.webrepl_url:
+            return f"the virtual {vb.board_id} ({vb.webrepl_url}; IoT Kit opens {vb.port})"
+        return port
 
     def start_virtual_board(self) -> None:
         """Start `iotkit sim` for the board from the options (a child of Thonny, stopped when
-        Thonny closes) and connect Thonny's MicroPython backend to its pty."""
+        Thonny closes) and connect Thonny's MicroPython backend to its WebREPL endpoint."""
         if self._sim_starting:
             return
         board_id = self.board_id()
@@ -536,31 +574,38 @@ class PluginState:
         board = load_board(board_id)
         backend = ports.backend_for_chip(board.chip)
         vb = self.virtual_board
-        if vb is not None and vb.alive() and vb.board_id == board_id and vb.port:
+        if vb is not None and vb.alive() and vb.board_id == board_id and vb.webrepl_url:
             self._connect_thonny_to(vb)
             return
         self.stop_virtual_board()
-        if not self.patched_ports:
-            self.report("This Thonny cannot list a virtual board's port (see frontend.log).")
+        if backend not in ports.WEBREPL_BACKENDS or backend not in _wb().get_backends():
+            self.report(
+                f"This Thonny has no {backend} interpreter with WebREPL, which a virtual "
+                f"{board.name} needs; update Thonny to version 4 or later."
+            )
+            return
+        if importlib.util.find_spec("websockets") is None:
+            self.report(NO_WEBSOCKETS)
             return
         self._sim_starting = True
         self._announce(f"Starting a virtual {board.name} for Thonny…")
         vb = self._spawn_sim(board_id, backend)
         self.virtual_board = vb
         threading.Thread(
-            target=_wait_for_port,
+            target=_wait_for_endpoints,
             args=(vb, self._sim_reports),
-            name="iotkit-sim-port",
+            name="iotkit-sim-endpoints",
             daemon=True,
         ).start()
         _wb().after(50, self._poll_sim)
 
     def _spawn_sim(self, board_id: str, backend: str) -> VirtualBoardProcess:
-        fd, port_file = tempfile.mkstemp(prefix="iotkit-sim-", suffix=".port")
+        fd, endpoints_file = tempfile.mkstemp(prefix="iotkit-sim-", suffix=".json")
         os.close(fd)
-        os.unlink(port_file)  # the sim writes it once its port is ready
+        os.unlink(endpoints_file)  # the sim writes it once every endpoint is ready
         fd, log_file = tempfile.mkstemp(prefix="iotkit-sim-", suffix=".log")
         os.close(fd)
+        password = new_webrepl_password()
         cmd = [
             sys.executable,
             "-m",
@@ -568,8 +613,15 @@ class PluginState:
             "sim",
             "--board",
             board_id,
-            "--port-file",
-            port_file,
+            "--no-pty",
+            "--tcp",
+            "0",
+            "--webrepl",
+            "0",
+            "--webrepl-password",
+            "-",  # read from stdin: never in `ps`, never in this log line
+            "--endpoints-file",
+            endpoints_file,
         ]
         flash_dir = str(_wb().get_option("iotkit.virtual_flash_dir") or "").strip()
         if flash_dir:
@@ -581,13 +633,27 @@ class PluginState:
         with open(log_file, "wb") as out:
             process = subprocess.Popen(
                 cmd,
-                stdin=subprocess.DEVNULL,
+                stdin=subprocess.PIPE,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 preexec_fn=_die_with_parent_hook(),
+                # Thonny on Windows runs without a console: no console window for the board.
+                creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0),
             )
+        try:
+            assert process.stdin is not None
+            process.stdin.write((password + "\n").encode("ascii"))
+            process.stdin.close()
+        except OSError:
+            log.warning("the virtual board exited before it read its WebREPL password")
         return VirtualBoardProcess(
-            board_id, backend, process, port_file, log_file, wiring_file=wiring_file
+            board_id,
+            backend,
+            process,
+            endpoints_file,
+            log_file,
+            webrepl_password=password,
+            wiring_file=wiring_file,
         )
 
     def _wiring_for_sim(self) -> str | None:
@@ -613,7 +679,8 @@ class PluginState:
             if vb is not self.virtual_board:
                 return
             if kind == "ready":
-                vb.port = detail
+                vb.port = detail["socket"]
+                vb.webrepl_url = detail["webrepl"]
                 self._connect_thonny_to(vb)
             else:
                 self.virtual_board = None
@@ -625,18 +692,32 @@ class PluginState:
             self.report(f"Connecting Thonny to the virtual board failed: {exc}")
 
     def _connect_thonny_to(self, vb: VirtualBoardProcess) -> None:
+        """Point Thonny's backend for the board's chip at its WebREPL endpoint and restart it.
+
+        What it replaces is remembered first (unless it is a virtual board of ours), so closing
+        Thonny puts the user's own interpreter back: the backend and port in the options
+        ``iotkit.previous_backend``/``iotkit.previous_port``, the backend's own WebREPL URL and
+        password only in memory (a real board's password is not copied to another key).
+        """
         wb = _wb()
         current = str(wb.get_option("run.backend_name") or "")
-        current_port = ports.configured_port(current) or ""
-        if not self._is_our_port(current_port):
+        if not self._is_ours(current):
             wb.set_option("iotkit.previous_backend", current)
-            wb.set_option("iotkit.previous_port", current_port)
+            wb.set_option("iotkit.previous_port", ports.configured_port(current) or "")
+        if vb.backend not in self._previous_webrepl and not self._is_ours(vb.backend):
+            self._previous_webrepl[vb.backend] = (
+                str(wb.get_option(f"{vb.backend}.webrepl_url") or ""),
+                str(wb.get_option(f"{vb.backend}.webrepl_password") or ""),
+            )
         wb.set_option("run.backend_name", vb.backend)
-        wb.set_option(f"{vb.backend}.port", vb.port)
+        wb.set_option(f"{vb.backend}.port", ports.WEBREPL)
+        wb.set_option(f"{vb.backend}.webrepl_url", vb.webrepl_url)
+        wb.set_option(f"{vb.backend}.webrepl_password", vb.webrepl_password)
         self.connection.last_port = vb.port
-        self._announce(f"Thonny connects to the virtual {vb.board_id} on {vb.port}")
+        self._announce(f"Thonny connects to the virtual {vb.board_id} at {vb.webrepl_url}")
         self.connection.handover_log.append(
-            f"Thonny's interpreter is now {vb.backend} on the virtual board {vb.port}"
+            f"Thonny's interpreter is now {vb.backend} over WebREPL at {vb.webrepl_url} "
+            f"(the virtual board; IoT Kit's own link uses {vb.port})"
         )
         from thonny import get_runner
 
@@ -649,8 +730,15 @@ class PluginState:
         if not self.connection.busy:
             self._announce("")
 
-    def _is_our_port(self, port: str) -> bool:
-        return bool(port) and port.startswith("/dev/pts/")
+    def _is_ours(self, backend: str) -> bool:
+        """Whether `backend` is set to the WebREPL of the virtual board we run now."""
+        if not backend or ports.configured_port(backend) != ports.WEBREPL:
+            return False
+        try:
+            url = str(_wb().get_option(f"{backend}.webrepl_url") or "")
+        except Exception:  # noqa: BLE001 - not a MicroPython backend
+            return False
+        return self.virtual_link_for(url) is not None
 
     def stop_virtual_board(self) -> None:
         vb, self.virtual_board = self.virtual_board, None
@@ -658,21 +746,22 @@ class PluginState:
             vb.stop()
 
     def _restore_interpreter(self) -> None:
-        """Thonny is closing with a virtual board as its interpreter: that pty dies with it, so
-        put back the interpreter the virtual board replaced before Thonny saves its settings."""
+        """Thonny is closing with a virtual board as its interpreter: that board dies with it,
+        so put back the interpreter it replaced before Thonny saves its settings (and drop the
+        board's one-time WebREPL password from them)."""
         vb = self.virtual_board
-        if vb is None or not vb.port:
+        if vb is None or not vb.webrepl_url or not self._is_ours(vb.backend):
             return
         wb = _wb()
-        if ports.configured_port(vb.backend) != vb.port:
-            return
         previous = str(wb.get_option("iotkit.previous_backend") or "")
         previous_port = str(wb.get_option("iotkit.previous_port") or "")
         if previous and previous in wb.get_backends():
             wb.set_option("run.backend_name", previous)
-        if ports.is_bare_metal_backend(vb.backend):
-            same = previous == vb.backend
-            wb.set_option(f"{vb.backend}.port", previous_port if same and previous_port else "auto")
+        same = previous == vb.backend
+        wb.set_option(f"{vb.backend}.port", previous_port if same and previous_port else "auto")
+        url, password = self._previous_webrepl.get(vb.backend, ("", ""))
+        wb.set_option(f"{vb.backend}.webrepl_url", url or ports.DEFAULT_WEBREPL_URL)
+        wb.set_option(f"{vb.backend}.webrepl_password", password)
 
 
 def _natural_width_buttons(widget: Any) -> None:
@@ -695,23 +784,32 @@ def _natural_width_buttons(widget: Any) -> None:
             continue
 
 
-def _wait_for_port(vb: VirtualBoardProcess, reports: "queue.Queue[tuple]") -> None:
-    """Worker thread: wait for the sim's --port-file (or its early exit)."""
+def new_webrepl_password() -> str:
+    """A random password for one start of a virtual board: MicroPython's WebREPL takes 4 to 9
+    characters, so 9 letters and digits (about 53 bits) it is."""
+    alphabet = string.ascii_letters + string.digits
+    return "".join(secrets.choice(alphabet) for _ in range(WEBREPL_PASSWORD_LENGTH))
+
+
+def _wait_for_endpoints(vb: VirtualBoardProcess, reports: "queue.Queue[tuple]") -> None:
+    """Worker thread: wait for the sim's --endpoints-file (or its early exit)."""
     deadline = time.monotonic() + SIM_START_TIMEOUT_S
     while time.monotonic() < deadline:
         if vb.process.poll() is not None:
             reports.put(("failed", vb, _tail(vb.log_file) or f"exit code {vb.process.returncode}"))
             return
         try:
-            with open(vb.port_file, encoding="utf-8") as f:
-                port = f.read().strip()
-        except OSError:
-            port = ""
-        if port:
-            reports.put(("ready", vb, port))
+            with open(vb.endpoints_file, encoding="utf-8") as f:
+                endpoints = json.load(f)
+        except (OSError, ValueError):
+            endpoints = None  # not written yet, or half written
+        if isinstance(endpoints, dict) and endpoints.get("webrepl") and endpoints.get("socket"):
+            reports.put(("ready", vb, endpoints))
             return
         time.sleep(0.05)
-    reports.put(("failed", vb, f"no port after {SIM_START_TIMEOUT_S:.0f} s. {_tail(vb.log_file)}"))
+    reports.put(
+        ("failed", vb, f"no endpoints after {SIM_START_TIMEOUT_S:.0f} s. {_tail(vb.log_file)}")
+    )
 
 
 def _tail(path: str, limit: int = 400) -> str:
@@ -793,10 +891,6 @@ def load() -> None:
     wb.bind("ToplevelResponse", state.on_toplevel_response, True)
     wb.bind("BackendTerminated", state.on_backend_terminated, True)
     wb.bind("WorkbenchClose", state.on_workbench_close, True)
-    try:
-        state.patched_ports = ports.expose_virtual_ports(state.virtual_ports)
-    except Exception:  # noqa: BLE001
-        log.exception("patching Thonny's port list failed; virtual boards stay hidden")
     import atexit
 
     atexit.register(state.stop_virtual_board)

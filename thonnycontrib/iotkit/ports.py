@@ -1,16 +1,18 @@
-"""Which serial port Thonny's MicroPython backend uses, and the pty patch for virtual boards.
+"""Which port Thonny's MicroPython backend uses: a serial port, or WebREPL to a virtual board.
 
 Facts from Thonny 5.0.1 (see docs/thonny.md):
 
 - The port option is ``"<BackendName>.port"`` (``ESP32.port``, ``RP2040.port``...), default
-  ``"auto"``; ``"webrepl"`` means WebREPL. A running bare-metal proxy keeps the resolved port
-  in ``_port`` (``get_current_switcher_configuration()`` reports the same value).
-- Thonny's backend opens the port with ``serial.Serial`` (not ``serial_for_url``), so a pty
-  path works there but ``socket://`` does not.
-- The front end, however, looks every port up in ``mp_front.list_serial_ports()`` (pyserial's
-  ``comports()``, which never lists ``/dev/pts/N``) and raises "Port /dev/pts/N not found" on
-  the first prompt (thonny#3916). `expose_virtual_ports` wraps that module-level function so a
-  pty port is listed too; every caller in ``mp_front`` looks the name up at call time.
+  ``"auto"``; ``"webrepl"`` means WebREPL, with ``"<BackendName>.webrepl_url"`` and
+  ``".webrepl_password"``. A running bare-metal proxy keeps the resolved port in ``_port``
+  (``get_current_switcher_configuration()`` reports the same value).
+- Thonny's backend opens a serial port with ``serial.Serial`` (not ``serial_for_url``), so
+  ``socket://`` is impossible there, and its front end only accepts ports that pyserial's
+  ``comports()`` lists (no pty: thonny#3916). WebREPL has neither limit, on any OS, so a virtual
+  board is reached that way: no port list to patch (IoT Kit <= issue 11 wrapped
+  ``mp_front.list_serial_ports`` to list ptys; that patch is gone).
+- The ESP32, ESP8266 and RP2040 backends offer WebREPL in their options page; the Generic one
+  does not (``allow_webrepl``).
 
 Nothing here imports Thonny at module level: the plugin must load even if Thonny's internals
 move, and each function degrades to "no port" rather than raising.
@@ -19,16 +21,14 @@ move, and each function degrades to "no port" rather than raising.
 from __future__ import annotations
 
 import logging
-import os
-import re
-from typing import Any, Callable, Iterable
+from typing import Any
 
 log = logging.getLogger(__name__)
 
 WEBREPL = "webrepl"
-PTY_RE = re.compile(r"^/dev/pts/\d+$")
-VIRTUAL_DESCRIPTION = "IoT Kit virtual board"
-PTY_DESCRIPTION = "Pseudo-terminal (virtual board)"
+DEFAULT_WEBREPL_URL = "ws://192.168.4.1:8266/"  # Thonny's default for <backend>.webrepl_url
+# Thonny's backends whose options page offers WebREPL (their config pages' allow_webrepl).
+WEBREPL_BACKENDS = frozenset({"ESP32", "ESP8266", "RP2040"})
 
 # Thonny backend names for our chips; "RP2040" also serves the RP2350 (Pico 2).
 BACKEND_FOR_CHIP = {
@@ -133,82 +133,29 @@ def held_port() -> str | None:
     return None
 
 
-def is_existing_pty(port: str | None) -> bool:
-    return bool(port) and bool(PTY_RE.match(str(port))) and os.path.exists(str(port))
-
-
-def virtual_port_infos(extra: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
-    """(device, description) pairs to add to Thonny's port list.
-
-    The configured port when it is an existing pty (someone typed it, or we set it), plus the
-    ports of virtual boards this plugin started (`extra`).
-    """
-    found: dict[str, str] = {}
-    for device, description in extra:
-        if device:
-            found[device] = description
-    port = configured_port()
-    if is_existing_pty(port) and port not in found:
-        found[str(port)] = PTY_DESCRIPTION
-    return list(found.items())
-
-
-_patched: dict[str, Any] = {}
-
-
-def expose_virtual_ports(extra: Callable[[], Iterable[tuple[str, str]]]) -> bool:
-    """Make Thonny list pty ports (thonny#3916); True if the patch is in place.
-
-    `extra()` returns (device, description) of the virtual boards we started. Safe to call
-    twice; if Thonny's internals differ, it logs and leaves Thonny alone.
-    """
+def held_webrepl_url() -> str | None:
+    """The WebREPL URL Thonny's running MicroPython backend is connected to, or None."""
+    base = bare_metal_proxy_class()
+    proxy: Any = current_proxy()
+    if base is None or not isinstance(proxy, base):
+        return None
     try:
-        import thonny.plugins.micropython.mp_front as mpf
-        from serial.tools.list_ports_common import ListPortInfo
+        alive = bool(getattr(proxy, "process_is_alive")())
     except Exception:  # noqa: BLE001
-        log.info("Thonny's MicroPython front end is not there: virtual board ports stay hidden")
-        return False
-    original = getattr(mpf, "list_serial_ports", None)
-    if not callable(original):
-        log.warning("mp_front.list_serial_ports is missing: virtual board ports stay hidden")
-        return False
-    if getattr(original, "_iotkit_patch", False):
-        return True
-
-    def list_serial_ports(*args: Any, **kwargs: Any) -> list[Any]:
-        ports = list(original(*args, **kwargs))
-        try:
-            known = {p.device for p in ports}
-            for device, description in virtual_port_infos(extra()):
-                if device in known:
-                    continue
-                info = ListPortInfo(device)
-                info.description = description
-                ports.append(info)
-        except Exception:  # noqa: BLE001 - never break Thonny's own port list
-            log.exception("adding virtual ports to Thonny's list failed")
-        return ports
-
-    list_serial_ports._iotkit_patch = True  # type: ignore[attr-defined]
-    list_serial_ports.__wrapped__ = original  # type: ignore[attr-defined]
-    list_serial_ports.__doc__ = original.__doc__
-    mpf.list_serial_ports = list_serial_ports
-    _patched["mp_front"] = original
-    log.info("Thonny's serial port list now includes virtual boards (pty ports)")
-    return True
+        alive = False
+    if not alive or getattr(proxy, "_port", None) != WEBREPL:
+        return None
+    return configured_webrepl_url(getattr(proxy, "backend_name", None))
 
 
-def forget_ptys_as_known_boards() -> None:
-    """Undo a side effect of a pty connection: Thonny remembers the backend per USB VID/PID,
-    and a pty has none, so it would later offer (None, None) ports such as ttyS0 as boards."""
+def configured_webrepl_url(name: str | None = None) -> str | None:
+    """The ``<backend>.webrepl_url`` option of the chosen (or given) bare-metal backend."""
     wb = _workbench()
-    if wb is None:
-        return
+    name = name or backend_name()
+    if wb is None or not is_bare_metal_backend(name):
+        return None
     try:
-        remembered = wb.get_option("serial.last_backend_per_vid_pid")
-        if isinstance(remembered, dict) and (None, None) in remembered:
-            remembered = dict(remembered)
-            del remembered[(None, None)]
-            wb.set_option("serial.last_backend_per_vid_pid", remembered)
-    except Exception:  # noqa: BLE001
-        log.debug("could not clean serial.last_backend_per_vid_pid", exc_info=True)
+        value = wb.get_option(f"{name}.webrepl_url")
+    except Exception:  # noqa: BLE001 - not registered
+        return None
+    return str(value) if value else None
