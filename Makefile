@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # Editable installs must use compat mode, or Thonny's plugin scan cannot see thonnycontrib.iotkit.
 PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
-.PHONY: run test clean
+.PHONY: run test test-windows-like clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,18 @@ test: $(VENV)/.installed-test
 	  xvfb-run -a -s "-screen 0 1280x1024x24" $(BIN)/python -m pytest $(PYTEST_ARGS); \
 	else \
 	  $(BIN)/python -m pytest $(PYTEST_ARGS); \
+	fi
+
+# A second pass that makes Linux look like Windows: termios, tty, pty and fcntl cannot be
+# imported by the project's own files and os.openpty fails (tests/windows_like/sitecustomize.py).
+# Tests marked `pty` are skipped there. Not part of `make test` until the pipe engine serves
+# the virtual board without a pty everywhere.
+test-windows-like: $(VENV)/.installed-test
+	@if command -v xvfb-run >/dev/null 2>&1; then \
+	  PYTHONPATH=$(CURDIR)/tests/windows_like xvfb-run -a -s "-screen 0 1280x1024x24" \
+	    $(BIN)/python -m pytest $(PYTEST_ARGS); \
+	else \
+	  PYTHONPATH=$(CURDIR)/tests/windows_like $(BIN)/python -m pytest $(PYTEST_ARGS); \
 	fi
 
 clean:

@@ -67,3 +67,14 @@ def venv_bin(name: str) -> str:
     """A console script installed beside the running interpreter (mpremote, iotkit)."""
     candidate = Path(sys.executable).parent / name
     return str(candidate) if candidate.exists() else name
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Tests marked `pty` are about pseudo-terminals: on an OS without them (Windows, or the
+    Windows-like pass of tests/windows_like/) they are skipped, with the reason, not failed."""
+    if item.get_closest_marker("pty") is None:
+        return
+    from companion_app.simulator.host import pty_supported
+
+    if not pty_supported():
+        pytest.skip("needs a pty (termios, os.openpty), which this OS or test pass does not have")

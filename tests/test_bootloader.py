@@ -384,6 +384,7 @@ def test_flash_persists_in_image_file_across_power_cycles(tmp_path):
     assert destructive_commands_in(flash_file) == []  # the log starts afresh at power-on
 
 
+@pytest.mark.pty  # checks the pty line and that the port file names the pty
 def test_run_bootloader_sim_prints_port_and_writes_port_file(tmp_path):
     port_file = tmp_path / "port"
     code = (

@@ -33,6 +33,7 @@ def test_esptool_failures_become_advice(esptool_says, advice):
     assert "Traceback" not in str(err)
 
 
+@pytest.mark.pty
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="names holders via /proc")
 def test_busy_port_names_the_process_holding_it(tmp_path):
     master, slave = os.openpty()

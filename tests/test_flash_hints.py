@@ -44,7 +44,7 @@ NO_ANSWER = "No serial data received."
 RP2040_FAMILY = 0xE48BFF56
 RP2350_FAMILY = 0xE48BFF59
 
-needs_pty = pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")
+needs_pty = pytest.mark.pty
 
 
 def image_for_chip(chip: str) -> bytes:
@@ -69,8 +69,10 @@ def firmware_file(tmp_path: Path, chip: str) -> str:
 @pytest.fixture
 def silent_port():
     """A serial port that exists but never answers, as a board that is not in download mode."""
-    if not hasattr(os, "openpty"):
-        pytest.skip("needs a pseudo-terminal")
+    from companion_app.simulator.host import pty_supported
+
+    if not pty_supported():
+        pytest.skip("needs a pseudo-terminal, which this OS or test pass does not have")
     master, slave = os.openpty()
     try:
         yield os.ttyname(slave)

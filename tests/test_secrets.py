@@ -347,7 +347,7 @@ def test_password_from_the_environment(vboard):
     assert_no_secret(out, err)
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="a pseudo-terminal as stdin")
+@pytest.mark.pty  # a pseudo-terminal as stdin
 def test_password_typed_on_a_terminal_is_not_echoed(vboard):
     import fcntl
     import pty

@@ -599,7 +599,12 @@ def _emits(binary: Path) -> tuple[int, int] | None:
         if not os.access(binary, os.X_OK):
             os.chmod(binary, os.stat(binary).st_mode | 0o111)
         out = subprocess.run(
-            [str(binary), "--version"], capture_output=True, text=True, timeout=10
+            [str(binary), "--version"],
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+            timeout=10,
         ).stdout
     except (OSError, subprocess.SubprocessError):
         return None
@@ -627,6 +632,8 @@ def _compile(binary: Path, f: LocalFile, want: tuple[int, int]) -> bytes:
             [str(binary), "-o", str(out), "-s", name, str(src)],
             capture_output=True,
             text=True,
+            encoding="utf-8",
+            errors="replace",
             timeout=60,
         )
         if proc.returncode != 0 or not out.exists():

@@ -43,6 +43,7 @@ from companion_app.errors import IotkitError
 from companion_app.gui.listeners import Listeners
 from companion_app.gui.worker import LinkWorker, PortPoller, VirtualBoardStarter
 from companion_app.secrets import mask_text
+from companion_app.simulator import virtual_board_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -340,6 +341,11 @@ class CompanionApp:
         self.root = root
         self.virtual_board_id = virtual_board
         self._virtual_factory = virtual_board_factory
+        # Why the virtual board cannot start here (greyed out in the picker), or None. A test's
+        # injected factory stands in for the real board, so only the real one is checked.
+        self._virtual_unavailable: str | None = (
+            None if virtual_board_factory is not None else virtual_board_unavailable()
+        )
         self._auto_virtual = auto_virtual
         self._startup_pending = port is None
         self._closed = False
@@ -495,6 +501,8 @@ class CompanionApp:
 
     # --- port choices -----------------------------------------------------------------------
     def _virtual_label(self) -> str:
+        if self._virtual_unavailable:
+            return f"Virtual board ({self.virtual_board_id}), cannot start here"
         vb = self.virtual_board
         if vb is not None and getattr(vb, "port", None):
             return f"Virtual board ({self.virtual_board_id}) on {vb.port}"
@@ -564,6 +572,9 @@ class CompanionApp:
             return
         self._note = note
         if choice.kind == "virtual":
+            if self._virtual_unavailable:
+                self.set_status(self._virtual_unavailable)
+                return
             if self.virtual_board is None or not self._virtual_alive():
                 again = "the virtual board was started again" if self._virtual_lost else ""
                 self._start_virtual(again, connect=True)
@@ -672,6 +683,8 @@ class CompanionApp:
         elif boards:
             self._select_device(boards[0].device)
             self.set_status(f"{len(boards)} boards found: choose one and press Connect.")
+        elif self._auto_virtual and self._virtual_unavailable:
+            self.set_status(f"No board found. Plug one in. {self._virtual_unavailable}")
         elif self._auto_virtual:
             self.port_var.set(self._virtual_label())
             self._start_virtual("no hardware found, so a virtual board was started")

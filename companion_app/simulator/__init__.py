@@ -1,10 +1,53 @@
-"""The virtual board: MicroPython's unix port with emulated pins, sensors and Wi-Fi."""
+"""The virtual board: the real MicroPython interpreter with emulated pins, sensors and Wi-Fi.
 
-from companion_app.simulator.host import (
-    SimulatorUnavailable,
-    VirtualBoard,
-    default_flash_dir,
-    micropython_available,
-)
+Why the names below are looked up lazily (PEP 562): importing the package must work on every
+OS, including Windows, where the pty host cannot run. Loading `host` only when one of its names
+is asked for keeps `import companion_app.simulator`, `iotkit sim --help` and the practice chip
+cheap, and lets the friendly "needs Linux or macOS" messages reach people instead of an
+ImportError.
+"""
 
-__all__ = ["VirtualBoard", "SimulatorUnavailable", "default_flash_dir", "micropython_available"]
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers only
+    from companion_app.simulator.host import (
+        SimulatorUnavailable,
+        VirtualBoard,
+        default_flash_dir,
+        micropython_available,
+    )
+
+__all__ = [
+    "VirtualBoard",
+    "SimulatorUnavailable",
+    "default_flash_dir",
+    "micropython_available",
+    "virtual_board_unavailable",
+]
+_FROM_HOST = ("VirtualBoard", "SimulatorUnavailable", "default_flash_dir", "micropython_available")
+
+
+def virtual_board_unavailable(engine: str | None = None) -> str | None:
+    """Why a virtual board cannot start on this machine (one sentence for people), or None.
+
+    The one place that answers "can the virtual board run here?" before anything is started,
+    so that the board pickers can grey it out and say why instead of failing after a click.
+    """
+    from companion_app.errors import IotkitError
+    from companion_app.simulator import host
+
+    try:
+        host._check_available(host.choose_engine(engine))
+    except IotkitError as exc:
+        return str(exc)
+    return None
+
+
+def __getattr__(name: str) -> Any:
+    if name in _FROM_HOST:
+        from companion_app.simulator import host
+
+        return getattr(host, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -37,7 +37,6 @@ import shutil
 import socket
 import struct
 import tempfile
-import termios
 import threading
 import time
 import zlib
@@ -51,6 +50,7 @@ from companion_app.inputs import check_output_file
 from companion_app.simulator.endpoint import (
     ClientPorts,
     accept,
+    endpoints_record,
     lan_note,
     listen,
     recv,
@@ -101,7 +101,8 @@ _DATA_CACHE: dict[str, Any] | None = None
 def _data() -> dict[str, Any]:
     global _DATA_CACHE
     if _DATA_CACHE is None:
-        text = resources.files("companion_app.simulator").joinpath(DATA_FILE).read_text()
+        data_file = resources.files("companion_app.simulator").joinpath(DATA_FILE)
+        text = data_file.read_text(encoding="utf-8")
         _DATA_CACHE = json.loads(text)
     return _DATA_CACHE
 
@@ -943,7 +944,15 @@ class ChipEngine:
 
 # -- the transport ------------------------------------------------------------------------------
 
-_BAUDS = {getattr(termios, n): int(n[1:]) for n in dir(termios) if n[:1] == "B" and n[1:].isdigit()}
+
+
+def _termios_bauds() -> dict[int, int]:
+    """termios' speed constants (B115200 …) as bauds; only asked where a pty exists, because
+    termios is POSIX-only and this module must import on Windows too."""
+    import termios
+
+    names = [n for n in dir(termios) if n[:1] == "B" and n[1:].isdigit()]
+    return {getattr(termios, n): int(n[1:]) for n in names}
 
 
 def default_mac(chip: str, seed: str | None, oui: str) -> bytes:
@@ -1070,7 +1079,7 @@ class VirtualBootloader:
         self,
         chip: str,
         flash_image: str | os.PathLike[str] | None = None,
-        pty: bool = True,
+        pty: bool | None = None,
         tcp_port: int | None = None,
         flash_size: int | None = None,
         mac: str | bytes | None = None,
@@ -1080,9 +1089,20 @@ class VirtualBootloader:
     ) -> None:
         """`lan=True` lets other computers reach its ports (default: loopback only).
 
+        `pty=None` means a pty where the OS has one, else a loopback TCP port (any free one
+        unless `tcp_port` says which): so the practice chip works on Windows too, and callers
+        that only want "a port to flash" need not know the OS. `pty=True` on an OS without
+        ptys is refused with a sentence that says to use --no-pty.
+
         `uart_speed=True` takes as long to receive data as a real UART at the baud rate the
         client set (10 bits a byte): slow, but real boards' timing, for benchmarks of parallel
         flashing, where the wire and not the CPU must be what each board waits for."""
+        from companion_app.simulator.host import pty_supported
+
+        if pty is None:
+            pty = pty_supported()
+            if not pty and tcp_port is None and rfc2217_port is None:
+                tcp_port = 0
         self.uart_speed = uart_speed
         self.lan = lan
         self.rom = load_chip_rom(chip)
@@ -1103,10 +1123,16 @@ class VirtualBootloader:
             raise UsageError(
                 "The virtual bootloader needs a pty, a TCP port or an RFC 2217 port (or several)."
             )
+        if pty and not pty_supported():
+            raise UsageError(
+                "The practice chip's pty needs Linux or macOS; on this machine use "
+                "--no-pty --tcp 0 (or --rfc2217 0) and flash its socket:// URL."
+            )
         self.log: list[tuple[str, dict[str, Any]]] = []
         self.pty_path: str | None = None
         self.tcp_url: str | None = None
         self.rfc2217_url: str | None = None
+        self._bauds: dict[int, int] | None = None  # termios' speed table, read on first use
         self.engine: ChipEngine | None = None
         self.flash: FlashStore | None = None
         self.state = "download"
@@ -1174,7 +1200,7 @@ class VirtualBootloader:
             self.rfc2217_url = f"rfc2217://127.0.0.1:{self._rfc_listener.getsockname()[1]}"
         self.flash = FlashStore(self.flash_image, self.flash_size, self.rom.default_flash_size)
         if self.log_path is not None:
-            self._log_file = open(self.log_path, "w", buffering=1)
+            self._log_file = open(self.log_path, "w", buffering=1, encoding="utf-8")
         self.engine = ChipEngine(
             self.rom, self.flash, self.mac, self._record, self._link_baud, self._watchdog_armed
         )
@@ -1291,8 +1317,12 @@ class VirtualBootloader:
         ports = self._ports
         if ports is None or ports.master is None or not ports.present:
             return None
+        import termios  # a pty exists here, so termios does too
+
+        if self._bauds is None:
+            self._bauds = _termios_bauds()
         try:
-            return _BAUDS.get(termios.tcgetattr(ports.master)[4])
+            return self._bauds.get(termios.tcgetattr(ports.master)[4])
         except termios.error:
             return None
 
@@ -1628,7 +1658,7 @@ def read_command_log(flash_image: str | os.PathLike[str]) -> list[tuple[str, dic
     path = Path(flash_image)
     path = path.with_name(path.name + ".log")
     entries = []
-    with open(path) as f:
+    with open(path, encoding="utf-8") as f:
         for line in f:
             line = line.strip()
             if line:
@@ -1676,9 +1706,14 @@ def run_bootloader_sim(args: argparse.Namespace) -> int:
     port_file = getattr(args, "port_file", None)
     if port_file:
         check_output_file(port_file, "--port-file")
+    endpoints_file = getattr(args, "endpoints_file", None)
+    if endpoints_file:
+        check_output_file(endpoints_file, "--endpoints-file")
     sim = VirtualBootloader(
         chip,
         flash_image=image,
+        # No --no-pty: a pty where the OS has one, else loopback TCP (as the board does).
+        pty=None if getattr(args, "pty", True) else False,
         tcp_port=getattr(args, "tcp", None),
         flash_size=parse_flash_size(getattr(args, "flash_size", None)),
         mac=getattr(args, "mac", None),
@@ -1707,6 +1742,8 @@ def run_bootloader_sim(args: argparse.Namespace) -> int:
             [lan_note(), note] if lan else [note],
             getattr(args, "port_file", None),
             sim.rfc2217_url or sim.port,
+            endpoints_file=endpoints_file,
+            endpoints=endpoints_record(sim.pty_path, sim.tcp_url),
         )
     finally:
         sim.stop()

@@ -81,7 +81,8 @@ class Hardware:
 
 
 def chip_facts(chip: str) -> dict[str, Any]:
-    data = json.loads(resources.files("companion_app.boards").joinpath("chips.json").read_text())
+    chips_file = resources.files("companion_app.boards").joinpath("chips.json")
+    data = json.loads(chips_file.read_text("utf-8"))
     return data.get(chip, {})
 
 
@@ -200,7 +201,8 @@ def load_hardware(wiring: str | None, board_id: str | None) -> Hardware:
     if wiring is not None:
         return hardware_from_diagram(load_diagram(wiring), board_id)
     if board_id in (None, "esp32-devkit-v1"):
-        text = resources.files("companion_app.simulator").joinpath(DEFAULT_WIRING).read_text()
+        wiring_file = resources.files("companion_app.simulator").joinpath(DEFAULT_WIRING)
+        text = wiring_file.read_text("utf-8")
         return hardware_from_diagram(load_diagram(json.loads(text)), board_id)
     # Other boards with no wiring file: only what is soldered on the board.
     hw = Hardware(board=load_board(board_id))
