@@ -54,6 +54,30 @@ COOKED_OUT = MARK + b"cooked\n"
 CTRL_C = 3
 CHUNK = 4096
 
+
+def split_marker(pending: bytes) -> tuple[bytes, bytes, bytes]:
+    """(text before the first control line, that line or b"", the rest to read on with).
+
+    A control line is MARK up to its newline. What could be the start of one split across two
+    reads (a trailing prefix of MARK, or a MARK whose newline has not come) is held back.
+    """
+    start = pending.find(MARK)
+    if start < 0:
+        keep = next(
+            (
+                k
+                for k in range(min(len(MARK) - 1, len(pending)), 0, -1)
+                if MARK.startswith(pending[-k:])
+            ),
+            0,
+        )
+        return pending[: len(pending) - keep], b"", pending[len(pending) - keep :]
+    end = pending.find(b"\n", start)
+    if end < 0:
+        return pending[:start], b"", pending[start:]
+    return pending[:start], pending[start : end + 1], pending[end + 1 :]
+
+
 # MicroPython in a child process; the same code on every OS.
 RUN_MICROPYTHON = (
     "import sys, micropython_module\n"
@@ -133,38 +157,19 @@ class Launcher:
                 break
             pending += data
             out = bytearray()
-            while pending:
-                start = pending.find(MARK)
-                if start < 0:
-                    # Hold back only what could be the start of a marker split across reads.
-                    keep = next(
-                        (
-                            k
-                            for k in range(min(len(MARK) - 1, len(pending)), 0, -1)
-                            if MARK.startswith(pending[-k:])
-                        ),
-                        0,
-                    )
-                    text, pending = pending[: len(pending) - keep], pending[len(pending) - keep :]
-                    marker = b""
-                else:
-                    end = pending.find(b"\n", start)
-                    if end < 0:
-                        text, pending = pending[:start], pending[start:]
-                        marker = b""
-                    else:
-                        text, marker = pending[:start], pending[start : end + 1]
-                        pending = pending[end + 1 :]
+            while True:
+                text, marker, pending = split_marker(pending)
+                ours = marker in (RAW_OUT, COOKED_OUT)
+                if not ours:
+                    text += marker  # none, or not ours after all: a program printed it
                 for b in text:
                     if cooked and b == 10 and not last_cr:
                         out += b"\r"
                     out.append(b)
                     last_cr = b == 13
-                if marker in (RAW_OUT, COOKED_OUT):
+                if ours:
                     cooked = marker == COOKED_OUT
-                elif marker:
-                    out += marker  # not ours after all: a program printed it
-                if not marker:
+                elif not marker:
                     break
             view = memoryview(bytes(out))
             while view:
@@ -184,18 +189,10 @@ class Launcher:
                 break
             pending += data
             while True:
-                start = pending.find(b"\x00iotkit:")
-                if start < 0:
-                    sink.write(pending)
-                    pending = b""
+                text, marker, pending = split_marker(pending)
+                sink.write(text)
+                if not marker:
                     break
-                end = pending.find(b"\n", start)
-                if end < 0:
-                    sink.write(pending[:start])
-                    pending = pending[start:]
-                    break
-                sink.write(pending[:start])
-                marker, pending = pending[start : end + 1], pending[end + 1 :]
                 with self.lock:
                     if marker == RUNNING:
                         self.running = True
