@@ -24,6 +24,7 @@ import logging
 import os
 import re
 import select
+import socket
 import stat as stat_mod
 import struct
 import threading
@@ -147,6 +148,7 @@ class Link:
                     exclusive=True,
                 )
                 ser.open()
+                _no_delay(ser)
             except (serial.SerialException, OSError, ValueError) as exc:
                 log.debug("opening %s failed: %r", self._port, exc)
                 raise describe_open_error(self._port, exc) from exc
@@ -170,7 +172,7 @@ class Link:
             except Exception:  # the board may be gone; closing must still work
                 log.debug("could not leave raw REPL on close", exc_info=True)
             try:
-                ser.close()
+                _close(ser)
             except Exception:
                 log.debug("close failed", exc_info=True)
             self._in_raw = False
@@ -187,7 +189,7 @@ class Link:
         self._in_raw = False
         if ser is not None:
             try:
-                ser.close()
+                _close(ser)
             except Exception:
                 log.debug("drop: close failed", exc_info=True)
             log.info("dropped %s", self._port)
@@ -871,6 +873,46 @@ class Link:
                     data += more
                     more = self._recv(0)
             return data
+
+
+def _plain_socket(ser: serial.SerialBase) -> socket.socket | None:
+    """The TCP socket of a `socket://` port (pyserial keeps it in `_socket`), else None."""
+    from serial.urlhandler import protocol_socket
+
+    if isinstance(ser, protocol_socket.Serial):
+        sock = getattr(ser, "_socket", None)
+        return sock if isinstance(sock, socket.socket) else None
+    return None
+
+
+def _no_delay(ser: serial.SerialBase) -> None:
+    """Send each write at once on a `socket://` port, as a UART does.
+
+    pyserial leaves Nagle's algorithm on, so the second of two small writes (Ctrl-C, then
+    Ctrl-A, entering the raw REPL) waited for the ACK of the first: 40 ms more per raw REPL
+    entry on a virtual board, which on Windows is only reachable over a socket.
+    """
+    sock = _plain_socket(ser)
+    if sock is not None:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+def _close(ser: serial.SerialBase) -> None:
+    """Close the port. pyserial's `socket://` handler sleeps 0.3 s after closing "in case of
+    quick reconnects", which cost every deploy and probe over a socket 0.3 s; the boards served
+    on sockets here (the virtual board, the practice chip) take a new connection at once, so
+    that socket is closed without the pause."""
+    sock = _plain_socket(ser)
+    if sock is None:
+        ser.close()
+        return
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass  # the board already went away
+    sock.close()
+    ser._socket = None  # type: ignore[attr-defined]
+    ser.is_open = False
 
 
 def _fileno_of(ser: serial.SerialBase) -> int | None:
