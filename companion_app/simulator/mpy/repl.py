@@ -5,12 +5,10 @@
 #
 # The host (companion_app/simulator/host.py) runs one process per "boot": a soft or hard reset
 # ends this process with an exit code and the host starts the next one, which is as clean as a
-# real reboot. Two engines carry the bytes (host.py's PtyEngine and PipeEngine):
-# - a pseudo-terminal whose line discipline turns Ctrl-C into SIGINT while ISIG is set; we set
-#   it only while user code runs, as a real board enables its interrupt character only then;
-# - plain pipes (every OS, including MicroPython's Windows build, which has no termios and no
-#   select): we tell the launcher (pipe_launcher.py) on stderr when user code runs, and it turns
-#   a Ctrl-C byte into an interrupt then. It also turns "\n" into "\r\n" as a pty's ONLCR does.
+# real reboot. Plain pipes carry the bytes, on every OS (MicroPython's Windows build has no
+# termios and no select): we tell the launcher (pipe_launcher.py) on stderr when user code
+# runs, and it turns a Ctrl-C byte into an interrupt then, as a real board enables its
+# interrupt character only then. It also turns "\n" into "\r\n" as a UART console does.
 import sys
 import os
 import json
@@ -33,24 +31,12 @@ RAW_PASTE_BUFFER = 256
 _cfg = json.load(open(sys.argv[1]))
 _SELF = _cfg["frontend"]
 _LIBDIR = _cfg["libdir"]
-_PIPES = _cfg.get("termios") is None  # the pipe engine: no tty, maybe no termios or select
 
 _out = sys.stdout.buffer
 _in = sys.stdin.buffer
-if _PIPES:
-    _poll = None
-    # Control lines for pipe_launcher.py (its RUNNING / IDLE on stderr; RAW / COOKED in band).
-    _MARK = {True: "\x00iotkit:running\n", False: "\x00iotkit:idle\n"}
-    _OUT_MARK = {True: b"\x00iotkit:raw\n", False: b"\x00iotkit:cooked\n"}
-else:
-    import select
-    import termios
-
-    _ISIG = _cfg["termios"]["ISIG"]
-    _VMIN = _cfg["termios"]["VMIN"]
-    _ONLCR = _cfg["termios"]["ONLCR"]
-    _poll = select.poll()
-    _poll.register(sys.stdin, select.POLLIN)
+# Control lines for pipe_launcher.py (its RUNNING / IDLE on stderr; RAW / COOKED in band).
+_MARK = {True: "\x00iotkit:running\n", False: "\x00iotkit:idle\n"}
+_OUT_MARK = {True: b"\x00iotkit:raw\n", False: b"\x00iotkit:cooked\n"}
 _pending = b""
 _pos = 0
 
@@ -66,17 +52,13 @@ def write(data):
 
 
 def getc():
-    """Next input byte, blocking. Reads whatever is available in one go (VMIN=0 while idle)."""
+    """Next input byte, blocking."""
     global _pending, _pos
     while _pos >= len(_pending):
-        if _poll is None:
-            # A pipe: read(n) waits for all n bytes, and there may be no select to ask first.
-            _pending = _in.read(1)
-            if not _pending:
-                sys.exit(EXIT_SOFT_FRIENDLY)  # the host closed our stdin: it is stopping us
-        else:
-            _poll.poll(-1)
-            _pending = _in.read(512) or b""
+        # A pipe: read(n) waits for all n bytes, and there may be no select to ask first.
+        _pending = _in.read(1)
+        if not _pending:
+            sys.exit(EXIT_SOFT_FRIENDLY)  # the host closed our stdin: it is stopping us
         _pos = 0
     c = _pending[_pos]
     _pos += 1
@@ -84,18 +66,8 @@ def getc():
 
 
 def set_running(on):
-    """Enable Ctrl-C -> KeyboardInterrupt (ISIG) and blocking reads for user code, or not."""
-    if _PIPES:
-        sys.stderr.write(_MARK[bool(on)])
-        return
-    a = termios.tcgetattr(0)
-    if on:
-        a[3] |= _ISIG
-        a[6][_VMIN] = 1
-    else:
-        a[3] &= ~_ISIG
-        a[6][_VMIN] = 0
-    termios.tcsetattr(0, termios.TCSANOW, a)
+    """Tell the launcher that user code runs (Ctrl-C interrupts it) or that it ended."""
+    sys.stderr.write(_MARK[bool(on)])
 
 
 def raw_output(on):
@@ -103,18 +75,10 @@ def raw_output(on):
 
     A board echoes paste mode byte for byte (pyexec.c: only "\r" becomes "\r\n=== "), and
     Thonny's WebREPL client checks that echo, so the "\n" it sends must come back bare. Only
-    the front end writes while paste mode reads, so switching in between is exact: the pty's
-    ONLCR applies when a byte is written, and the pipe launcher reads the switch in band.
+    the front end writes while paste mode reads, so switching in between is exact: the pipe
+    launcher reads the switch in band.
     """
-    if _PIPES:
-        _out.write(_OUT_MARK[bool(on)])
-        return
-    a = termios.tcgetattr(1)
-    if on:
-        a[1] &= ~_ONLCR
-    else:
-        a[1] |= _ONLCR
-    termios.tcsetattr(1, termios.TCSANOW, a)
+    _out.write(_OUT_MARK[bool(on)])
 
 
 def format_exception(e):
@@ -136,7 +100,7 @@ def stop_running():
     """Ctrl-C off, then drop one already on its way (pyexec.c drops it too after an exception).
 
     Ctrl-C is a pending KeyboardInterrupt, raised between bytecodes (see host.py), so one typed
-    just before ISIG went off can still arrive here, not in the user's code.
+    just before the launcher heard that it ended can still arrive here, not in the user's code.
     """
     while True:
         try:
