@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # Editable installs must use compat mode, or Thonny's plugin scan cannot see thonnycontrib.iotkit.
 PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
-.PHONY: run test test-windows-like clean
+.PHONY: run test test-normal test-windows-like clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,15 @@ run: $(VENV)/.installed-run
 
 # GUI tests need an X server; CI has none, so run them under Xvfb. The web dashboard test
 # needs Debian's chromium. Both are installed with apt-get when missing and we are root.
+#
+# Two passes run side by side (the tests mostly wait on boards and windows, so two fit on two
+# cores): the normal one, and a Windows-like one (tests/windows_like/sitecustomize.py: termios,
+# tty, pty and fcntl cannot be imported by the project's own files and os.openpty fails; tests
+# marked `pty` are skipped there). Each has its own X display; the Windows-like pass's output
+# is printed after the normal pass's, and either failing fails `make test`.
+XVFB = xvfb-run -a -s "-screen 0 1280x1024x24"
+WINDOWS_LIKE_LOG := tests/artifacts/windows-like.log
+
 test: $(VENV)/.installed-test
 	@missing=""; \
 	command -v xvfb-run >/dev/null 2>&1 || missing="$$missing xvfb xauth"; \
@@ -35,20 +44,30 @@ test: $(VENV)/.installed-test
 	    echo "warning: missing$$missing and we are not root: GUI and browser tests need them" >&2; \
 	  fi; \
 	fi
+	@mkdir -p tests/artifacts; \
+	under_x() { n=$$1; shift; \
+	  if command -v xvfb-run >/dev/null 2>&1; then \
+	    xvfb-run -a -n $$n -s "-screen 0 1280x1024x24" "$$@"; else "$$@"; fi; }; \
+	echo "The Windows-like pass runs beside this one; its output follows ($(WINDOWS_LIKE_LOG))."; \
+	( export PYTHONPATH=$(CURDIR)/tests/windows_like; \
+	  under_x 150 $(BIN)/python -m pytest $(PYTEST_ARGS) > $(WINDOWS_LIKE_LOG) 2>&1 ) & wl=$$!; \
+	under_x 99 $(BIN)/python -m pytest $(PYTEST_ARGS); first=$$?; \
+	wait $$wl; second=$$?; \
+	echo; echo "==== Windows-like pass (POSIX modules blocked for the project's files) ===="; \
+	cat $(WINDOWS_LIKE_LOG); \
+	[ $$first = 0 ] && [ $$second = 0 ]
+
+# One pass of each on its own, for working on one side.
+test-normal: $(VENV)/.installed-test
 	@if command -v xvfb-run >/dev/null 2>&1; then \
-	  xvfb-run -a -s "-screen 0 1280x1024x24" $(BIN)/python -m pytest $(PYTEST_ARGS); \
+	  $(XVFB) $(BIN)/python -m pytest $(PYTEST_ARGS); \
 	else \
 	  $(BIN)/python -m pytest $(PYTEST_ARGS); \
 	fi
 
-# A second pass that makes Linux look like Windows: termios, tty, pty and fcntl cannot be
-# imported by the project's own files and os.openpty fails (tests/windows_like/sitecustomize.py).
-# Tests marked `pty` are skipped there. Not part of `make test` until the pipe engine serves
-# the virtual board without a pty everywhere.
 test-windows-like: $(VENV)/.installed-test
 	@if command -v xvfb-run >/dev/null 2>&1; then \
-	  PYTHONPATH=$(CURDIR)/tests/windows_like xvfb-run -a -s "-screen 0 1280x1024x24" \
-	    $(BIN)/python -m pytest $(PYTEST_ARGS); \
+	  PYTHONPATH=$(CURDIR)/tests/windows_like $(XVFB) $(BIN)/python -m pytest $(PYTEST_ARGS); \
 	else \
 	  PYTHONPATH=$(CURDIR)/tests/windows_like $(BIN)/python -m pytest $(PYTEST_ARGS); \
 	fi

@@ -1,12 +1,19 @@
 import gc
 import logging
+import signal
 import sys
 from pathlib import Path
 
 import pytest
 
-ARTIFACTS = Path(__file__).parent / "artifacts"
 sys.path.insert(0, str(Path(__file__).parent))
+from gui_helpers import ARTIFACTS  # noqa: E402  (needs the line above)
+
+# A run started in the background by a non-interactive shell (`make test &`) begins with SIGINT
+# ignored, and every command the tests start inherits that, so the tests of what Ctrl-C does
+# could only fail. Put the usual handler back (a child then gets the default action).
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)
@@ -38,7 +45,7 @@ def wifi_password_never_logged(caplog):
 
 @pytest.fixture
 def artifacts() -> Path:
-    ARTIFACTS.mkdir(exist_ok=True)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     return ARTIFACTS
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -17,7 +18,8 @@ def sim_port(tmp_path):
     port_file = tmp_path / "p"
     proc = subprocess.Popen(
         [venv_bin("iotkit"), "sim", "--port-file", str(port_file),
-         "--flash-dir", str(tmp_path / "flash"), "--tcp", "0"],
+         "--flash-dir", str(tmp_path / "flash"), "--tcp", "0",
+         "--endpoints-file", str(tmp_path / "endpoints.json")],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
@@ -80,12 +82,10 @@ def test_mpremote_eval_run_and_soft_reset(sim_port, tmp_path):
     assert out.strip() == "False"
 
 
-def test_mpremote_works_over_the_socket_transport(sim_port):
-    _, proc, _ = sim_port
-    # `iotkit sim --tcp` prints the pty path then the socket URL.
-    lines = []
-    while len(lines) < 2:
-        lines.append(proc.stdout.readline().decode().strip())
-    url = lines[1]
+def test_mpremote_works_over_the_socket_transport(sim_port, tmp_path):
+    _, _, _ = sim_port
+    # The endpoints file is written once every server is ready (there is a pty only where the
+    # OS has one, so the socket URL is not always the second line printed).
+    url = json.loads((tmp_path / "endpoints.json").read_text(encoding="utf-8"))["socket"]
     assert url.startswith("socket://127.0.0.1:")
     assert mpremote(url, "eval", "1+1").strip() == "2"

