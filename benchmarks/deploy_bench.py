@@ -46,10 +46,12 @@ def check_copy(flash: Path, files: list[engine.LocalFile], who: str) -> None:
         assert got == f.data, f"{who}: {f.dest} came out different"
 
 
-def fresh_board(root: Path, name: str, baud: int) -> VirtualBoard:
+def fresh_board(root: Path, name: str, baud: int, tcp: bool = False) -> VirtualBoard:
     flash = root / name
     if flash.exists():
         shutil.rmtree(flash)
+    if tcp:  # served on socket:// only, as on Windows
+        return VirtualBoard(flash_dir=flash, baud=baud, pty=False, tcp_port=0).start()
     return VirtualBoard(flash_dir=flash, baud=baud).start()
 
 
@@ -67,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--baud", type=int, default=115200, help="the virtual board's UART speed")
     ap.add_argument("--template", default="web", help="template(s) to deploy, comma-separated")
     ap.add_argument("--mpy", action="store_true", help="also time our deploy with --mpy")
+    ap.add_argument("--tcp", action="store_true", help="serve the board on socket:// (no pty)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
 
@@ -83,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         entries = sorted(p.name for p in staged.iterdir())
 
         # Ours, in-process: the engine as the GUI calls it.
-        board = fresh_board(root, "flash-engine", args.baud)
+        board = fresh_board(root, "flash-engine", args.baud, args.tcp)
         try:
             t0 = time.perf_counter()
             with Link(board.port) as link:
@@ -99,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
             board.stop()
 
         # Ours, the command a person types (a project folder holding the same staged files).
-        board = fresh_board(root, "flash-cli", args.baud)
+        board = fresh_board(root, "flash-cli", args.baud, args.tcp)
         try:
             cmd = [
                 str(BIN / "iotkit"),
@@ -118,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
             board.stop()
 
         # The anchor: mpremote copying the same staged files.
-        board = fresh_board(root, "flash-mpremote", args.baud)
+        board = fresh_board(root, "flash-mpremote", args.baud, args.tcp)
         try:
             cmd = [str(BIN / "mpremote"), "connect", board.port, "fs", "cp", "-r", *entries, ":"]
             theirs = timed(cmd, cwd=staged)
@@ -129,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
 
         ours_mpy = None
         if args.mpy:
-            board = fresh_board(root, "flash-mpy", args.baud)
+            board = fresh_board(root, "flash-mpy", args.baud, args.tcp)
             try:
                 t0 = time.perf_counter()
                 with Link(board.port) as link:
@@ -141,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     limit_ours = first.wire_bytes / rate
     limit_raw = raw / rate
     print(
-        f"virtual board at {args.baud} baud; template(s) {', '.join(names)}: "
+        f"virtual board at {args.baud} baud on {'socket://' if args.tcp else 'a pty'}; template(s) {', '.join(names)}: "
         f"{len(files)} files, {raw / 1024:.1f} KB"
     )
     print(
