@@ -8,6 +8,7 @@ parser thread into the store and onto the screen.
 from __future__ import annotations
 
 import csv
+import logging
 import math
 import threading
 import tkinter as tk
@@ -423,3 +424,24 @@ def test_ingest_chunk_parses_off_the_tk_thread(panel):
     finally:
         PlotSession._on_lines = real
     assert threads and all(t is not threading.main_thread() for t in threads)
+
+
+def test_a_frame_cut_short_by_closing_is_not_reported_but_a_failing_frame_is(panel, caplog):
+    """Ctrl-C in `iotkit plot` can land inside a frame and delete Tk's image under it (seen in
+    CI: "TclError: pyimage1" with a traceback on stderr). Once the window is closing, such a
+    frame is dropped quietly; before that, a failing frame is still reported."""
+
+    def broken_frame(force: bool = False) -> str:
+        raise tk.TclError("pyimage1")
+
+    panel.redraw = broken_frame
+    panel.winfo_viewable = lambda: True
+    panel._tick()
+    assert "Drawing failed: pyimage1" in panel.status_var.get()
+    assert any(r.levelname == "ERROR" for r in caplog.records)
+    caplog.clear()
+    panel.status_var.set("")
+    panel.stop_drawing()
+    panel._tick()
+    assert panel.status_var.get() == ""
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]

@@ -455,9 +455,20 @@ class PlotPanel(ttk.Frame):
             if self.winfo_viewable():  # a hidden tab costs nothing but the ingest
                 self.redraw()
         except Exception as exc:  # noqa: BLE001 - a bad frame must not stop the timer
+            if self._stopping:
+                # Ctrl-C in `iotkit plot` landed inside this frame and is closing the window:
+                # Tk's image can be gone under our feet, which is no fault worth reporting.
+                log.debug("plot frame cut short by closing", exc_info=True)
+                return
             log.exception("plot frame failed")
             self.set_status(f"Drawing failed: {exc}")
         self._schedule()
+
+    _stopping = False
+
+    def stop_drawing(self) -> None:
+        """Draw no more frames: the window is about to close (safe from a signal handler)."""
+        self._stopping = True
 
     def redraw(self, force: bool = False) -> str:
         """One frame: draws only if the store or a setting changed; returns what it did."""

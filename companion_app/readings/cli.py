@@ -18,7 +18,7 @@ import math
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from companion_app.errors import IotkitError, UsageError
 from companion_app.inputs import positive_float
@@ -279,7 +279,7 @@ def _run_window(
         root.after(int(duration * 1000), close)
     previous = None
     try:
-        previous = _catch_sigint()
+        previous = _catch_sigint(panel.stop_drawing)
         root.mainloop()
     except (KeyboardInterrupt, _Interrupted):
         _restore_sigint(previous)
@@ -310,17 +310,19 @@ class _Interrupted(SystemExit):
         super().__init__(EXIT_INTERRUPTED)
 
 
-def _raise_interrupted(signum: int, frame: Any) -> None:
-    raise _Interrupted()
-
-
-def _catch_sigint() -> Any:
-    """Make SIGINT raise `_Interrupted`; returns the previous handler (None if not possible)."""
+def _catch_sigint(before: Callable[[], None]) -> Any:
+    """Make SIGINT call `before` (the panel stops drawing), then raise `_Interrupted`; returns
+    the previous handler (None if not possible)."""
     import signal
 
     if threading.current_thread() is not threading.main_thread():
         return None
-    return signal.signal(signal.SIGINT, _raise_interrupted)
+
+    def interrupted(signum: int, frame: Any) -> None:
+        before()
+        raise _Interrupted()
+
+    return signal.signal(signal.SIGINT, interrupted)
 
 
 def _restore_sigint(previous: Any) -> None:
