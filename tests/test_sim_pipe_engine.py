@@ -94,6 +94,19 @@ def test_ctrl_c_interrupts_a_running_loop(console):
     assert console.run("print('alive')") == "alive"
 
 
+def test_ctrl_c_right_behind_the_command_still_interrupts_it(console):
+    """Thonny and mpremote send Ctrl-C the moment they connect, often while main.py is just
+    starting. The launcher learns that code runs a moment late (a marker on another pipe), so
+    a Ctrl-C in that moment went into the pipe as a byte nobody read, and the program ran on
+    (seen in CI: Thonny waited for a prompt that never came). Here the command and the Ctrl-C
+    arrive in one write, so the Ctrl-C always lands in that moment."""
+    for _ in range(3):
+        console.write(b"while True: pass\r\r\x03")
+        out = console.read_until(b">>> ", timeout=10)
+        assert b"KeyboardInterrupt" in out
+    assert console.run("print('alive')") == "alive"
+
+
 def test_ctrl_c_through_run_main_the_windows_code_path(tmp_path, monkeypatch):
     """The launcher's child calls micropython_module.run_main, as on Windows (no ctypes runner).
 

@@ -45,7 +45,7 @@ import sys
 import threading
 
 # Control lines the front end writes to stderr (mpy/repl.py writes the same bytes).
-RUNNING = b"\x00iotkit:running\n"
+RUNNING = b"\x00iotkit:running"  # then " N\n": how many Ctrl-C bytes the front end has read
 IDLE = b"\x00iotkit:idle\n"
 # In band on its stdout: paste mode's echo goes out byte for byte (mpy/repl.py raw_output).
 MARK = b"\x00iotkit:"
@@ -89,6 +89,7 @@ class Launcher:
     def __init__(self, argv: list) -> None:
         self.running = False
         self.lock = threading.Lock()
+        self.ctrl_c_passed = 0  # Ctrl-C bytes passed on to the front end while it was idle
         # The host may hand us a runner of its own (host._LAUNCH on POSIX; see PipeEngine).
         runner = os.environ.get("IOTKIT_MP_RUNNER") or RUN_MICROPYTHON
         self.child = subprocess.Popen(
@@ -125,6 +126,8 @@ class Launcher:
             if CTRL_C in data:
                 with self.lock:
                     running = self.running
+                    if not running:
+                        self.ctrl_c_passed += data.count(CTRL_C)
                 if running:
                     # A board's UART interrupt takes Ctrl-C out of the stream while code runs.
                     data = data.replace(b"\x03", b"")
@@ -193,11 +196,19 @@ class Launcher:
                 sink.write(text)
                 if not marker:
                     break
+                unread = 0
                 with self.lock:
-                    if marker == RUNNING:
+                    if marker.startswith(RUNNING):
                         self.running = True
+                        # Ctrl-C bytes passed on after the code started, before we knew: the
+                        # front end has not read them and the code will not, so interrupt it.
+                        count = marker[len(RUNNING) :].strip()
+                        read = int(count) if count.isdigit() else self.ctrl_c_passed
+                        unread = self.ctrl_c_passed - read
                     elif marker == IDLE:
                         self.running = False
+                if unread > 0:
+                    self.interrupt_child()
             sink.flush()
 
     def run(self) -> int:

@@ -53,7 +53,7 @@ def write(data):
 
 def getc():
     """Next input byte, blocking."""
-    global _pending, _pos
+    global _pending, _pos, _ctrl_c_read
     while _pos >= len(_pending):
         # A pipe: read(n) waits for all n bytes, and there may be no select to ask first.
         _pending = _in.read(1)
@@ -62,12 +62,24 @@ def getc():
         _pos = 0
     c = _pending[_pos]
     _pos += 1
+    if c == CTRL_C:
+        _ctrl_c_read += 1
     return c
+
+
+# Ctrl-C bytes read so far. The launcher learns that code runs a moment after it starts (our
+# marker crosses a second pipe), so a Ctrl-C sent in between reaches us as a byte that nobody
+# reads while the code runs. The running marker says how many we have read; the launcher
+# compares with how many it passed on as bytes and interrupts the code for the unread ones.
+_ctrl_c_read = 0
 
 
 def set_running(on):
     """Tell the launcher that user code runs (Ctrl-C interrupts it) or that it ended."""
-    sys.stderr.write(_MARK[bool(on)])
+    if on:
+        sys.stderr.write("\x00iotkit:running %d\n" % _ctrl_c_read)
+    else:
+        sys.stderr.write(_MARK[False])
 
 
 def raw_output(on):
@@ -121,9 +133,11 @@ def execute(code_src, filename, mode, raw=False):
         code = compile(code_src, filename, mode)
     except BaseException as e:  # SyntaxError, MemoryError, ...
         return format_exception(e)
-    set_running(True)
     try:
         try:
+            # Inside the try: a Ctrl-C that was already on its way is raised as soon as the
+            # launcher hears the code runs, which can be before exec() starts.
+            set_running(True)
             exec(code, _globals)
         finally:
             stop_running()  # before the traceback, so a second Ctrl-C cannot cut it short
