@@ -12,7 +12,8 @@ Schema of ``parts.json``: one object per diagram.json part type ("_comment" is s
     logic_level        obj   {"value": 3.3 | 5 | "supply", "note"?, "source"}; "supply" means the
                              signal level follows whatever the part is powered from
     pins               obj   Wokwi pin name -> {"role": one of PIN_ROLES, "note"?,
-                             "output_voltage"?: V the pin drives high}
+                             "output_voltage"?: V the pin drives high, "bus"?: a multi-drop
+                             bus such as "1-wire" that several parts may share on one GPIO}
     pins_source        str   where the pin names come from (Wokwi docs / board.json)
     pull_up            obj   optional, pin -> {"needed": bool, "ohms"?, "note", "source"}
     i2c                obj   optional, {"default_address": int, "alternate_addresses": [int],

@@ -576,8 +576,46 @@ def no_internal_pullup(ctx: CheckContext) -> Iterator[Finding]:
                     f"{part_id}:{pin} needs a pull-up, but it is wired to {_bp_text(bp)}, which "
                     "has no internal pull-up, and no resistor pulls the line up to 3V3: it will "
                     "float and read random values.",
-                    f"Add a 10 kOhm resistor from {_bp_text(bp)} to 3V3"
+                    f"Add a {_pull_up_ohms_text(info, pin)} resistor from {_bp_text(bp)} to 3V3"
                     + (f", or move {part_id}:{pin} to {free}." if free else "."),
+                )
+
+
+def _pull_up_ohms_text(info: PartInfo, pin: str) -> str:
+    """The pull-up the part's data asks for ("4.7 kOhm" for a DS18B20), 10 kOhm if it names
+    none (a button or a DHT is happy with anything from about 4.7 to 10 kOhm)."""
+    ohms = ((info.raw.get("pull_up") or {}).get(pin) or {}).get("ohms") or 10000
+    return f"{ohms / 1000:g} kOhm" if ohms >= 1000 else f"{ohms:g} Ohm"
+
+
+@rule("onewire-no-pullup")
+def onewire_no_pullup(ctx: CheckContext) -> Iterator[Finding]:
+    """A 1-Wire data line (DS18B20 DQ) with no resistor to a supply. Unlike a DHT or a button,
+    the GPIO's own pull-up does not do: it is tens of kOhm, and the part data asks for an
+    external one ("external": true), so this fires on every GPIO. One finding per bus, since
+    one resistor serves every sensor on it."""
+    s = _setup(ctx)
+    if s is None:
+        return
+    seen: set[frozenset[str]] = set()
+    for part_id, _, info in s.parts():
+        for pin, fact in (info.raw.get("pull_up") or {}).items():
+            if not (fact.get("needed") and fact.get("external")):
+                continue
+            net = s.nets.net(f"{part_id}:{pin}")
+            if net in seen or _pulled_up_externally(s, net):
+                continue
+            seen.add(net)
+            for bp, _ in s.nets.io_pins(net)[:1]:
+                ohms = _pull_up_ohms_text(info, pin)
+                yield s.finding(
+                    "onewire-no-pullup",
+                    _pin_label(bp),
+                    s.where(part_id, pin),
+                    f"{part_id}:{pin} is a 1-Wire data line on {_bp_text(bp)} with no pull-up "
+                    f"resistor: the pin's own pull-up is too weak for 1-Wire, so scan() finds "
+                    "no sensor or the readings fail.",
+                    f"Add a {ohms} resistor from {_bp_text(bp)} to 3V3 (one for the whole bus).",
                 )
 
 
@@ -1031,6 +1069,8 @@ def pin_conflict(ctx: CheckContext) -> Iterator[Finding]:
         roles = {role for _, _, role in users}
         if roles in ({"i2c-sda"}, {"i2c-scl"}):
             continue  # a shared I2C bus is meant to be shared
+        if _one_shared_bus(s, users):
+            continue  # so is a 1-Wire bus (several DS18B20 on one GPIO)
         pid, pin, _ = users[-1]
         avoid = [bp.gpio] if bp.gpio is not None else []
         who = ", ".join(f"{p}:{q}" for p, q, _ in users)
@@ -1042,6 +1082,17 @@ def pin_conflict(ctx: CheckContext) -> Iterator[Finding]:
             "bus), so the parts disturb each other.",
             s.move_fix(pid, pin, avoid),
         )
+
+
+def _one_shared_bus(s: _Setup, users: list[tuple[str, str, str | None]]) -> bool:
+    """Every user is a pin of one multi-drop bus the part data names ("bus": "1-wire")."""
+    buses = set()
+    for pid, pin, _ in users:
+        part = s.diagram.part(pid)
+        info = load_part(part.type) if part is not None else None
+        pins = (info.raw.get("pins") or {}) if info is not None else {}
+        buses.add((pins.get(pin) or {}).get("bus"))
+    return len(buses) == 1 and None not in buses
 
 
 @rule("i2c-address-conflict")
@@ -1234,6 +1285,7 @@ RULES = (
     "reserved-pin",
     "input-only",
     "no-internal-pullup",
+    "onewire-no-pullup",
     "strapping-pin",
     "adc-unavailable",
     "voltage-mismatch",

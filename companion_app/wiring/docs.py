@@ -70,6 +70,8 @@ def render() -> str:
     out.append("")
     for name, entry in rules.items():
         out += [f"## {name}", "", f"**Severity:** {entry['severity']}", "", entry["meaning"], ""]
+        if entry.get("source"):
+            out += [f"**Source:** {entry['source']}", ""]
         examples = rule_examples(entry)
         if not examples:
             out += ["No example yet.", ""]
