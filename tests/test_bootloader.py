@@ -312,6 +312,8 @@ def test_wrong_checksum_and_unknown_command_get_error_status(boot):
         link.sync()
         block = bytes(range(256)) * 4
         good = xor_checksum(block)
+        # the ROM needs its flash attached first, as esptool does (attach_flash)
+        assert link.command(0x0D, struct.pack("<II", 0, 0))[2] == b"\0" * 4
         # FLASH_BEGIN 1 KB at 0x10000, then FLASH_DATA with a wrong checksum
         assert link.command(0x02, struct.pack("<IIII", 1024, 1, 1024, 0x10000))[2] == b"\0" * 4
         header = struct.pack("<IIII", len(block), 0, 0, 0)

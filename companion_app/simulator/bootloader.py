@@ -116,6 +116,7 @@ class Protocol:
     commands: dict[str, int]
     names: dict[int, str]
     stub_only: frozenset[str]
+    rom_flash_commands: frozenset[str]
     checksum_seed: int
     sync_payload: bytes
     sync_responses: int
@@ -143,6 +144,7 @@ class ChipRom:
     default_flash_size: int
     rom_status_bytes: int
     rom_commands: frozenset[str]
+    rom_flash_attach: str  # the ROM command that connects the SPI flash (SPI_ATTACH/FLASH_BEGIN)
     security_info: dict[str, Any] | None
     spi: dict[str, Any]
     mac: dict[str, Any]
@@ -165,6 +167,7 @@ def _load_protocol() -> Protocol:
         commands=commands,
         names={op: name for name, op in commands.items()},
         stub_only=frozenset(p["stub_only_commands"]),
+        rom_flash_commands=frozenset(p["rom_flash_commands"]),
         checksum_seed=_num(p["checksum_seed"]),
         sync_payload=bytes.fromhex(p["sync_payload"]),
         sync_responses=p["sync_responses"],
@@ -209,6 +212,7 @@ def load_chip_rom(chip: str) -> ChipRom:
         default_flash_size=_num(c["default_flash_size"]),
         rom_status_bytes=c["rom_status_bytes"],
         rom_commands=frozenset(c["rom_commands"]),
+        rom_flash_attach=c["rom_flash_attach"],
         security_info=dict(sec) if sec else None,
         spi=spi,
         mac=mac,
@@ -409,6 +413,10 @@ class ChipEngine:
         self._reading: dict[str, Any] | None = None
         self._status_reg = self.proto.flash["status"]
         self.spi_params: dict[str, int] | None = None
+        # The ROM leaves the SPI flash unconnected until SPI_ATTACH (ESP8266: FLASH_BEGIN);
+        # a flash command before that gets no answer and the ROM is stuck until reset.
+        self.flash_attached = False
+        self.stuck: str | None = None
 
     def reboot(self, reason: str, drop_input: bool = False) -> None:
         """Back to ROM download mode, as a reset with BOOT held down does."""
@@ -458,10 +466,21 @@ class ChipEngine:
         if len(frame) < 8 or frame[0] != 0x00:
             log.debug("ignored a %d-byte frame that is no command", len(frame))
             return
+        if self.stuck is not None:
+            return  # the ROM hangs in its flash routine and reads nothing until reset
         _, op, size, chk = struct.unpack("<BBHI", frame[:8])
         payload = frame[8:]
         name = self.proto.names.get(op, f"0x{op:02X}")
         args: dict[str, Any] = {}
+        if self._hangs_on(name, payload):
+            self.stuck = name
+            log.info(
+                "virtual %s: %s before SPI_ATTACH; the ROM does not answer until reset",
+                self.rom.name,
+                name,
+            )
+            self._record("ROM_STUCK", {"command": name, "why": "flash not attached"})
+            return
         try:
             if size != len(payload):
                 raise _CommandFailed("bad_len", f"size field {size}, payload {len(payload)}")
@@ -482,6 +501,17 @@ class ChipEngine:
         out += self._response(op, value, data)
         if after is not None:
             after(out)
+
+    def _hangs_on(self, name: str, payload: bytes) -> bool:
+        """A ROM flash command sent while the flash is not attached (see chips_rom.json
+        rom_flash_commands): the real ROM waits for the flash forever and never answers."""
+        if self.stub or self.flash_attached or name not in self.proto.rom_flash_commands:
+            return False
+        if name not in self.rom.rom_commands or name == self.rom.rom_flash_attach:
+            return False  # unknown to this ROM (it answers "invalid"), or it attaches (ESP8266)
+        if name in ("FLASH_BEGIN", "FLASH_DEFL_BEGIN") and payload[:4] == b"\x00" * 4:
+            return False  # size 0: esptool's "run user code"; not observed to hang
+        return True
 
     def _supported(self, name: str) -> bool:
         if self.stub:
@@ -690,6 +720,7 @@ class ChipEngine:
         if len(payload) not in (4, 8):  # the ROM takes an extra 'is legacy' word
             raise _CommandFailed("bad_len")
         args["config"] = struct.unpack("<I", payload[:4])[0]
+        self.flash_attached = True
         return self._ok()
 
     def _cmd_spi_set_params(self, payload: bytes, chk: int, args: dict, out: bytearray):
@@ -738,6 +769,7 @@ class ChipEngine:
         def start_stub(buf: bytearray) -> None:
             # The RAM program is taken to be the flasher stub: it greets, then takes over.
             self.stub = True
+            self.flash_attached = True  # the stub attaches the flash as it starts
             self._flash_op = None
             buf += slip_encode(self.proto.greeting)
             self._record("STUB_RUNNING", {"entry": entry})
@@ -755,6 +787,8 @@ class ChipEngine:
         if encrypted:
             args["encrypted"] = True
             raise _CommandFailed("invalid_command", "encrypted writes are not emulated")
+        if self.rom.rom_flash_attach == "FLASH_BEGIN":
+            self.flash_attached = True  # the ESP8266 ROM connects its flash here
         if self.stub or self.rom.key != "esp8266":
             erase_len = size
         else:
@@ -983,6 +1017,8 @@ def parse_mac(mac: str | bytes) -> bytes:
 # polling every 50 ms), over which esptool's reset sequence is spread here.
 EN_SETTLE_S = 0.15
 NO_APP_LINE_S = 0.1  # pace of the ROM's "invalid header" lines (slow enough to read)
+MAX_SERVE_FAILURES = 5  # internal errors in a row before the serving thread gives up
+SERVE_RETRY_S = 0.05  # pause after an internal error, so a fault cannot spin the CPU
 WATCHDOG_DELAY_S = 0.1  # from arming the RTC watchdog to the reset (esptool waits 0.5 s)
 
 
@@ -1372,7 +1408,9 @@ class VirtualBootloader:
             self._boot(self._lines.io0_low, "rtc_watchdog", out)
         if self._no_app is not None and now >= self._no_app["next"]:
             self._boot_loop_step(out)
-            self._no_app["next"] = now + NO_APP_LINE_S
+            # A ROM whose boot-loop text is not modelled (ESP8266) ends the loop in the step.
+            if self._no_app is not None:
+                self._no_app["next"] = now + NO_APP_LINE_S
 
     def _next_timer_in(self, default: float) -> float:
         deadlines = [t for t in (self._release_at, self._watchdog_at) if t is not None]
@@ -1498,88 +1536,114 @@ class VirtualBootloader:
     # -- the serve loop -----------------------------------------------------------------------
 
     def _serve(self) -> None:
+        """Serve until stopped. A fault in one round is logged and the chip's timers are
+        cleared; the thread carries on, because a dead serving thread leaves every later
+        connection timing out with no word why (issue 13: the ESP8266 boot loop)."""
+        failures = 0
+        while not self._stopping.is_set():
+            try:
+                if not self._serve_round():
+                    return
+                failures = 0
+            except Exception:
+                failures += 1
+                log.exception("virtual %s: internal error while serving", self.rom.name)
+                if failures >= MAX_SERVE_FAILURES:
+                    log.error(
+                        "virtual %s: stopped after %d internal errors in a row; restart "
+                        "`iotkit sim --bootloader` and report the log above",
+                        self.rom.name,
+                        failures,
+                    )
+                    return
+                self._release_at = self._watchdog_at = None
+                self._no_app = None
+                self._stopping.wait(SERVE_RETRY_S)
+
+    def _serve_round(self) -> bool:
+        """One select() round: False once the chip is being stopped."""
         out = self._out
         ports = self._ports
         assert ports is not None
-        while not self._stopping.is_set():
-            app = self._app_sock
-            rfc = self._rfc_conn
-            rlist: list[Any] = [self._wake_r, *ports.readers()]
-            wlist: list[Any] = []
-            if self._rfc_listener is not None and rfc is None:
-                rlist.append(self._rfc_listener)
-            if rfc is not None:
-                rlist.append(rfc)
-                if self._rfc_out.buf:
-                    wlist.append(rfc)
-            if app is not None:
-                rlist.append(app)
-                if self._to_app:
-                    wlist.append(app)
-            if out:
-                wlist += ports.writers(self._active)  # answers go to whoever asked
-            timeout = ports.timeout(self._next_timer_in(0.2))
+        app = self._app_sock
+        rfc = self._rfc_conn
+        rlist: list[Any] = [self._wake_r, *ports.readers()]
+        wlist: list[Any] = []
+        if self._rfc_listener is not None and rfc is None:
+            rlist.append(self._rfc_listener)
+        if rfc is not None:
+            rlist.append(rfc)
+            if self._rfc_out.buf:
+                wlist.append(rfc)
+        if app is not None:
+            rlist.append(app)
+            if self._to_app:
+                wlist.append(app)
+        if out:
+            wlist += ports.writers(self._active)  # answers go to whoever asked
+        timeout = ports.timeout(self._next_timer_in(0.2))
+        try:
+            readable, writable, _ = select.select(rlist, wlist, [], timeout)
+        except (OSError, ValueError):
+            if self._stopping.is_set():
+                return False
+            raise
+        if self._wake_r in readable:
             try:
-                readable, writable, _ = select.select(rlist, wlist, [], timeout)
-            except (OSError, ValueError):
-                if self._stopping.is_set():
-                    return
-                raise
-            if self._wake_r in readable:
-                try:
-                    self._wake_r.recv(4096)
-                except OSError:
-                    pass
-            while self._calls:
-                fn, done = self._calls.pop(0)
-                try:
-                    fn()
-                finally:
-                    done.set()
-            self._take(ports.probe(), "pty", out)
-            for source, data in ports.receive(readable):
-                if data is None:
-                    self._client_gone(source, out)
-                else:
-                    self._take(data, source, out)
-            if self._rfc_listener is not None and self._rfc_listener in readable:
-                conn = accept(self._rfc_listener)
-                if conn is not None:
-                    self._rfc_accept(conn)
-            if rfc is not None and rfc in readable:
-                received = recv(rfc)
+                self._wake_r.recv(4096)
+            except OSError:
+                pass
+        while self._calls:
+            fn, done = self._calls.pop(0)
+            try:
+                fn()
+            finally:
+                done.set()
+        self._take(ports.probe(), "pty", out)
+        for source, data in ports.receive(readable):
+            if data is None:
+                self._client_gone(source, out)
+            else:
+                self._take(data, source, out)
+        if self._rfc_listener is not None and self._rfc_listener in readable:
+            conn = accept(self._rfc_listener)
+            if conn is not None:
+                self._rfc_accept(conn)
+        if rfc is not None and rfc in readable:
+            received = recv(rfc)
+            if received == b"":
+                self._rfc_gone(out)
+            elif received and self._rfc_manager is not None:
+                # Telnet and RFC 2217 commands are handled (DTR/RTS reach _lines_changed);
+                # what is left is the client's data for the chip.
+                data = b"".join(self._rfc_manager.filter(received))
+                self._take(data, "rfc", out)
+        if app is not None and app is self._app_sock:
+            if app in readable:
+                received = recv(app)
                 if received == b"":
-                    self._rfc_gone(out)
-                elif received and self._rfc_manager is not None:
-                    # Telnet and RFC 2217 commands are handled (DTR/RTS reach _lines_changed);
-                    # what is left is the client's data for the chip.
-                    data = b"".join(self._rfc_manager.filter(received))
-                    self._take(data, "rfc", out)
-            if app is not None and app is self._app_sock:
-                if app in readable:
-                    received = recv(app)
-                    if received == b"":
-                        self._app_sock = None  # MicroPython's board was stopped
-                        app.close()
-                    elif received and (self._active != "pty" or ports.present):
-                        out += received
-                if app in writable and self._to_app:
-                    try:
-                        del self._to_app[: app.send(self._to_app)]
-                    except (BlockingIOError, InterruptedError):
-                        pass
-                    except OSError:
-                        self._to_app.clear()
-            self._run_timers(out)
-            if out:
-                self._send(out)
-            if self._rfc_conn is not None and self._rfc_out.buf:
+                    self._app_sock = None  # MicroPython's board was stopped
+                    app.close()
+                elif received and (self._active != "pty" or ports.present):
+                    out += received
+            if app in writable and self._to_app:
                 try:
-                    del self._rfc_out.buf[: self._rfc_conn.send(self._rfc_out.buf)]
+                    del self._to_app[: app.send(self._to_app)]
                 except (BlockingIOError, InterruptedError):
                     pass
                 except OSError:
-                    self._rfc_gone(out)
+                    self._to_app.clear()
+        self._run_timers(out)
+        if out:
+            self._send(out)
+        if self._rfc_conn is not None and self._rfc_out.buf:
+            try:
+                del self._rfc_out.buf[: self._rfc_conn.send(self._rfc_out.buf)]
+            except (BlockingIOError, InterruptedError):
+                pass
+            except OSError:
+                self._rfc_gone(out)
+        return True
 
     def _take(self, data: bytes, source: str, out: bytearray) -> None:
         if not data:
