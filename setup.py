@@ -32,7 +32,13 @@ setup(
         "companion_app.device": ["usb_ids.json"],
         "companion_app.firmware": ["*.json"],
         "companion_app.wiring": ["rules.json"],
-        "companion_app.simulator": ["mpy/*.py", "default-wiring.json", "chips_rom.json"],
+        "companion_app.simulator": [
+            "mpy/*.py",
+            # the firmware's frozen modules, loaded on first use (mpy/_simfrozen.py)
+            "mpy/frozen_src/*.py",
+            "default-wiring.json",
+            "chips_rom.json",
+        ],
         "device_scripts": ["*.py", "*.json", "*.html", "*/*.py", "*/*.html", "*/*.json"],
     },
     install_requires=[

@@ -55,6 +55,12 @@ stays the board file exactly as written; the merged view is ``Board.capabilities
 
 Keys, in a chip entry of ``chips.json`` and (all optional) in a board file::
 
+    micropython   obj  what the official firmware gives the board (see Board.micropython):
+                       platform (sys.platform), heap_free (bytes a program can allocate after
+                       boot on the real 32-bit board), fs_bytes and fs_block (the filesystem
+                       partition), freqs_hz (valid machine.freq() values, null: no fixed list),
+                       ticks_period, epoch_year, frozen_modules, and sources {key: source}. A
+                       board entry overrides single keys (PSRAM, a larger flash).
     gpio_defaults obj  chip only: {"digital_in", "digital_out", "input_only", "pull_up",
                        "pull_down", "pwm"} booleans that hold for every GPIO unless its entry says
                        otherwise
@@ -405,6 +411,21 @@ class Board:
     def machines(self) -> tuple[str, ...]:
         """Every banner text firmware for this board may print, most likely first."""
         return (self.machine, *self.machine_variants)
+
+    @property
+    def micropython(self) -> dict[str, Any]:
+        """What the official MicroPython firmware gives this board: heap, filesystem, platform...
+
+        The chip's ``micropython`` entry of chips.json with the board file's ``micropython``
+        entry laid over it key by key (``sources`` merged too), because most boards differ from
+        their chip only where they add PSRAM or a larger flash. The virtual board runs with
+        these figures, so a program that would not fit the real board does not fit it either.
+        """
+        chip = _thaw(_chips().get(self.chip, {}).get("micropython") or {})
+        board = _thaw(self.raw.get("micropython") or {})
+        merged = {**chip, **board}
+        merged["sources"] = {**chip.get("sources", {}), **board.get("sources", {})}
+        return merged
 
     def to_json(self) -> dict[str, Any]:
         """The whole data file content (plain dict, ready for json.dumps)."""

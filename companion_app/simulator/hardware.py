@@ -30,6 +30,7 @@ _GPIO_PARTS = {
     "wokwi-slide-potentiometer": ("potentiometer", "SIG"),
     "wokwi-pir-motion-sensor": ("pir", "OUT"),
     "wokwi-servo": ("servo", "PWM"),
+    "wokwi-ds18b20": ("ds18b20", "DQ"),
 }
 # Wokwi part type -> (our device type, default address, attribute holding the address)
 _I2C_PARTS = {
@@ -75,6 +76,11 @@ class Hardware:
                 for bus in self.board.default_buses("i2c")
             },
             "reset_causes": chip.get("reset_causes", {}),
+            # machine.ADC/DAC refuse the pins the real port refuses, from the same capability
+            # table; adc_ids says what a bare number in ADC(n) means on this chip.
+            "adc_gpios": [g for g in gpios if info[g].adc is not None],
+            "dac_gpios": [g for g in gpios if info[g].dac is not None],
+            "adc_ids": chip.get("adc_ids"),
             "pin_names": pin_names,
             "devices": self.devices,
         }
@@ -129,7 +135,10 @@ def hardware_from_diagram(diagram: Diagram, board_id: str | None = None) -> Hard
             if gpio is None:
                 hw.ignored.append(f"{part.id} ({part.type}): its {pin} pin reaches no GPIO")
                 continue
-            hw.devices.append({"id": part.id, "type": kind, "gpio": gpio})
+            device: dict[str, Any] = {"id": part.id, "type": kind, "gpio": gpio}
+            if kind == "ds18b20":
+                device.update(_ds18b20_attrs(part.id, part.attrs))
+            hw.devices.append(device)
         elif part.type == "wokwi-pushbutton":
             _add_button(diagram, part.id, hw)
         elif part.type == "wokwi-led":
@@ -162,6 +171,33 @@ def hardware_from_diagram(diagram: Diagram, board_id: str | None = None) -> Hard
             hw.ignored.append(f"{part.id} ({part.type}): not emulated by the virtual board")
     _add_onboard(board, hw)
     return hw
+
+
+def _ds18b20_attrs(part_id: str, attrs: dict[str, Any]) -> dict[str, Any]:
+    """The 1-Wire identity and start temperature Wokwi's DS18B20 takes from its attributes.
+
+    Wokwi documents `deviceID` (12 hex digits), `familyCode` (hex, "28") and `temperature`
+    ("22"), https://docs.wokwi.com/parts/wokwi-ds18b20. A part without a deviceID gets a serial
+    made from its id on the board side, so two sensors on one bus never share a ROM code.
+    """
+    out: dict[str, Any] = {}
+    serial = str(attrs.get("deviceID", "")).strip()
+    if serial:
+        if len(serial) != 12 or any(c not in "0123456789abcdefABCDEF" for c in serial):
+            raise UsageError(
+                f"The DS18B20 {part_id!r} has deviceID {serial!r}; Wokwi expects 12 hex digits "
+                "such as 010203040506."
+            )
+        out["serial"] = serial
+    try:
+        out["family"] = int(str(attrs.get("familyCode", "28")), 16)
+        out["temperature"] = float(attrs.get("temperature", 22.0))
+    except ValueError:
+        raise UsageError(
+            f"The DS18B20 {part_id!r} has a familyCode or temperature that is not a number; "
+            'use for example "28" and "22".'
+        ) from None
+    return out
 
 
 def _add_button(diagram: Diagram, part_id: str, hw: Hardware) -> None:

@@ -140,6 +140,38 @@ class _Pacer:
         return max(0.0005, (1 - self.tokens) / self.rate)
 
 
+# The unix port is 64-bit: a word, and so a pointer, a small int in a list and a GC block (four
+# words), is twice as big as on a 32-bit MCU. Measured (docs/virtual-board.md, "RAM and flash
+# of each board"): a list of 1000 ints, a dict and a list of tuples take 2.0-2.05 times the
+# 32-bit bytes, and importing microdot from source about twice; only raw bytes (a bytearray)
+# take the same, so a bytearray may be twice as large here as on the real board.
+HEAP_SCALE_64BIT = 2
+# What the front end (repl.py, _simhw, _simos, _simsocket, the emulated machine...) keeps on the
+# heap after boot, which a real board's firmware keeps in flash or static RAM instead. Measured
+# as gc.mem_alloc() after boot and gc.collect(): 90-100 KB on esp32-devkit-v1, nodemcu, pico.
+FRONTEND_HEAP_BYTES = 100 * 1024
+# The front end is compiled from source at each boot; its peak is far above what it keeps, so
+# the heap is never smaller than MicroPython's default, and mpy/_simprofile.py then takes a
+# ballast so that gc.mem_free() is the board's.
+BOOT_HEAP_BYTES = 2 * 1024 * 1024
+
+
+def free_heap_target(profile: dict[str, Any]) -> int | None:
+    """gc.mem_free() after boot on the virtual board: the real board's, times the 64-bit factor."""
+    free = profile.get("heap_free")
+    return HEAP_SCALE_64BIT * int(free) if free else None
+
+
+def virtual_heap_bytes(profile: dict[str, Any]) -> int:
+    """The -X heapsize: enough to boot the front end, and to leave free_heap_target() after it.
+
+    A PSRAM board (megabytes free) needs more than the default; the GC's own tables take about
+    1.2 % of the heap (measured: -X heapsize=2 MiB gives 2072832 bytes), hence the margin.
+    """
+    target = free_heap_target(profile) or 0
+    return max(BOOT_HEAP_BYTES, int((FRONTEND_HEAP_BYTES + target) * 1.02))
+
+
 class VirtualBoard:
     """A MicroPython board with no hardware: the real interpreter, emulated pins and sensors.
 
@@ -160,6 +192,8 @@ class VirtualBoard:
         lan: bool = False,
         webrepl_port: int | None = None,
         webrepl_password: str | None = None,
+        heap: int | None = None,
+        board_ram: bool = False,
     ) -> None:
         # lan=True lets other computers reach the board's ports and the servers its programs
         # start (a web dashboard binding 0.0.0.0); by default everything stays on loopback.
@@ -167,6 +201,13 @@ class VirtualBoard:
         # instead of the unix port's own version, so a virtual chip that "boots" a flashed image
         # greets with the version that was flashed.
         self.banner_version = banner_version
+        # heap: -X heapsize in bytes, all of it free to programs (no ballast), for a test of
+        # something other than the board's RAM; None = virtual_heap_bytes() of the board.
+        self.heap = heap
+        # board_ram=True: gc.mem_free() after boot, and the largest allocation, are the real
+        # board's x HEAP_SCALE_64BIT (a ballast, mpy/_simprofile.py). Off by default until the
+        # bundled templates fit each board's RAM (issue 13 item 4).
+        self.board_ram = board_ram
         self._engine: PipeEngine | None = None
         self.board_id = board
         self.wiring = os.fspath(wiring) if wiring is not None else None
@@ -346,6 +387,17 @@ class VirtualBoard:
             "wifi": self.wifi,
             "lan": self.lan,
             "banner_version": list(self.banner_version) if self.banner_version else None,
+            # The front end turns MicroPython's Ctrl-C off while idle (micropython.kbd_intr), so
+            # an interrupt that comes late is ignored in the child; only where the launcher's
+            # child runs host._LAUNCH, whose relay honours it (elsewhere SIG_DFL would kill).
+            "ctrl_c_gate": bool(self._engine and self._engine.posix_runner),
+            "micropython": board.micropython,
+            # None: no ballast, the whole heap free (a test that passes heap= explicitly).
+            "heap_free_target": (
+                free_heap_target(board.micropython)
+                if self.board_ram and self.heap is None
+                else None
+            ),
         }
 
     def _spawn(self, mode: str, reset: str) -> None:
@@ -358,7 +410,9 @@ class VirtualBoard:
             json.dump(cfg, f, ensure_ascii=False)
         log_path = os.path.join(self._state_dir, "micropython.log")
         with open(log_path, "ab") as log_file:
-            child = self._engine.spawn([cfg["frontend"], cfg_path], log_file)
+            heap = self.heap if self.heap is not None else virtual_heap_bytes(cfg["micropython"])
+            args = ["-X", f"heapsize={heap}", cfg["frontend"], cfg_path]
+            child = self._engine.spawn(args, log_file)
         with self._child_lock:
             self._child = child
         self.boots += 1

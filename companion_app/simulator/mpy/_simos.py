@@ -2,6 +2,9 @@
 # Runs inside MicroPython; installed as sys.modules["os"] by the REPL front end.
 import os as _os
 
+import _simflash  # ENOSPC at the board's flash size; imported while the libdir is on sys.path
+import vfs as _vfs
+
 for _name in dir(_os):
     if not _name.startswith("__"):
         globals()[_name] = getattr(_os, _name)
@@ -17,16 +20,12 @@ def _join(a, b):
     return (a.rstrip("/") + "/" + b) if a else b
 
 
-def norm(path):
-    """An absolute path inside the flash: `..` stops at /, as on a board's filesystem.
-
-    Without this, the unix port's VfsPosix would let `/../..` reach the computer's own files,
-    and a student's os.remove() could delete them.
-    """
+def _resolve(path, cwd):
+    """`path` made absolute against `cwd`, with `.` and `..` resolved (`..` stops at /)."""
     if isinstance(path, bytes):
         path = path.decode()
     if not path.startswith("/"):
-        path = _join(_os.getcwd(), path)
+        path = _join(cwd, path)
     parts = []
     for part in path.split("/"):
         if part == "..":
@@ -37,23 +36,81 @@ def norm(path):
     return "/" + "/".join(parts)
 
 
+def norm(path):
+    """An absolute path inside the flash: `..` stops at /, as on a board's filesystem.
+
+    Without this, the unix port's VfsPosix would let `/../..` reach the computer's own files,
+    and a student's os.remove() could delete them.
+    """
+    return _resolve(path, _os.getcwd())
+
+
+# The flash (the VfsPosix the front end mounts at /) and the current directory as the user
+# set it. Kept here so that deciding whether a path is on the flash never calls a user
+# filesystem's getcwd(): a board's os module doesn't, and a user filesystem may notice.
+_flash = None
+_cwd = "/"
+
+
+def set_flash(fs):
+    """Called by the front end once the flash is mounted at /."""
+    global _flash, _cwd
+    _flash = fs
+    _cwd = "/"
+
+
+def _owner(abspath):
+    """The filesystem object mounted where `abspath` lives, or None."""
+    best = None
+    best_len = -1
+    for fs, point in _vfs.mount():
+        if point == "/" or abspath == point or abspath.startswith(point + "/"):
+            if len(point) > best_len:
+                best, best_len = fs, len(point)
+    return best
+
+
+def _on_flash(path):
+    """Whether `path` (None: the current directory) is on the board's flash.
+
+    Only there do paths need norm(): the VfsPosix behind it would let `..` out to the host.
+    A filesystem the user mounted (vfs.mount() of a block device or of a Python object) gets
+    its paths exactly as the user wrote them, as on a board.
+    """
+    owner = _owner(_resolve(_cwd if path is None else path, _cwd))
+    if _flash is None:  # mounted by a harness, not the front end: the VfsPosix at / is the flash
+        return isinstance(owner, _vfs.VfsPosix) and _owner("/") is owner
+    return owner is _flash
+
+
 def _one_path(func):
     def wrapper(path, *args):
-        return func(norm(path), *args)
+        return func(norm(path) if _on_flash(path) else path, *args)
 
     return wrapper
 
 
-for _name in ("remove", "unlink", "mkdir", "rmdir", "stat", "chdir"):
+for _name in ("remove", "unlink", "mkdir", "rmdir", "stat"):
     if hasattr(_os, _name):
         globals()[_name] = _one_path(getattr(_os, _name))
 
 
+def chdir(path):
+    global _cwd
+    target = _resolve(path, _cwd)
+    _os.chdir(norm(path) if _on_flash(path) else path)
+    _cwd = target
+
+
 def listdir(path=None):
-    return _os.listdir(norm(path) if path is not None else _os.getcwd())
+    if _on_flash(path):
+        return _os.listdir(norm(path) if path is not None else _os.getcwd())
+    return _os.listdir() if path is None else _os.listdir(path)
 
 
 def rename(old, new):
+    if not (_on_flash(old) and _on_flash(new)):
+        return _os.rename(old, new)
     # The unix port's VfsPosix builds both absolute host paths in one shared buffer, so the
     # first is overwritten by the second and rename(a, b) becomes rename(b, b): ENOENT.
     # Relative paths are passed through as they are, so rename from / without the slash.
@@ -72,17 +129,30 @@ def install_open():
     real_open = builtins.open
 
     def open(file, *args, **kwargs):
-        if isinstance(file, (str, bytes)):
+        if isinstance(file, (str, bytes)) and _on_flash(file):
             file = norm(file)
+            # ENOSPC at the board's flash size (_simflash.py)
+            mode = args[0] if args else kwargs.get("mode", "r")
+            return _simflash.limit(real_open(file, *args, **kwargs), file, mode)
         return real_open(file, *args, **kwargs)
 
     builtins.open = open
 
 
 def ilistdir(path=None):
-    base = norm(path) if path is not None else _os.getcwd()
-    it = _os.ilistdir(base)
-    for entry in it:
+    """As a board's: on the flash (LittleFS or FAT) entries are (name, type, inode, size).
+
+    The unix port's VfsPosix gives 3-tuples, so the size is added there. Anywhere else the
+    entries are what the mounted filesystem gives, passed through as the real port does (a
+    user filesystem may give 3-tuples).
+    """
+    if not _on_flash(path):
+        return _os.ilistdir() if path is None else _os.ilistdir(path)
+    return _flash_ilistdir(norm(path) if path is not None else _os.getcwd())
+
+
+def _flash_ilistdir(base):
+    for entry in _os.ilistdir(base):
         if len(entry) >= 4:
             yield entry
         elif entry[1] == _S_IFDIR:
@@ -97,7 +167,7 @@ def ilistdir(path=None):
 
 def _used_blocks(path):
     used = 0
-    for entry in ilistdir(path):
+    for entry in _flash_ilistdir(path):
         if entry[1] == _S_IFDIR:
             used += 1 + _used_blocks(_join(path, entry[0]))
         else:
@@ -106,8 +176,18 @@ def _used_blocks(path):
 
 
 def statvfs(path):
-    free = max(0, FS_BLOCKS - _used_blocks("/"))
-    return (FS_BLOCK, FS_BLOCK, FS_BLOCKS, free, free, 0, 0, 0, 0, 255)
+    if not _on_flash(path):
+        return _os.statvfs(path)  # a filesystem the user mounted: its own figures
+    # The size of the board's filesystem partition (chips.json "micropython" fs_bytes); a 2 MB
+    # partition when _os is used without a board (_simhw not loaded, as in a bare test runner).
+    import sys
+
+    hw = sys.modules.get("_simhw")
+    prof = hw.cfg.get("micropython", {}) if hw else {}
+    block = prof.get("fs_block", FS_BLOCK)
+    blocks = prof.get("fs_bytes", FS_BLOCK * FS_BLOCKS) // block
+    free = max(0, blocks - _used_blocks("/"))
+    return (block, block, blocks, free, free, 0, 0, 0, 0, 255)
 
 
 def uname():

@@ -4,9 +4,11 @@
 # errors, a button wired to GND reads 1 with PULL_UP and 0 when pressed, I2C devices answer
 # scan() and register reads at their address, and reset() reboots the board.
 import sys
-import time
 import errno
 import _simhw
+import _simtime  # registers itself as `time`: the board's clock, epoch and ticks period
+import _simmicropython  # registers itself as `micropython`
+import time
 
 _EXIT_SOFT_FRIENDLY = 40
 _EXIT_HARD = 42
@@ -18,7 +20,22 @@ WDT_RESET = 3
 DEEPSLEEP_RESET = 4
 SOFT_RESET = 5
 
-_freq = [160000000]
+# machine.freq(): the values the port accepts, from the board's "micropython" profile, else the
+# ports' own lists (ports/esp32/modmachine.c, ports/esp8266/modmachine.c at v1.28.0). The rp2
+# port takes any frequency its PLL can make, so it has no list here.
+_MHZ = 1000000
+_FREQS_DEFAULT = {
+    "esp32": (20 * _MHZ, 40 * _MHZ, 80 * _MHZ, 160 * _MHZ, 240 * _MHZ),
+    "esp32s2": (20 * _MHZ, 40 * _MHZ, 80 * _MHZ, 160 * _MHZ, 240 * _MHZ),
+    "esp32s3": (20 * _MHZ, 40 * _MHZ, 80 * _MHZ, 160 * _MHZ, 240 * _MHZ),
+    "esp32c3": (20 * _MHZ, 40 * _MHZ, 80 * _MHZ, 160 * _MHZ),
+    "esp32c6": (20 * _MHZ, 40 * _MHZ, 80 * _MHZ, 160 * _MHZ),
+    "esp8266": (80 * _MHZ, 160 * _MHZ),
+}
+_FREQ_BOOT_DEFAULT = {"esp8266": 80 * _MHZ, "rp2040": 125 * _MHZ, "rp2350": 150 * _MHZ}
+_CHIP = _simhw.board.get("chip", "esp32")
+_PROFILE = _simhw.cfg.get("micropython", {})
+_freq = [_PROFILE.get("freq_hz", _FREQ_BOOT_DEFAULT.get(_CHIP, 160 * _MHZ))]
 
 
 def reset():
@@ -46,10 +63,50 @@ def unique_id():
     return bytes(out)
 
 
+def _freq_error(valid):
+    mhz = ["%dMHz" % (f // _MHZ) for f in valid]
+    listed = " or ".join(mhz) if len(mhz) < 3 else ", ".join(mhz[:-1]) + " or " + mhz[-1]
+    if _CHIP == "esp8266":
+        return "frequency can only be either " + listed
+    return "frequency must be " + listed
+
+
 def freq(hz=None):
     if hz is None:
         return _freq[0]
-    _freq[0] = int(hz)
+    hz = int(hz)
+    valid = _PROFILE.get("freqs_hz", _FREQS_DEFAULT.get(_CHIP))
+    if valid:
+        # The ports compare whole MHz (hz // 1000000), as here.
+        mhz = hz // _MHZ
+        if mhz not in [f // _MHZ for f in valid]:
+            raise ValueError(_freq_error(valid))
+        hz = mhz * _MHZ
+    elif _CHIP.startswith("rp2") and not _rp2_pll_can_make(hz // 1000):
+        raise ValueError("cannot change frequency")
+    _freq[0] = hz
+
+
+# The rp2 port asks the Pico SDK's set_sys_clock_khz(hz // 1000), which succeeds only for a
+# frequency the PLL makes exactly: a 12 MHz crystal times a feedback divider, with the VCO at
+# 750-1600 MHz, divided by two post dividers of 1-7 (pico-sdk src/rp2_common/hardware_clocks,
+# check_sys_clock_khz).
+_RP2_XOSC_KHZ = 12000
+_RP2_VCO_KHZ = (750000, 1600000)
+
+
+def _rp2_pll_can_make(khz):
+    if khz <= 0:
+        return False
+    for fbdiv in range(_RP2_VCO_KHZ[0] // _RP2_XOSC_KHZ, _RP2_VCO_KHZ[1] // _RP2_XOSC_KHZ + 1):
+        vco = fbdiv * _RP2_XOSC_KHZ
+        if not _RP2_VCO_KHZ[0] <= vco <= _RP2_VCO_KHZ[1]:
+            continue
+        for pd1 in range(1, 8):
+            for pd2 in range(1, pd1 + 1):
+                if vco == khz * pd1 * pd2:
+                    return True
+    return False
 
 
 def idle():
@@ -123,6 +180,8 @@ class Pin:
         self._mode = Pin.IN
         self._pull = None
         self._irq = None
+        self._irq_obj = None
+        self._flags = 0
         self._last = None
         self.init(mode, pull, value=value)
 
@@ -185,24 +244,36 @@ class Pin:
     def high(self):
         self.value(1)
 
-    def irq(self, handler=None, trigger=IRQ_FALLING | IRQ_RISING, *, priority=1, wake=None,
-            hard=False):
+    def irq(self, *args, **kw):
+        # As on the ports, irq() with no arguments only returns the pin's IRQ object.
+        if args or kw:
+            self._irq_init(*args, **kw)
+        if self._irq_obj is None:
+            self._irq_obj = (_PinIRQFlags if _CHIP.startswith("rp2") else _PinIRQ)(self)
+        return self._irq_obj
+
+    def _irq_init(self, handler=None, trigger=IRQ_FALLING | IRQ_RISING, *, priority=1, wake=None,
+                  hard=False):
         self._irq = (handler, trigger)
         self._last = self._level()
         _watch(self)
-        return self
 
     def _check_irq(self, level):
         if not self._irq or self._last is None:
             self._last = level
             return
         handler, trigger = self._irq
-        fire = (self._last == 1 and level == 0 and trigger & Pin.IRQ_FALLING) or (
-            self._last == 0 and level == 1 and trigger & Pin.IRQ_RISING
-        )
+        if self._last == 1 and level == 0:
+            fire = trigger & Pin.IRQ_FALLING
+        elif self._last == 0 and level == 1:
+            fire = trigger & Pin.IRQ_RISING
+        else:
+            fire = 0
         self._last = level
-        if fire and handler:
-            handler(self)
+        if fire:
+            self._flags = fire
+            if handler:
+                handler(self)
 
     def mode(self, m=None):
         if m is None:
@@ -218,6 +289,31 @@ class Pin:
         if self._name is not None and not str(self._name).startswith("GP"):
             return "Pin(%s)" % self._name
         return "Pin(%d)" % self._gpio
+
+
+class _PinIRQ:
+    """What Pin.irq() returns on the ports: trigger() reads (and sets) the trigger, calling it runs
+    the handler; the rp2 port's object (shared/runtime/mpirq.c) also has flags(), the edge that
+    fired last. Code that keeps calling Pin methods on irq()'s result fails here as there."""
+
+    def __init__(self, pin):
+        self._pin = pin
+
+    def trigger(self, new=None):
+        handler, old = self._pin._irq or (None, 0)
+        if new is not None:
+            self._pin._irq = (handler, new)
+        return old
+
+    def __call__(self):
+        handler = (self._pin._irq or (None, 0))[0]
+        if handler:
+            handler(self._pin)
+
+
+class _PinIRQFlags(_PinIRQ):
+    def flags(self):
+        return self._pin._flags
 
 
 # The unix port has no interrupts of its own. Once a pin has an IRQ, a helper thread asks the
@@ -291,9 +387,9 @@ class ADC:
     CORE_TEMP = 4
 
     def __init__(self, pin, *, atten=None):
-        self._gpio = pin._gpio if isinstance(pin, Pin) else _resolve_gpio(pin)
+        self._gpio, self._internal = _adc_source(pin)
         self._atten = atten if atten is not None else ADC.ATTN_0DB
-        self._bits = 12
+        self._bits = 10 if _CHIP == "esp8266" else 12
 
     def atten(self, a):
         self._atten = a
@@ -302,6 +398,8 @@ class ADC:
         self._bits = 9 + w
 
     def _fraction(self):
+        if self._internal:
+            return INTERNAL_ADC_FRACTION
         for d in _simhw.devices_on(self._gpio, ("potentiometer", "analog")):
             v = _simhw.device_input(d["id"], "value", None)
             if v is None:
@@ -318,6 +416,90 @@ class ADC:
     def read_uv(self):
         full_scale = (1100000, 1500000, 2200000, 3300000)[self._atten & 3]
         return int(self._fraction() * full_scale)
+
+
+# What an internal ADC source reads (the rp2 temperature sensor at about 27 C, the ESP8266's
+# supply): a steady mid-scale value; only its presence matters to a program.
+INTERNAL_ADC_FRACTION = 0.27
+
+
+def _adc_source(pin):
+    """(gpio, internal) for ADC(pin), refusing what the port refuses.
+
+    - esp32*: a Pin or a GPIO number (machine_pin_find), which must be an ADC pin: "invalid pin".
+    - esp8266: a channel only; 0 is the A0 pin, 1 the chip's supply: "ADC(n) doesn't exist".
+    - rp2: an int below the channel count is a channel (0-3 = GPIO26-29, the last the temperature
+      sensor), anything else a pin that must have an ADC: "Pin doesn't have ADC capabilities".
+    The meaning of a bare number comes from chips.json's adc_ids, as `iotkit check` reads it.
+    """
+    hw = _simhw.cfg["hardware"]
+    ids = hw.get("adc_ids") or {}
+    channels = ids.get("channels") or {}
+    meaning = ids.get("meaning")
+    if meaning == "channel":
+        if isinstance(pin, Pin) or str(pin) not in channels:
+            raise ValueError("ADC(%s) doesn't exist" % (pin,))
+        entry = channels[str(pin)]
+        return _simhw.pin_names.get(entry.get("pin"), -1), "internal" in entry
+    if meaning == "channel-or-gpio" and isinstance(pin, int) and str(pin) in channels:
+        entry = channels[str(pin)]
+        return entry.get("gpio", -1), "internal" in entry
+    gpio = _resolve_gpio(pin)
+    if gpio not in hw.get("adc_gpios", ()):
+        if meaning == "channel-or-gpio":
+            raise ValueError("Pin doesn't have ADC capabilities")
+        raise ValueError("invalid pin")
+    return gpio, False
+
+
+class DAC:
+    """The ESP32's two 8-bit DACs (GPIO25/26; GPIO17/18 on the S2), ports/esp32/machine_dac.c.
+    Removed below on chips without one, where machine.DAC does not exist."""
+
+    def __init__(self, pin, bits=8):
+        gpio = _resolve_gpio(pin)
+        if gpio not in _simhw.cfg["hardware"].get("dac_gpios", ()):
+            raise ValueError("invalid Pin for DAC")
+        self._gpio = gpio
+        self._value = 0
+
+    def write(self, value):
+        if not 0 <= value <= 255:
+            raise ValueError("value out of range")
+        self._value = value
+        Pin._outputs[self._gpio] = 1 if value >= 128 else 0
+
+
+if not _simhw.cfg["hardware"].get("dac_gpios"):
+    del DAC
+
+
+class _Mem:
+    """machine.mem8/16/32 (extmod/machine_mem.c): aligned reads and writes of registers. The
+    virtual chip has no registers, so it remembers what was written and reads 0 elsewhere
+    (never the host's own memory, which the unix port's mem32 would touch)."""
+
+    def __init__(self, width):
+        self._width = width
+        self._mask = (1 << (8 * width)) - 1
+
+    def _addr(self, addr):
+        addr = int(addr) & 0xFFFFFFFF
+        if addr & (self._width - 1):
+            raise ValueError("address %08x is not aligned to %d bytes" % (addr, self._width))
+        return addr
+
+    def __getitem__(self, addr):
+        return _mem.get((self._width, self._addr(addr)), 0)
+
+    def __setitem__(self, addr, value):
+        _mem[(self._width, self._addr(addr))] = int(value) & self._mask
+
+
+_mem = {}
+mem8 = _Mem(1)
+mem16 = _Mem(2)
+mem32 = _Mem(4)
 
 
 class PWM:
@@ -346,14 +528,20 @@ class PWM:
             raise ValueError("frequency must be from 1Hz to 40MHz")
         self._freq = int(f)
 
+    # The esp32 port refuses a duty out of range (ports/esp32/machine_pwm.c, v1.28.0); other
+    # ports clamp it.
     def duty(self, d=None):
         if d is None:
             return self._duty_u16 * 1023 // 65535
+        if _CHIP.startswith("esp32") and not 0 <= int(d) <= 1023:
+            raise ValueError("duty must be from 0 to 1023")
         self._duty_u16 = max(0, min(1023, int(d))) * 65535 // 1023
 
     def duty_u16(self, d=None):
         if d is None:
             return self._duty_u16
+        if _CHIP.startswith("esp32") and not 0 <= int(d) <= 65535:
+            raise ValueError("duty_u16 must be from 0 to 65536")
         self._duty_u16 = max(0, min(65535, int(d)))
 
     def duty_ns(self, ns=None):
@@ -496,8 +684,19 @@ def _make_device(spec):
 _bus_devices = {}
 
 
+# Hardware I2C buses per port (I2C_NUM_MAX in ports/esp32/machine_i2c.c, two on the rp2): any
+# other id is "I2C(n) doesn't exist"; SoftI2C takes any pins instead. The esp32 port's id
+# defaults to 0; the esp8266's machine.I2C is the software bus.
+_I2C_BUSES = {"esp32": 2, "esp32s2": 2, "esp32s3": 2, "esp32c3": 1, "esp32c6": 1, "rp2040": 2,
+              "rp2350": 2}
+
+
 class I2C:
-    def __init__(self, id=-1, *, scl=None, sda=None, freq=400000, timeout=50000):
+    def __init__(self, id=0 if _CHIP.startswith("esp32") else -1, *, scl=None, sda=None,
+                 freq=400000, timeout=50000):
+        buses = _I2C_BUSES.get(_CHIP)
+        if buses is not None and type(self) is I2C and not 0 <= id < buses:
+            raise ValueError("I2C(%d) doesn't exist" % id)
         defaults = _simhw.cfg["hardware"].get("i2c_defaults", {}).get(str(id), {})
         scl = scl if scl is not None else defaults.get("scl")
         sda = sda if sda is not None else defaults.get("sda")
@@ -556,8 +755,54 @@ class I2C:
 
 
 class SoftI2C(I2C):
+    """The bit-banged bus, with the primitive operations only it has (extmod/machine_i2c.c):
+    start(), then write() of the address byte and data, readinto(), stop(). The devices see the
+    transaction as the controller methods would give it to them."""
+
     def __init__(self, scl, sda, *, freq=400000, timeout=50000):
         super().__init__(-1, scl=scl, sda=sda, freq=freq, timeout=timeout)
+        self._txn = None  # [device or None, reading, pending written bytes] after start()
+
+    def _flush(self):
+        if self._txn is not None and self._txn[0] is not None and self._txn[2]:
+            self._txn[0].write(bytes(self._txn[2]))
+            self._txn[2] = bytearray()
+
+    def start(self):
+        self._flush()  # a repeated start ends the write before it
+        self._txn = [None, False, bytearray(), True]
+
+    def stop(self):
+        self._flush()
+        self._txn = None
+
+    def write(self, buf):
+        """Send bytes, returning how many were acknowledged (it stops at the first NACK)."""
+        txn = self._txn
+        acks = 0
+        for b in bytes(buf):
+            if txn is None:
+                return acks  # no start condition: nobody listens
+            if txn[3]:  # the address byte
+                txn[3] = False
+                txn[0] = self._devs.get(b >> 1)
+                txn[1] = bool(b & 1)
+                if txn[0] is None:
+                    return acks
+            elif txn[0] is None or txn[1]:
+                return acks
+            else:
+                txn[2].append(b)
+            acks += 1
+        return acks
+
+    def readinto(self, buf, nack=True):
+        txn = self._txn
+        if txn is not None and txn[0] is not None and txn[1]:
+            buf[:] = txn[0].read(len(buf))
+        else:
+            for i in range(len(buf)):
+                buf[i] = 0xFF  # nobody drives SDA: the pull-ups read 1
 
 
 # ---- the rest: enough not to break common scripts --------------------------------------------
@@ -596,6 +841,11 @@ class SoftSPI(SPI):
     pass
 
 
+# UARTs per port, v1.28.0 (UART_NUM_MAX on the esp32s, ports/esp8266 and ports/rp2 machine_uart.c).
+_UART_COUNT = {"esp32": 3, "esp32s2": 2, "esp32s3": 3, "esp32c3": 2, "esp32c6": 3, "esp8266": 2,
+               "rp2040": 2, "rp2350": 2}
+
+
 class UART:
     INV_TX = 1
     INV_RX = 2
@@ -603,6 +853,10 @@ class UART:
     CTS = 2
 
     def __init__(self, id, baudrate=115200, **kw):
+        count = _UART_COUNT.get(_CHIP)
+        if count is not None and not 0 <= id < count:
+            word = "doesn't" if _CHIP.startswith("rp2") else "does not"
+            raise ValueError("UART(%d) %s exist" % (id, word))
         self._id = id
         self._baud = baudrate
         self._rx = b""
@@ -636,18 +890,20 @@ class UART:
 
 
 class RTC:
-    _offset = [0]
+    """The chip's clock: the same one time.time() and time.localtime() read (see _simtime.py),
+    so setting it here moves them, as on the ports."""
 
     def __init__(self, id=0):
         pass
 
     def datetime(self, dt=None):
         if dt is None:
-            t = time.localtime(time.time() + RTC._offset[0])
-            weekday = t[6]
-            return (t[0], t[1], t[2], weekday, t[3], t[4], t[5], 0)
-        secs = time.mktime((dt[0], dt[1], dt[2], dt[4], dt[5], dt[6], dt[3], 0))
-        RTC._offset[0] = secs - time.time()
+            t = _simtime.localtime()
+            return (t[0], t[1], t[2], t[6], t[3], t[4], t[5], 0)
+        if len(dt) != 8:
+            raise ValueError("requested length 8 but object has length %d" % len(dt))
+        # (year, month, day, weekday, hours, minutes, seconds, subseconds): weekday is ignored.
+        _simtime._set_seconds(_simtime.mktime((dt[0], dt[1], dt[2], dt[4], dt[5], dt[6])))
 
     def init(self, dt):
         self.datetime(dt)
@@ -807,23 +1063,51 @@ def _wdt_boot():
 _wdt_boot()
 
 
+# Timer ids per port (v1.28.0): the esp32 port has hardware timers only, an id is required and
+# must be below SOC_TIMER_GROUP_TOTAL_TIMERS, and hard=True is refused (ports/esp32/
+# machine_timer.c); rp2 has one virtual timer, id -1 (extmod/machine_timer.c), with hard
+# callbacks; the esp8266 port takes any id.
+_TIMER_COUNT = {"esp32": 4, "esp32s2": 4, "esp32s3": 4, "esp32c3": 2, "esp32c6": 2}
+_NO_ID = object()
+
+
 class Timer:
     ONE_SHOT = 0
     PERIODIC = 1
 
-    def __init__(self, id=-1, *, mode=PERIODIC, period=-1, freq=-1, callback=None):
+    def __init__(self, id=_NO_ID, **kw):
+        count = _TIMER_COUNT.get(_CHIP)
+        if count is not None:
+            if id is _NO_ID:
+                raise TypeError("function missing 1 required positional arguments")
+            if not 0 <= id < count:
+                raise ValueError("invalid Timer number")
+        elif _CHIP.startswith("rp2") and id is not _NO_ID and id != -1:
+            raise ValueError("Timer doesn't exist")
         self._running = False
-        if callback is not None:
-            self.init(mode=mode, period=period, freq=freq, callback=callback)
+        self._token = None
+        if kw:
+            self.init(**kw)
 
-    def init(self, *, mode=PERIODIC, period=-1, freq=-1, callback=None):
+    def init(self, *, mode=PERIODIC, callback=None, period=-1, tick_hz=1000, freq=None,
+             hard=False):
         import _thread
         import micropython
 
-        if freq > 0:
+        if hard and _CHIP in _TIMER_COUNT:
+            raise ValueError("hard Timers are not implemented")
+        # A hard callback runs at once in the real interrupt; here it is scheduled like a soft
+        # one (the unix port has no interrupts), which is as soon as the VM can run it.
+        if freq is not None:
             period = int(1000 / freq)
-        if period <= 0:
-            raise ValueError("period must be > 0")
+        elif period >= 0:
+            period = period * 1000 // tick_hz
+        else:
+            period = 1000
+        period = max(1, period)
+        if callback is None:
+            self.deinit()
+            return
         self.deinit()
         self._running = True
         token = object()

@@ -13,6 +13,7 @@ import sys
 import os
 import json
 import io
+import micropython
 
 EXIT_SOFT_FRIENDLY = 40
 EXIT_SOFT_RAW = 41
@@ -74,11 +75,21 @@ def getc():
 _ctrl_c_read = 0
 
 
+# Where the host says so (POSIX), Ctrl-C is also switched in the child itself, at once: an
+# interrupt the launcher sends late, after the code ended, then finds it off and is dropped
+# (host._LAUNCH's relay checks it), as a board's UART turns Ctrl-C into a byte at the prompt.
+_GATE = _cfg.get("ctrl_c_gate", False)
+
+
 def set_running(on):
     """Tell the launcher that user code runs (Ctrl-C interrupts it) or that it ended."""
     if on:
+        if _GATE:
+            micropython.kbd_intr(CTRL_C)
         sys.stderr.write("\x00iotkit:running %d\n" % _ctrl_c_read)
     else:
+        if _GATE:
+            micropython.kbd_intr(-1)
         sys.stderr.write(_MARK[False])
 
 
@@ -105,6 +116,8 @@ def format_exception(e):
 
 
 # The REPL's global namespace: boot.py, main.py and typed code share it, as on a real board.
+# main() replaces it with the dict of the real `__main__` module (see _hand_over), so that
+# `import __main__` and unittest.main() see the user's names.
 _globals = {"__name__": "__main__"}
 
 
@@ -185,10 +198,22 @@ def raw_paste():
     if interrupted:
         write(b"\x04Traceback (most recent call last):\nKeyboardInterrupt: \n\x04")
         return
-    err = execute(bytes(data), "<stdin>", "exec")
-    write(b"\x04")
-    write(err)
-    write(b"\x04")
+    write(b"\x04" + raw_execute(bytes(data)) + b"\x04")
+
+
+def raw_execute(src):
+    """Run a raw-REPL program; returns its exception text as bytes.
+
+    A program that ends with SystemExit still gets both end markers, empty exception text
+    included, before the soft reboot (pyexec.c prints them before it looks at the exception):
+    without them mpremote and MicroPython's run-tests.py wait for ever.
+    """
+    try:
+        err = execute(src, "<stdin>", "exec")
+    except SoftReset:
+        write(b"\x04\x04")
+        raise
+    return err.encode()
 
 
 def raw_repl():
@@ -223,10 +248,7 @@ def raw_repl():
         if not line:
             write("\n")
             sys.exit(EXIT_SOFT_RAW)
-        err = execute(bytes(line), "<stdin>", "exec")
-        write(b"\x04")
-        write(err)
-        write(b"\x04")
+        write(b"\x04" + raw_execute(bytes(line)) + b"\x04")
 
 
 # ---- friendly REPL ------------------------------------------------------------------------
@@ -502,11 +524,36 @@ def mount_flash():
         os.umount("/")
     except OSError:
         pass
-    os.mount(os.VfsPosix(_cfg["flash_dir"]), "/")
+    flash = os.VfsPosix(_cfg["flash_dir"])
+    os.mount(flash, "/")
     os.chdir("/")
+    _simos.set_flash(flash)
     sys.path[:] = ["", ".frozen", "/lib"]
     sys.modules["os"] = sys.modules["uos"] = _simos
     _simos.install_open()
+
+
+def console_sys():
+    """Give user code a `sys` whose stderr is the console, as on a board (one UART for both).
+
+    The unix port's sys.stderr is file descriptor 2, which carries our control lines to the
+    pipe launcher and goes to the log, so a user's print(..., file=sys.stderr) never reached
+    the port. The built-in sys can't be assigned to, but `import sys` looks in sys.modules
+    first: user code gets _simsys (which _simprofile may already have filled, with the board's
+    platform), stderr there is stdout itself, so the bytes keep their order. The front end
+    keeps the real sys, and its control lines.
+    """
+    import _simsys
+
+    if sys.modules.get("sys") is not _simsys:
+        for name in dir(sys):
+            if not name.startswith("__"):
+                setattr(_simsys, name, getattr(sys, name))
+    _simsys.__name__ = "sys"  # what `print(sys)` and sys.__dict__["__name__"] say on a board
+    _simsys.__dict__.pop("__file__", None)  # a built-in module has no file (nor a host path)
+    _simsys.stderr = sys.stdout
+    _simsys.argv = []  # a board is not started from a command line: the host's paths stay out
+    sys.modules["sys"] = sys.modules["usys"] = _simsys
 
 
 def load_hardware():
@@ -523,6 +570,10 @@ def load_hardware():
         __import__(name)
     global _simos
     import _simos
+    import _simprofile  # the board's sys.platform and free heap (chips.json "micropython")
+
+    _simprofile.apply(_cfg)
+    console_sys()  # after the profile's platform, while _LIBDIR is still on sys.path
 
 
 _mode = _cfg["mode"]
@@ -537,7 +588,14 @@ def repl_forever():
             _mode = friendly_repl()
 
 
-def main():
+def main(main_globals):
+    """Boot the board: hardware, flash, boot.py and main.py, then the REPL for ever.
+
+    main_globals is the dict of the real `__main__` module, emptied by _hand_over: user code
+    runs in it, as a board runs boot.py, main.py and typed lines in its `__main__`.
+    """
+    global _globals
+    _globals = main_globals
     load_hardware()
     mount_flash()
     reset = _cfg["reset"]
@@ -546,6 +604,7 @@ def main():
         write("MPY: soft reboot\n")
     elif reset == "hard" and _cfg["board"]["chip"].startswith("esp"):
         write("rst:0xc (SW_CPU_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)\n")
+    sys.modules["_simprofile"].reserve_heap(_cfg)  # last: the heap user code gets is the board's
     try:
         run_file("boot.py")
         if _mode == "friendly":
@@ -561,4 +620,26 @@ def main():
     sys.exit(EXIT_SOFT_RAW if _mode == "raw" else EXIT_SOFT_FRIENDLY)
 
 
-main()
+def _hand_over():
+    """Run the front end as a module of its own, and give `__main__` to the user's code.
+
+    This file is the script MicroPython was started with, so it is `__main__`, and
+    `import __main__` in a user's program would see the front end's names and not the user's
+    (unittest.main() would find no tests). A module can't be made from Python code in
+    MicroPython, so: import this same file again as an ordinary module, empty this script's
+    globals, and let that module run the board with them. The module is then taken out of
+    sys.modules, so a student's own repl.py on the flash is imported as on a board.
+    """
+    main_globals = globals()
+    sys.path.insert(0, _LIBDIR)
+    front = __import__("repl")
+    del sys.modules["repl"]
+    del sys.path[0]
+    run = front.main
+    main_globals.clear()
+    main_globals["__name__"] = "__main__"
+    run(main_globals)
+
+
+if __name__ == "__main__":
+    _hand_over()

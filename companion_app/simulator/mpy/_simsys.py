@@ -1,0 +1,1 @@
+# Filled by _simprofile._platform_sys: the real sys's attributes with the board's platform.

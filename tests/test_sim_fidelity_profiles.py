@@ -1,0 +1,192 @@
+"""Board profiles: the virtual board has the RAM, flash and sys.platform of the board it names.
+
+Issue 13 item 1. The figures come from chips.json "micropython" (with sources); these tests
+check that the running virtual board applies them, not the figures themselves.
+"""
+
+from __future__ import annotations
+
+import pytest
+from sim_helpers import RawConsole
+
+from companion_app.boards import load_board
+from companion_app.simulator import VirtualBoard
+from companion_app.simulator.host import HEAP_SCALE_64BIT, free_heap_target, virtual_heap_bytes
+
+BOARDS = ("nodemcu", "esp32-devkit-v1", "pico")
+ALL_BOARDS = (
+    "nodemcu",
+    "d1-mini",
+    "esp32-devkit-v1",
+    "esp32-s3-devkitc-1",
+    "esp32-c3-devkitm-1",
+    "pico",
+    "pico-w",
+    "pico2-w",
+    "esp32-cam",
+)
+
+
+@pytest.fixture(params=BOARDS)
+def board_console(request, tmp_path):
+    board = VirtualBoard(board=request.param, flash_dir=tmp_path / "flash", board_ram=True)
+    board.start()
+    console = RawConsole(board.port)
+    console.friendly()
+    yield request.param, console
+    console.close()
+    board.stop()
+
+
+def _value(console: RawConsole, expr: str, timeout: float = 20.0) -> str:
+    out, err = console.raw_exec(f"print(repr({expr}))", timeout=timeout)
+    assert not err, err
+    return out.decode().strip()
+
+
+def test_every_chip_profile_has_the_keys_other_parts_read():
+    keys = ("platform", "heap_free", "fs_bytes", "freqs_hz", "ticks_period", "epoch_year")
+    for board_id in ALL_BOARDS:
+        prof = load_board(board_id).micropython
+        for key in keys + ("frozen_modules",):
+            assert key in prof, (board_id, key)
+            assert prof["sources"].get(key), (board_id, key, "has no source")
+
+
+def test_psram_board_overrides_the_chip_heap():
+    assert load_board("esp32-cam").micropython["heap_free"] > 1_000_000
+    assert load_board("esp32-devkit-v1").micropython["heap_free"] < 200_000
+
+
+def test_free_heap_after_boot_is_the_real_boards_times_the_64bit_factor(board_console):
+    board_id, console = board_console
+    real = load_board(board_id).micropython["heap_free"]
+    out, err = console.raw_exec("import gc\ngc.collect()\nprint(gc.mem_free())", timeout=20)
+    assert not err, err
+    free = int(out)
+    # The ballast leaves the target free, less what boot.py and this exec hold.
+    assert abs(free - HEAP_SCALE_64BIT * real) < 4096, (board_id, free, real)
+
+
+LARGEST = """
+import gc
+lo, hi = 0, 8 * 1024 * 1024
+while hi - lo > 256:
+    mid = (lo + hi) // 2
+    try:
+        b = bytearray(mid)
+        b = None
+        lo = mid
+    except MemoryError:
+        hi = mid
+    gc.collect()
+print(lo)
+"""
+
+
+def test_the_free_heap_is_one_piece(board_console):
+    # A fresh board's free heap is one piece: the largest bytearray is all of it but what the
+    # raw REPL's compile of this very program holds (about 20 KB on the 64-bit heap, more when
+    # a collection happens to leave a hole).
+    board_id, console = board_console
+    target = HEAP_SCALE_64BIT * load_board(board_id).micropython["heap_free"]
+    out, err = console.raw_exec(LARGEST, timeout=30)
+    assert not err, err
+    assert target - 32 * 1024 < int(out) <= target, (board_id, int(out), target)
+
+
+def test_sys_platform_is_the_ports(board_console):
+    board_id, console = board_console
+    want = load_board(board_id).micropython["platform"]
+    assert _value(console, "__import__('sys').platform") == repr(want)
+    # everything else is the real sys's own object
+    out, err = console.raw_exec("import sys\nsys.stdout.write('ok\\n')\nprint(len(sys.path) > 0)")
+    assert not err and out.split() == [b"ok", b"True"]
+
+
+def test_statvfs_reports_the_boards_filesystem(board_console):
+    board_id, console = board_console
+    prof = load_board(board_id).micropython
+    st = eval(_value(console, "__import__('os').statvfs('/')"))
+    assert st[0] * st[2] == prof["fs_bytes"] - prof["fs_bytes"] % prof["fs_block"]
+
+
+def test_nodemcu_runs_out_of_memory_where_a_real_one_would(tmp_path):
+    # 64 KB of ints (32-bit: 16 K ints x 4 bytes) is more than a NodeMCU's ~36 KB heap.
+    board = VirtualBoard(board="nodemcu", flash_dir=tmp_path / "flash", board_ram=True)
+    board.start()
+    try:
+        console = RawConsole(board.port)
+        console.friendly()
+        out, err = console.raw_exec("a = list(range(16 * 1024))", timeout=20)
+        assert b"MemoryError" in err
+        # ...while a list a real ESP8266 holds (4 K ints, 16 KB on 32-bit) fits.
+        out, err = console.raw_exec(
+            "import gc; gc.collect(); a = list(range(4 * 1024)); print(len(a))"
+        )
+        assert not err and out.strip() == b"4096"
+        console.close()
+    finally:
+        board.stop()
+
+
+def test_an_explicit_heap_gives_the_whole_heap(tmp_path):
+    board = VirtualBoard(board="nodemcu", flash_dir=tmp_path / "flash", heap=4 * 1024 * 1024)
+    board.start()
+    try:
+        console = RawConsole(board.port)
+        console.friendly()
+        assert int(_value(console, "__import__('gc').mem_free()")) > 3_500_000
+        console.close()
+    finally:
+        board.stop()
+
+
+def test_heap_size_is_enough_to_boot_and_to_leave_the_target():
+    prof = load_board("esp32-cam").micropython
+    assert virtual_heap_bytes(prof) > free_heap_target(prof)
+    assert virtual_heap_bytes({}) == 2 * 1024 * 1024 and free_heap_target({}) is None
+
+
+FILL_FLASH = """
+import os
+chunk = bytes(16384)
+written = 0
+err = None
+try:
+    with open('/big.bin', 'wb') as f:
+        while written < 16 * 1024 * 1024:
+            f.write(chunk)
+            written += len(chunk)
+except OSError as e:
+    err = e.errno
+print(written, err, os.statvfs('/')[3])
+"""
+
+
+def test_writing_past_the_flash_fails_with_enospc(tmp_path):
+    board = VirtualBoard(board="pico", flash_dir=tmp_path / "flash")
+    board.start()
+    try:
+        console = RawConsole(board.port)
+        console.friendly()
+        out, err = console.raw_exec(FILL_FLASH, timeout=60)
+        assert not err, err
+        written, errno, free = out.decode().split()
+        fs_bytes = load_board("pico").micropython["fs_bytes"]
+        assert errno == "28"
+        # boot.py takes a block; the flash is full to within one chunk
+        assert fs_bytes - 16384 - 4096 <= int(written) <= fs_bytes
+        assert int(free) * 4096 < 16384
+        # a new file cannot be written either, and deleting the big one frees the space
+        out, err = console.raw_exec(
+            "try:\n open('/x.txt','w').write('x' * 20000)\nexcept OSError as e:\n print(e.errno)"
+        )
+        assert out.strip() == b"28"
+        out, err = console.raw_exec(
+            "import os\nos.remove('/big.bin')\nprint(open('/x.txt','w').write('hi'))"
+        )
+        assert not err and out.strip() == b"2"
+        console.close()
+    finally:
+        board.stop()
