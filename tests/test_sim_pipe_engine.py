@@ -17,6 +17,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from conftest import venv_bin
@@ -315,3 +316,38 @@ def test_paste_mode_echoes_every_byte_as_a_board_does(tmp_path, on_pty):
             assert c.run("print('a\\nb')") == "a\r\nb"
         finally:
             c.close()
+
+
+def test_the_board_boots_where_micropython_has_no_socket_module(tmp_path, monkeypatch):
+    """MicroPython's Windows build has no `socket` (ARCHITECTURE.md, Known traps), and the
+    front end imported it at boot, so the board never reached its prompt there. Built-in
+    modules cannot be taken away here, so the front end's own modules that need `socket` are
+    made to fail as they would on that build: the board boots, runs code, and lacks only them."""
+    import shutil
+    from importlib import resources
+
+    from companion_app.simulator import host
+
+    mpy = tmp_path / "mpy"
+    shutil.copytree(resources.files("companion_app.simulator").joinpath("mpy"), mpy)
+    for name in ("_simsocket.py", "network.py"):
+        (mpy / name).write_text("raise ImportError(\"no module named 'socket'\")\n")
+    real_config = host.VirtualBoard._config
+
+    def config(self, mode, reset):
+        cfg = real_config(self, mode, reset)
+        cfg.update(frontend=str(mpy / "repl.py"), libdir=str(mpy))
+        return cfg
+
+    monkeypatch.setattr(host.VirtualBoard, "_config", config)
+    with VirtualBoard(flash_dir=tmp_path / "flash", tcp_port=0, pty=False) as vb:
+        c = RawConsole(vb.port)
+        try:
+            c.read_until(BANNER_END, timeout=15)
+            assert c.run("print(6*7)") == "42"
+            assert c.run("import machine; print(machine.Pin(2, machine.Pin.OUT).value())") == "0"
+            assert "ImportError" in c.run("import network")
+        finally:
+            c.close()
+        log = (Path(vb._state_dir) / "micropython.log").read_text(encoding="utf-8")
+    assert "no network on this build" in log

@@ -563,11 +563,19 @@ def load_hardware():
     import _simhw
 
     _simhw.init(_cfg)
-    import _simsocket  # servers bind loopback unless --lan (see _simsocket.py)
-
-    _simsocket.install()
+    try:
+        import _simsocket  # servers bind loopback unless --lan (see _simsocket.py)
+    except ImportError:
+        pass  # a build without `socket` (MicroPython's Windows build): no network, still a board
+    else:
+        _simsocket.install()
     for name in _cfg["modules"]:
-        __import__(name)
+        try:
+            __import__(name)
+        except ImportError as exc:
+            # A module this build cannot offer is absent, as on firmware built without it;
+            # the log says which (stderr is the host's log, not the board's port).
+            sys.stderr.write("virtual board: no %s on this build (%s)\n" % (name, exc))
     global _simos
     import _simos
     import _simprofile  # the board's sys.platform and free heap (chips.json "micropython")
