@@ -53,34 +53,30 @@ def _start(tmp: Path, board: str, wiring: dict[str, Any] | None) -> VirtualBoard
     return VirtualBoard(board=board, wiring=path, flash_dir=tmp / "flash").start()
 
 
-@pytest.fixture(scope="module")
-def esp32(tmp_path_factory) -> Iterator[tuple[VirtualBoard, RawConsole]]:
-    board = _start(tmp_path_factory.mktemp("esp32"), "esp32-devkit-v1", ESP32_WIRING)
+def _board_and_console(
+    tmp_path_factory, board_id: str, wiring: dict | None
+) -> Iterator[tuple[VirtualBoard, RawConsole]]:
+    board = _start(tmp_path_factory.mktemp(board_id), board_id, wiring)
     console = RawConsole(board.port)
     console.friendly()
     yield board, console
     console.close()
     board.stop()
+
+
+@pytest.fixture(scope="module")
+def esp32(tmp_path_factory) -> Iterator[tuple[VirtualBoard, RawConsole]]:
+    yield from _board_and_console(tmp_path_factory, "esp32-devkit-v1", ESP32_WIRING)
 
 
 @pytest.fixture(scope="module")
 def pico(tmp_path_factory) -> Iterator[tuple[VirtualBoard, RawConsole]]:
-    board = _start(tmp_path_factory.mktemp("pico"), "pico", PICO_WIRING)
-    console = RawConsole(board.port)
-    console.friendly()
-    yield board, console
-    console.close()
-    board.stop()
+    yield from _board_and_console(tmp_path_factory, "pico", PICO_WIRING)
 
 
 @pytest.fixture(scope="module")
 def nodemcu(tmp_path_factory) -> Iterator[tuple[VirtualBoard, RawConsole]]:
-    board = _start(tmp_path_factory.mktemp("nodemcu"), "nodemcu", None)
-    console = RawConsole(board.port)
-    console.friendly()
-    yield board, console
-    console.close()
-    board.stop()
+    yield from _board_and_console(tmp_path_factory, "nodemcu", None)
 
 
 def run(console: RawConsole, code: str, timeout: float = 10.0) -> list[str]:
