@@ -58,15 +58,49 @@ def board_prompt(timeout=40):
     yield until(lambda: backend_ready() and "MicroPython" in shell_text(), timeout,
                 "Thonny's Shell at the board's MicroPython prompt")
 
-def back_at_prompt(since, timeout=40):
+def watch_reruns():
+    # Every time the plug-in runs the board's program again after a handover: a Ctrl-D through
+    # Thonny's runner (serial), or main.py submitted to the Shell (WebREPL). Spies: Thonny's
+    # methods run.
+    runner, shell = get_runner(), get_shell()
+    calls = []
+    real_ctrld, real_submit = runner.ctrld, shell.submit_python_code
+
+    def ctrld():
+        calls.append("ctrld")
+        return real_ctrld()
+
+    def submit_python_code(cmd_line):
+        calls.append(cmd_line)
+        return real_submit(cmd_line)
+
+    runner.ctrld, shell.submit_python_code = ctrld, submit_python_code
+    return calls
+
+def since_restart():
+    # Thonny clears the Shell when it restarts the program with Ctrl-D; the board prints "soft
+    # reboot", then the program's lines. Run as a Shell command, they follow that command.
+    text = shell_text()
+    at = max(text.rfind("soft reboot"), text.rfind("exec(open('main.py').read())"))
+    return text[at:] if at >= 0 else ""
+
+def program_lines_since_restart():
+    # The templates the tests deploy print "main: starting …" and then a reading every 2 s.
+    return "main: starting" in since_restart()
+
+def back_at_prompt(since, reruns, timeout=40):
     # Thonny's backend reconnected (a new process that greeted it since `since`) and the Shell
-    # takes commands again. If the board's program runs in the Shell again, stop it the way a
-    # person would, with Ctrl-C in the Shell (not Stop/Restart).
+    # takes commands again. If the plug-in restarted the board's program after the reconnect
+    # (its Ctrl-D, seen by `reruns` from watch_reruns()), stop it the way a person would: once
+    # its first line is in the Shell, Ctrl-C in the Shell (not Stop/Restart). A Ctrl-C sent
+    # earlier, while the board still boots, is lost on a real board too: no program runs yet.
     yield until(lambda: welcomes_since(since) and get_runner().get_backend_proxy() is not None,
                 timeout, "a new welcome from the board since the handover")
-    yield 1.0
-    if not backend_ready():
-        record("program_running_after_reconnect", shell_text()[-300:])
+    # The plug-in decides in the same ToplevelResponse handler that the welcome comes with.
+    if reruns:
+        yield until(program_lines_since_restart, 30,
+                    "the board's program running in the Shell again")
+        record("program_running_after_reconnect", since_restart()[:300])
         press_key(get_shell().text, "c", CONTROL)
     yield until(backend_ready, 20, "Thonny's Shell at the board's prompt again")
 
@@ -448,6 +482,7 @@ def test_deploy_from_the_plugin_takes_the_port_from_thonny_and_gives_it_back(tmp
         scenario("""
             yield from plug_in_usb_board(params["port"])
             restarts = watch_restarts()
+            reruns = watch_reruns()
             proxy = get_runner().get_backend_proxy()
             record("before", {"port": proxy._port, "pid": proxy._proc.pid})
             view, panel = yield from open_view("Deploy")
@@ -463,13 +498,14 @@ def test_deploy_from_the_plugin_takes_the_port_from_thonny_and_gives_it_back(tmp
             yield until(lambda: panel.running is None, 60, "the deploy to finish")
             record("status", panel.status_var.get())
             record("deploy_log", panel.log_content())
-            yield from back_at_prompt(started)
+            yield from back_at_prompt(started, reruns)
             proxy = get_runner().get_backend_proxy()
             record("after", {"port": proxy._port, "pid": proxy._proc.pid,
                              "alive": proxy.process_is_alive()})
             record("events_since", [e for e in events() if e["t"] > started])
             yield from shell_command("print(6*7)", "42")
             record("restarts", restarts)
+            record("reruns", reruns)
             record("notice", shell_notice())
             record("shell", shell_text())
             record("handover_log", list(state.handover_log))
@@ -500,6 +536,10 @@ def test_deploy_from_the_plugin_takes_the_port_from_thonny_and_gives_it_back(tmp
     assert v["after"]["port"] == v["before"]["port"] == vboard.port
     assert v["after"]["alive"] and v["after"]["pid"] != v["before"]["pid"]
     assert [r["clean"] for r in v["restarts"]] == [False]  # one reconnect, not a Stop/Restart
+    # The reconnect stopped the program the deploy started; over a serial port the plug-in
+    # starts it again with a soft reboot (Ctrl-D), so its lines reach the Shell.
+    assert v["reruns"] == ["ctrld"], v["reruns"]
+    assert "main: starting" in v["program_running_after_reconnect"], v["shell"][-600:]
     assert "42" in v["shell"].split("print(6*7)")[-1]
     # The one-line message said what happened to the port; the Shell's notice is not stale.
     assert v["notice"] is None or "stopped" not in v["notice"], v["notice"]
@@ -529,6 +569,7 @@ def test_flashing_the_port_thonny_holds_stops_its_backend_and_brings_it_back(tmp
             wb.bind("UICommandDispatched", lambda e: dispatched.append(e.command_id), True)
             yield from plug_in_usb_board(params["port"])
             restarts = watch_restarts()
+            reruns = watch_reruns()
             proxy = get_runner().get_backend_proxy()
             record("before", {"port": proxy._port, "pid": proxy._proc.pid})
             view, panel = yield from open_view("Flash")
@@ -552,7 +593,7 @@ def test_flashing_the_port_thonny_holds_stops_its_backend_and_brings_it_back(tmp
             record("outcome", panel.outcome)
             record("outcome_text", panel.outcome_var.get())
             record("flash_log", panel.log_content())
-            yield from back_at_prompt(started)
+            yield from back_at_prompt(started, reruns)
             proxy = get_runner().get_backend_proxy()
             record("after", {"port": proxy._port, "pid": proxy._proc.pid,
                              "alive": proxy.process_is_alive()})
@@ -560,6 +601,7 @@ def test_flashing_the_port_thonny_holds_stops_its_backend_and_brings_it_back(tmp
             yield from shell_command("print(6*7)", "42")
             record("dispatched", dispatched)
             record("restarts", restarts)
+            record("reruns", reruns)
             record("notice", shell_notice())
             record("shell", shell_text())
             record("handover_log", list(state.handover_log))
@@ -645,6 +687,7 @@ def test_connect_thonny_to_a_virtual_board_uses_webrepl_for_shell_files_and_a_de
             shot("webrepl-files")
 
             restarts = watch_restarts()
+            reruns = watch_reruns()
             view, panel = yield from open_view("Deploy")
             panel.choose("wifi", "sensor")
             panel.values["wifi_ssid"].set(params["ssid"])
@@ -655,13 +698,14 @@ def test_connect_thonny_to_a_virtual_board_uses_webrepl_for_shell_files_and_a_de
             yield until(lambda: panel.running is None, 90, "the deploy to finish")
             record("status", panel.status_var.get())
             record("deploy_log", panel.log_content())
-            yield from back_at_prompt(started, 60)
+            yield from back_at_prompt(started, reruns, 60)
             proxy = get_runner().get_backend_proxy()
             record("after", {"port": proxy._port, "pid": proxy._proc.pid,
                              "alive": proxy.process_is_alive()})
             record("events_since", [e["name"] for e in events() if e["t"] > started])
             yield from shell_command("print(6*7)", "42")
             record("restarts", restarts)
+            record("reruns", reruns)
             record("shell", shell_text())
             record("handover_log", list(state.handover_log))
             record("errors", list(state.errors))
@@ -706,6 +750,12 @@ def test_connect_thonny_to_a_virtual_board_uses_webrepl_for_shell_files_and_a_de
     assert [r["clean"] for r in v["restarts"]] == [False], v["restarts"]
     assert v["after"]["port"] == "webrepl" and v["after"]["alive"]
     assert v["after"]["pid"] != c["pid"]
+    # Thonny's reconnect interrupts the program the deploy started; the plug-in runs it again,
+    # so its lines reach the Shell (and the IoT Plot view) as after a Ctrl-D.
+    # Over WebREPL not with Ctrl-D (the board would end the session), as a Shell command.
+    assert v["reruns"] == ["exec(open('main.py').read())\n"], v["reruns"]
+    assert "main: starting" in v["program_running_after_reconnect"], v["shell"][-600:]
+    assert "going away" not in v["shell"], v["shell"][-600:]
     assert "42" in v["shell"].split("print(6*7)")[-1]
     assert v["errors"] == [] and run.internal_errors == []
     # Closing Thonny: the previous interpreter is back, the one-time password is gone.

@@ -45,6 +45,8 @@ WEBREPL_ONLY = (
     "Thonny is connected to this board over WebREPL, which IoT Kit cannot borrow; connect the "
     "board by USB and choose its port in Tools → Options → Interpreter."
 )
+# How main.py runs again in Thonny's Shell after a handover over WebREPL (see _rerun_program).
+RERUN_OVER_WEBREPL = "exec(open('main.py').read())"
 AUTO_NOT_FOUND = (
     "Thonny did not find the board automatically. Plug it in, or choose its port in "
     "Tools → Options → Interpreter."
@@ -363,20 +365,28 @@ class ThonnyConnection(Listeners):
 
     def _rerun_program(self) -> None:
         """The task restarted the board's program (a deploy), and Thonny's reconnect stopped it
-        with Ctrl-C: soft-reboot once more, as Thonny's Ctrl-D does, so main.py runs on and its
-        output reaches the Shell (and the IoT Plot view)."""
+        with Ctrl-C: run it once more, so its output reaches the Shell (and the IoT Plot view).
+
+        Over a serial port that is a soft reboot, as Thonny's Ctrl-D does. Over WebREPL it is
+        not: a board ends the WebREPL session at a soft reboot, and when Thonny reconnects the
+        board greets it with ``WebREPL connected`` and a ``>>>`` although main.py is running,
+        so Thonny takes the prompt for real and its Shell hangs. There main.py runs in the
+        Shell as a command instead (boot.py has already run), and Ctrl-C stops it as usual.
+        """
         try:
             from thonny import get_runner, get_shell
 
             runner = get_runner()
             if runner is None or not runner.ctrld_enabled() or get_shell().has_pending_input():
                 return
-            self._note(
-                "Restarting the board's program (Ctrl-D), which Thonny's reconnect " "interrupted"
-            )
-            runner.ctrld()
+            if ports.held_webrepl_url():
+                self._note(f"Running the board's main.py again ({RERUN_OVER_WEBREPL})")
+                get_shell().submit_python_code(RERUN_OVER_WEBREPL + "\n")
+            else:
+                self._note("Restarting the board's program (Ctrl-D)")
+                runner.ctrld()
         except Exception:  # noqa: BLE001
-            log.exception("soft reboot after the handover failed")
+            log.exception("running the board's program again after the handover failed")
 
     def _schedule(self) -> None:
         root = self.root
