@@ -29,7 +29,7 @@ setup(
     ),
     package_data={
         "companion_app.boards": ["data/*.json", "chips.json", "parts.json"],
-        "companion_app.device": ["usb_ids.json"],
+        "companion_app.device": ["usb_ids.json", "template_ram.json"],
         "companion_app.firmware": ["*.json"],
         "companion_app.wiring": ["rules.json"],
         "companion_app.simulator": [

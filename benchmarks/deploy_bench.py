@@ -147,10 +147,12 @@ def main(argv: list[str] | None = None) -> int:
         f"virtual board at {args.baud} baud on {'socket://' if args.tcp else 'a pty'}; template(s) {', '.join(names)}: "
         f"{len(files)} files, {raw / 1024:.1f} KB"
     )
+    heap = engine._heap_as_32bit(first.board)  # what the engine sizes window and chunk by
+    chunk = engine.CHUNK_BIG if heap >= engine.ROOMY_HEAP else engine.CHUNK_SMALL
     print(
         f"ours: {first.execs} execs, {first.sent_bytes / 1024:.1f} KB of compressed file data "
         f"({first.sent_bytes / raw:.2f} of raw), {first.wire_bytes / 1024:.1f} KB on the wire "
-        f"(zlib window {2 ** engine._wbits(first.board.mem)} B, chunk {engine.CHUNK_BIG} B)"
+        f"(zlib window {2 ** engine._wbits(heap)} B, chunk {chunk} B)"
     )
     print(f"{'figure':<44} {'ours':>9} {'mpremote':>9} {'ratio':>6}")
     rows = [

@@ -79,10 +79,11 @@ def _cmd_boards(args: argparse.Namespace) -> int:
 
 def _cmd_sim(args: argparse.Namespace) -> int:
     if args.bootloader:
-        if args.wiring or args.baud or args.wifi or args.flash_dir:
+        if args.wiring or args.baud or args.wifi or args.flash_dir or args.heap:
             raise UsageError(
-                "--bootloader runs a chip in its ROM download mode: --wiring, --baud, --wifi and "
-                "--flash-dir belong to the MicroPython board (use --flash-image for its flash)"
+                "--bootloader runs a chip in its ROM download mode: --wiring, --baud, --wifi, "
+                "--heap and --flash-dir belong to the MicroPython board (use --flash-image for "
+                "its flash)"
             )
         if args.webrepl is not None or args.webrepl_password:
             raise UsageError(
@@ -133,6 +134,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--baud", type=positive_int, help="throttle the link to a real UART at this rate"
     )
     p.add_argument("--port-file", metavar="FILE", help="write the port name here once ready")
+    p.add_argument(
+        "--heap",
+        metavar="SIZE",
+        help="give programs a heap of SIZE (at least 2M, e.g. --heap 4M) instead of the "
+        "board's own RAM (the default: a NodeMCU runs out of memory where a real one would)",
+    )
     p.add_argument(
         "--tcp",
         type=tcp_port,

@@ -30,6 +30,16 @@ def collect_tk_garbage_in_main_thread():
 
 
 @pytest.fixture(autouse=True)
+def secrets_of_one_test_stay_in_it():
+    """The secrets a test's deploys and boards taught this process are forgotten after it: a
+    password such as "micropython" would otherwise mask that word in every later test."""
+    yield
+    from companion_app import secrets
+
+    secrets.forget_all()
+
+
+@pytest.fixture(autouse=True)
 def wifi_password_never_logged(caplog):
     """Every test: no log record anywhere carries the test Wi-Fi password."""
     from secret_helpers import assert_no_secret

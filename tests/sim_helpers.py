@@ -66,3 +66,20 @@ class RawConsole:
 
     def close(self) -> None:
         self.serial.close()
+
+
+def run(console: RawConsole, code: str, timeout: float = 10.0) -> list[str]:
+    """Run code in the raw REPL; its printed lines. Any traceback fails the test."""
+    out, err = console.raw_exec(code, timeout=timeout)
+    assert err == b"", err.decode(errors="replace")
+    return out.decode().replace("\r\n", "\n").splitlines()
+
+
+def error_of(console: RawConsole, statement: str) -> str:
+    """'TypeName: message' of the exception `statement` raises on the board, or 'no error'."""
+    (line,) = run(
+        console,
+        f"try:\n    {statement}\n    print('no error')\n"
+        "except Exception as e:\n    print(type(e).__name__ + ': ' + str(e))\n",
+    )
+    return line

@@ -6,18 +6,15 @@ committed) from /lib/umqtt/simple.py, as `iotkit deploy` installs it on boards w
 
 from __future__ import annotations
 
-import asyncio
-import json
 import re
 import socket
-import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Any
 
 import pytest
 from device_helpers import install, start_main, umqtt_simple_source, wait_ready
+from mqtt_helpers import BrokerThread, Subscriber
 from secret_helpers import WIFI_PASSWORD, assert_no_secret
 
 from companion_app.readings.parser import LineParser
@@ -32,94 +29,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-class BrokerThread:
-    """A real amqtt broker on 127.0.0.1:port that a test can stop and start again.
-
-    The approach of tests/test_sources.py: the broker lives in its own asyncio loop, in a
-    thread; here the loop outlives the broker, so a new one can take the same port.
-    """
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="amqtt", daemon=True)
-        self.thread.start()
-        self.broker: Any = None
-
-    def _call(self, coro: Any, timeout: float = 15) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def start(self) -> None:
-        from amqtt.broker import Broker
-
-        async def start() -> Any:
-            broker = Broker(
-                {
-                    "listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{self.port}"}},
-                    "plugins": {
-                        "amqtt.plugins.authentication.AnonymousAuthPlugin": {
-                            "allow_anonymous": True
-                        }
-                    },
-                }
-            )
-            await broker.start()
-            return broker
-
-        self.broker = self._call(start())
-
-    def stop(self) -> None:
-        if self.broker is not None:
-            self._call(self.broker.shutdown())
-            self.broker = None
-
-    def close(self) -> None:
-        self.stop()
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        self.loop.close()
-
-    def client_ids(self) -> list[str]:
-        return list(self.broker.sessions) if self.broker is not None else []
-
-
-class Subscriber:
-    """paho-mqtt on the host: subscribes (again after each reconnect) and keeps what arrives."""
-
-    def __init__(self, port: int, topic: str) -> None:
-        import paho.mqtt.client as mqtt
-
-        self.topic = topic
-        self.messages: list[tuple[float, bytes]] = []
-        self.subscribed = threading.Event()
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
-        self.client.reconnect_delay_set(min_delay=1, max_delay=1)
-        self.client.on_connect = self._on_connect
-        self.client.on_subscribe = lambda *a: self.subscribed.set()
-        self.client.on_message = lambda c, u, msg: self.messages.append(
-            (time.monotonic(), msg.payload)
-        )
-        self.client.connect("127.0.0.1", port, keepalive=5)
-        self.client.loop_start()
-
-    def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
-        self.subscribed.clear()
-        client.subscribe(self.topic)
-
-    def wait(self, count: int, since: float = 0.0, timeout: float = 15.0) -> list[dict]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            got = [json.loads(p) for t, p in list(self.messages) if t >= since]
-            if len(got) >= count:
-                return got
-            time.sleep(0.05)
-        raise AssertionError(f"{count} messages expected since {since}, got {self.messages}")
-
-    def close(self) -> None:
-        self.client.loop_stop()
-        self.client.disconnect()
 
 
 @pytest.fixture

@@ -165,9 +165,10 @@ class Board:
     virtual board hung for good. A real board checks for Ctrl-C only between bytecodes.
     """
 
-    def __init__(self, flash: Path, install_files) -> None:
+    def __init__(self, flash: Path, install_files, heap: int | None = None) -> None:
         self.flash = flash
-        self.vb = VirtualBoard(flash_dir=flash, wifi=[{"ssid": SSID, "password": WIFI_PASSWORD}])
+        wifi = [{"ssid": SSID, "password": WIFI_PASSWORD}]
+        self.vb = VirtualBoard(flash_dir=flash, wifi=wifi, heap=heap)
         self.vb.start()
         wait_ready(self.vb.port)
         install_files(flash)
@@ -232,10 +233,16 @@ class Board:
 def make_board(tmp_path):
     boards = []
 
-    def make(config: dict, main: bytes = APP_V1, extra: dict | None = None, install_files=None):
-        """install_files(flash), when given, installs instead of install()."""
+    def make(
+        config: dict,
+        main: bytes = APP_V1,
+        extra: dict | None = None,
+        install_files=None,
+        heap: int | None = None,
+    ):
+        """install_files(flash), when given, installs instead of install(); heap: see Board."""
         flash = tmp_path / f"flash{len(boards)}"
-        board = Board(flash, install_files or (lambda f: install(f, config, main, extra)))
+        board = Board(flash, install_files or (lambda f: install(f, config, main, extra)), heap)
         boards.append(board)
         return board
 

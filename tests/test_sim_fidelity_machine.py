@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
-from sim_helpers import RawConsole
+from sim_helpers import RawConsole, error_of, run
 
 from companion_app.simulator import VirtualBoard
 
@@ -79,23 +79,6 @@ def nodemcu(tmp_path_factory) -> Iterator[tuple[VirtualBoard, RawConsole]]:
     yield from _board_and_console(tmp_path_factory, "nodemcu", None)
 
 
-def run(console: RawConsole, code: str, timeout: float = 10.0) -> list[str]:
-    """Run code in the raw REPL; its printed lines. Any traceback fails the test."""
-    out, err = console.raw_exec(code, timeout=timeout)
-    assert err == b"", err.decode(errors="replace")
-    return out.decode().replace("\r\n", "\n").splitlines()
-
-
-def error_of(console: RawConsole, statement: str) -> str:
-    """'TypeName: message' of the exception `statement` raises on the board, or 'no error'."""
-    (line,) = run(
-        console,
-        f"try:\n    {statement}\n    print('no error')\n"
-        "except Exception as e:\n    print(type(e).__name__ + ': ' + str(e))\n",
-    )
-    return line
-
-
 def wait_for(predicate, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -114,8 +97,9 @@ def test_alloc_emergency_exception_buf_is_there_as_in_every_irq_example(esp32):
     )
     # The rest of the built-in module is still there, and `import micropython` is the same module.
     assert run(
-        console, "import micropython, sys\nprint(sys.modules['micropython'] is micropython, "
-        "callable(micropython.schedule), micropython.const(3))"
+        console,
+        "import micropython, sys\nprint(sys.modules['micropython'] is micropython, "
+        "callable(micropython.schedule), micropython.const(3))",
     ) == ["True True 3"]
 
 
@@ -235,9 +219,7 @@ def test_machine_freq_takes_only_the_frequencies_the_port_takes(esp32, pico, nod
     assert run(console, "machine.freq(133_000_000)\nprint(machine.freq())") == ["133000000"]
 
 
-def test_adc_takes_only_adc_pins_and_a_bare_number_means_what_the_port_says(
-    esp32, pico, nodemcu
-):
+def test_adc_takes_only_adc_pins_and_a_bare_number_means_what_the_port_says(esp32, pico, nodemcu):
     _, console = esp32
     assert error_of(console, "machine.ADC(machine.Pin(5))") == "ValueError: invalid pin"
     assert error_of(console, "machine.ADC(5)") == "ValueError: invalid pin"

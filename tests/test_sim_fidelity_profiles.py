@@ -6,6 +6,8 @@ check that the running virtual board applies them, not the figures themselves.
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from sim_helpers import RawConsole
 
@@ -29,7 +31,8 @@ ALL_BOARDS = (
 
 @pytest.fixture(params=BOARDS)
 def board_console(request, tmp_path):
-    board = VirtualBoard(board=request.param, flash_dir=tmp_path / "flash", board_ram=True)
+    # No heap or board_ram argument: the board's own RAM is the default (issue 13 item 1).
+    board = VirtualBoard(board=request.param, flash_dir=tmp_path / "flash")
     board.start()
     console = RawConsole(board.port)
     console.friendly()
@@ -113,7 +116,7 @@ def test_statvfs_reports_the_boards_filesystem(board_console):
 
 def test_nodemcu_runs_out_of_memory_where_a_real_one_would(tmp_path):
     # 64 KB of ints (32-bit: 16 K ints x 4 bytes) is more than a NodeMCU's ~36 KB heap.
-    board = VirtualBoard(board="nodemcu", flash_dir=tmp_path / "flash", board_ram=True)
+    board = VirtualBoard(board="nodemcu", flash_dir=tmp_path / "flash")
     board.start()
     try:
         console = RawConsole(board.port)
@@ -140,6 +143,41 @@ def test_an_explicit_heap_gives_the_whole_heap(tmp_path):
         console.close()
     finally:
         board.stop()
+
+
+def test_iotkit_sim_heap_gives_a_big_heap_and_refuses_one_too_small_to_boot(tmp_path):
+    import subprocess
+    import sys
+
+    port_file = tmp_path / "port"
+    argv = ["--board", "nodemcu", "--heap", "4M", "--flash-dir", str(tmp_path / "flash")]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "companion_app", "sim", *argv, "--port-file", str(port_file)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not (port_file.exists() and port_file.read_text().strip()):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+            time.sleep(0.05)
+        console = RawConsole(port_file.read_text().strip())
+        console.friendly()
+        assert int(_value(console, "__import__('gc').mem_free()")) > 3_500_000
+        console.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    small = subprocess.run(
+        [sys.executable, "-m", "companion_app", "sim", "--heap", "100K"]
+        + ["--flash-dir", str(tmp_path / "flash2")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert small.returncode == 2
+    assert "too small to boot" in small.stderr and "--heap" in small.stderr
+    assert not (tmp_path / "flash2").exists()
 
 
 def test_heap_size_is_enough_to_boot_and_to_leave_the_target():
@@ -190,3 +228,78 @@ def test_writing_past_the_flash_fails_with_enospc(tmp_path):
         console.close()
     finally:
         board.stop()
+
+
+FILL_HEAP_AND_KEEP = """
+hog = []
+while True:
+    hog.append(bytearray(256))
+"""
+FILL_HEAP_IN_A_CALL = """
+def fill():
+    hog = []
+    while True:
+        hog.append(bytearray(256))
+fill()
+"""
+
+
+def test_a_program_that_fills_the_heap_gets_memory_error_and_the_board_carries_on(tmp_path):
+    # A board's REPL survives a MemoryError in user code and reports it. The front end shares
+    # the heap with user code; before it kept a reserve of its own, formatting the traceback
+    # failed, MicroPython ended and the host rebooted the board under the client (a deploy's
+    # raw-paste then met a banner). Board RAM is the default: no board_ram= here.
+    from companion_app.device.errors import DeviceExecError
+    from companion_app.device.link import Link
+
+    with VirtualBoard(board="nodemcu", flash_dir=tmp_path / "flash") as board:
+        link = Link(board.port)
+        link.open()
+        try:
+            free_before = int(link.exec("import gc\ngc.collect()\nprint(gc.mem_free())"))
+            boots = board.boots
+            with pytest.raises(DeviceExecError) as info:
+                link.exec(FILL_HEAP_AND_KEEP)  # `hog` stays in the globals: the heap stays full
+            assert info.value.last_line.startswith("MemoryError"), info.value.remote_traceback
+            assert "repl.py" not in info.value.remote_traceback  # no front-end frames
+            # With the heap still full: a program bigger than any reserve, over raw-paste, and
+            # a small one; each is answered (MemoryError or not), none restarts the board.
+            with pytest.raises(DeviceExecError) as info:
+                link.exec("x = 1\n" + "#" * 30000 + "\n")
+            assert info.value.last_line.startswith("MemoryError")
+            try:
+                link.exec("y = 2")
+            except DeviceExecError as exc:
+                assert exc.last_line.startswith("MemoryError")
+            assert board.boots == boots, "the board rebooted: the front end ran out itself"
+            # A soft reset frees the heap as on a board; memory a call held comes back whole.
+            link.soft_reset(timeout=1)
+            with pytest.raises(DeviceExecError) as info:
+                link.exec(FILL_HEAP_IN_A_CALL)
+            assert info.value.last_line.startswith("MemoryError")
+            free_after = int(link.exec("import gc\ngc.collect()\nprint(gc.mem_free())"))
+            assert abs(free_after - free_before) < 1024, (free_before, free_after)
+        finally:
+            link.close()
+
+
+def test_the_friendly_repl_reports_memory_error_and_gives_a_prompt(tmp_path):
+    with VirtualBoard(board="nodemcu", flash_dir=tmp_path / "flash") as board:
+        console = RawConsole(board.port)
+        try:
+            console.friendly()
+            boots = board.boots
+            assert "MemoryError" in console.run("z = 'x' * 200000", timeout=20)
+            console.run("hog = []")
+            # A loop that keeps what it takes: the heap is full when the traceback is printed.
+            console.write(b"while True: hog.append(bytearray(256))\r\r")
+            assert b"MemoryError" in console.read_until(b"\r\n>>> ", timeout=20)
+            # Typing with a full heap: each entry is answered, and the REPL goes on.
+            console.write(b"print(6 * 7)\r")
+            assert b"MemoryError" in console.read_until(b">>> ", timeout=20)
+            console.write(b"\x04")  # Ctrl-D: a soft reset frees the heap, as on a board
+            assert b"soft reboot" in console.read_until(b"information.\r\n>>> ", timeout=20)
+            assert console.run("print(6 * 7)") == "42"
+            assert board.boots == boots + 1  # the soft reset, and nothing else
+        finally:
+            console.close()

@@ -113,7 +113,7 @@ def install_web(flash: Path, port: int) -> None:
     config = {
         "device_name": "lan-test",
         "wifi_ssid": "iotkit-lab",
-        "wifi_password": "micropython",
+        "wifi_password": "lan-test-password",
         "parts": ["wifi", "sensor", "web"],
         "web_port": port,
         "interval_s": 1,
@@ -193,19 +193,27 @@ def test_a_practice_chip_listens_on_loopback_unless_lan(tmp_path, lan):
             assert listening_on(port) == (EVERYWHERE if lan else LOOPBACK), url
 
 
-def test_a_board_program_binding_every_interface_gets_loopback(tmp_path):
-    """The rule at its source: getaddrinfo("0.0.0.0" or "") on the virtual board gives the
-    loopback address, so any server a program starts stays on this computer."""
+@pytest.mark.parametrize("lan", [False, True], ids=["default", "lan"])
+def test_a_board_program_binding_every_interface_gets_loopback_unless_lan(tmp_path, lan):
+    """The rule at its source: bind(("0.0.0.0" or "", port)) on the virtual board binds the
+    loopback address (mpy/_simsocket.py), so any server a program starts stays on this
+    computer; getaddrinfo() still answers 0.0.0.0, as the ESP32 port does."""
     from sim_helpers import RawConsole
 
-    with VirtualBoard(flash_dir=tmp_path / "flash") as board:
+    ports = [free_port(), free_port()]
+    with VirtualBoard(flash_dir=tmp_path / "flash", lan=lan) as board:
         console = RawConsole(board.port)
         try:
             console.friendly()
             out = console.run(
-                "import socket\n"
-                "print([bytes(socket.getaddrinfo(h, 80)[0][-1][4:8]) for h in ('0.0.0.0', '')])"
+                "import socket; s = [socket.socket(), socket.socket()]; "
+                f"s[0].bind(socket.getaddrinfo('0.0.0.0', {ports[0]})[0][-1]); "
+                f"s[1].bind(('', {ports[1]})); s[0].listen(1); s[1].listen(1); "
+                f"print(socket.getaddrinfo('0.0.0.0', {ports[0]})[0][-1])"
             )
+            assert out == f"('0.0.0.0', {ports[0]})", out
+            for port in ports:
+                wait_until(lambda p=port: listening_on(p), 10, "the program's server to listen")
+                assert listening_on(port) == (EVERYWHERE if lan else LOOPBACK), port
         finally:
             console.close()
-    assert "[b'\\x7f\\x00\\x00\\x01', b'\\x7f\\x00\\x00\\x01']" in out, out

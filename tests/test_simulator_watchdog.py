@@ -53,6 +53,20 @@ while True:
 """
 
 
+@pytest.fixture
+def vboard(tmp_path):
+    """A virtual ESP32 with a big heap, for the two workloads above.
+
+    They keep thousands of names and objects alive to spend their time inside the qstr and GC
+    locks, more than an ESP32's RAM holds (main.py would stop with MemoryError before "go").
+    The test is about Ctrl-C and those locks, not about RAM.
+    """
+    board = VirtualBoard(flash_dir=tmp_path / "flash", heap=4 << 20)
+    board.start()
+    yield board
+    board.stop()
+
+
 def _interrupt_and_compute(console: RawConsole, board: VirtualBoard, rounds: int) -> None:
     """Ctrl-C main.py at a random moment, then compile and run new code, `rounds` times."""
     rng = random.Random(4242)

@@ -3,7 +3,6 @@ files; and the session's time base."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import http.server
 import json
@@ -14,6 +13,7 @@ import time
 from typing import Iterator
 
 import pytest
+from mqtt_helpers import BrokerThread
 
 from companion_app.readings.parser import ParsedLine
 from companion_app.readings.session import PlotSession
@@ -42,53 +42,12 @@ def mqtt_broker() -> Iterator[tuple[int, object]]:
     Yields (port, broker); `broker.subscriptions` shows who subscribed, so a test can wait until
     the subscriber under test is listening before publishing.
     """
-    from amqtt.broker import Broker
-
-    port = free_port()
-    loop = asyncio.new_event_loop()
-    started = threading.Event()
-    holder: dict[str, object] = {}
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-
-        async def start() -> None:
-            broker = Broker(
-                {
-                    "listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{port}"}},
-                    "plugins": {
-                        "amqtt.plugins.authentication.AnonymousAuthPlugin": {
-                            "allow_anonymous": True
-                        }
-                    },
-                }
-            )
-            await broker.start()
-            holder["broker"] = broker
-
-        try:
-            loop.run_until_complete(start())
-        except BaseException as exc:  # report to the test instead of dying silently
-            holder["error"] = exc
-            started.set()
-            return
-        started.set()
-        loop.run_forever()
-
-    thread = threading.Thread(target=run, name="amqtt-broker", daemon=True)
-    thread.start()
-    assert started.wait(15), "the amqtt broker did not start"
-    if "error" in holder:
-        raise holder["error"]  # type: ignore[misc]
-    broker = holder["broker"]
+    broker = BrokerThread(free_port())
+    broker.start()
     try:
-        yield port, broker
+        yield broker.port, broker.broker
     finally:
-        shutdown = broker.shutdown()  # type: ignore[attr-defined]
-        asyncio.run_coroutine_threadsafe(shutdown, loop).result(15)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()
+        broker.close()
 
 
 def wait_for_subscription(broker: object, topic: str, timeout: float = 15.0) -> None:

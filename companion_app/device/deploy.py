@@ -78,6 +78,7 @@ __all__ = [
     "DeployUsageError",
     "DeployInterrupted",
     "DeployCancelled",
+    "DeployDoesNotFit",
     "template_names",
     "template_info",
     "resolve_templates",
@@ -195,6 +196,7 @@ class BoardInfo:
     free: int = -1  # bytes free on the filesystem, -1 unknown
     block: int = 4096
     mem: int = -1  # gc.mem_free() after a collect
+    word: int = 4  # bytes in a machine word: 4 on every MCU, 8 on the 64-bit virtual board
     builtin_libs: frozenset[str] = frozenset()  # manifest lib names the board imports itself
     swept: tuple[str, ...] = ()  # leftovers of an interrupted deploy that were cleaned up
 
@@ -241,6 +243,10 @@ class DeployInterrupted(DeployError):
 
 class DeployCancelled(DeployError):
     """The user pressed Stop. Every file on the board is complete (old or new)."""
+
+
+class DeployDoesNotFit(DeployError):
+    """The templates need more RAM than the board has; nothing was sent (template_fit.py)."""
 
 
 # --------------------------------------------------------------------------- manifest & config
@@ -748,13 +754,23 @@ def _learn_board_secrets(line: bytes) -> None:
         secrets.remember(*(v for v in values if isinstance(v, str)))
 
 
+# First line of the survey's answer: the word size, which scales what templates need in RAM
+# (template_fit.py). sys.maxsize is 2**31-1 on a 32-bit MCU; a port without it is one of those.
+_WORD_SURVEY = "import sys\nprint(8 if getattr(sys,'maxsize',0)>>32 else 4)\n"
+
+
 def _survey(link: Any, paths: list[str], dirs: list[str], cleanup: bool) -> tuple[BoardInfo, dict]:
     imports = _import_libs()
-    code = _secrets_survey() + fsops.deploy_survey(paths, dirs, sorted(imports), cleanup)
+    code = (
+        _WORD_SURVEY
+        + _secrets_survey()
+        + fsops.deploy_survey(paths, dirs, sorted(imports), cleanup)
+    )
     try:
         out = link.exec(code)
     except DeviceExecError as exc:
         raise DeployError(f"Checking the files on the board failed: {exc.last_line}") from None
+    word, _, out = out.lstrip().partition(b"\n")
     first, _, out = out.lstrip().partition(b"\n")
     _learn_board_secrets(first)
     try:
@@ -773,6 +789,7 @@ def _survey(link: Any, paths: list[str], dirs: list[str], cleanup: bool) -> tupl
         free=int(fs[0]) * int(fs[3]) if fs else -1,
         block=int(fs[0]) if fs else 4096,
         mem=int(raw.get("mem", -1)),
+        word=8 if word.strip() == b"8" else 4,
         builtin_libs=frozenset(imports[n] for n in raw.get("builtin", []) if n in imports),
         swept=tuple(raw.get("stale", [])),
     )
@@ -851,17 +868,24 @@ def _prepare(
     cleanup: bool,
     emit: Callable[[DeployEvent], None],
     backup: bool = False,
+    fit: list[str] | None = None,
 ) -> _Plan:
     files = _ordered(list(files))
     _check_dests(files)
     paths = [f.dest for f in files]
-    if mpy:
+    if mpy or fit is not None:  # with `fit`, .mpy may be chosen after the survey
         paths += [_mpy_dest(f.dest) for f in files if _compilable(f)]
     dirs = sorted({d for p in paths for d in _parents(p)}, key=lambda d: (d.count("/"), d))
     info, state = _survey(link, paths, dirs, cleanup)
     notes: list[str] = []
     remove: list[str] = []
     final = files
+    if fit is not None:
+        decision = _check_fit(link, fit, info, mpy)
+        if decision.message:
+            notes.append(decision.message)
+            emit(DeployEvent("stage", decision.message))
+        mpy = decision.form == "mpy"
     if mpy:
         final, remove, note = _apply_mpy(files, info, state["files"])
         if note:
@@ -946,6 +970,68 @@ def _apply_mpy(
     return out, remove, None
 
 
+def _fresh_heap(link: Any) -> int:
+    """gc.mem_free() as main.py would find it: after a soft reset into the raw REPL.
+
+    The survey runs after the old main.py was stopped, whose modules and tasks still hold
+    memory; a soft reset in the raw REPL runs boot.py but not main.py (pyexec.c), so what is
+    free then is what the new main.py will get. Only called when the survey's figure is short.
+    """
+    link.write(b"\x04")  # at the raw REPL's prompt: soft reset; the next exec re-enters raw
+    # Wait for the raw REPL's banner after the reboot: arriving during the next exec's entry
+    # into the raw REPL, it was taken for the answer to its raw-paste request.
+    deadline = time.monotonic() + SOFT_RESET_S
+    seen = b""
+    while time.monotonic() < deadline:
+        seen = (seen + link.read_available(0.1))[-512:]
+        _, rebooted, after = seen.partition(b"soft reboot")
+        if rebooted and RAW_BANNER in after:
+            break
+    out = link.exec("import gc\ngc.collect()\nprint(gc.mem_free())")
+    return int(out.decode().strip().splitlines()[-1])
+
+
+SOFT_RESET_S = 5.0  # a soft reset takes well under a second on every board
+RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n>"  # pyexec.c, after a soft reset in the raw REPL
+
+
+def _check_fit(link: Any, names: list[str], info: BoardInfo, mpy_asked: bool) -> Any:
+    """The RAM check of template_fit.py, before anything is sent; raises DeployDoesNotFit."""
+    from companion_app.device import template_fit
+
+    if info.mem < 0 or not template_fit.DATA_FILE.exists():
+        # A firmware that does not say its free heap, or an install without the figures:
+        # nothing to decide on (the deploy goes on as asked).
+        return template_fit.Fit(names, -1, 0, 0, "mpy" if mpy_asked else "py")
+    want = info.mpy_version
+    tool = want is not None and find_mpy_cross(*want) is not None
+    decision = template_fit.decide(names, info.mem, info.word, mpy_tool=tool, mpy_asked=mpy_asked)
+    if decision.form != "py" and not mpy_asked or decision.form is None:
+        # Short: perhaps only because the old program still holds memory. Look again after
+        # a soft reset, as the new main.py will start.
+        try:
+            fresh = _fresh_heap(link)
+        except (LinkError, ValueError, IndexError) as exc:
+            log.debug("could not read the free heap after a soft reset: %r", exc)
+            fresh = info.mem
+        if fresh > info.mem:
+            info.mem = fresh
+            decision = template_fit.decide(
+                names, fresh, info.word, mpy_tool=tool, mpy_asked=mpy_asked
+            )
+    log.info(
+        "RAM check of %s: need %d (py) / %d (mpy), board has %d: %s",
+        ", ".join(names),
+        decision.need_py,
+        decision.need_mpy,
+        decision.have,
+        decision.form or "refused",
+    )
+    if decision.form is None:
+        raise DeployDoesNotFit(decision.message)
+    return decision
+
+
 def plan(
     link: Any, files: list[LocalFile], *, mpy: bool = False, backup: bool = False
 ) -> list[FileChange]:
@@ -958,6 +1044,15 @@ def plan(
 
 
 # ---------------------------------------------------------------------------------- transfer
+
+
+def _heap_as_32bit(info: BoardInfo) -> int:
+    """The free heap in a 32-bit MCU's bytes, which the window and chunk sizes are set for.
+
+    The virtual board's objects are twice as large (64-bit), and so is its gc.mem_free() for
+    the same board; scaled back, a virtual NodeMCU takes the ESP8266's small-heap path.
+    """
+    return info.mem * 4 // info.word if info.mem > 0 else info.mem
 
 
 def _wbits(mem: int) -> int:
@@ -1260,6 +1355,7 @@ def deploy(
     compress: bool | None = None,
     on_plan: Callable[[list[FileChange]], None] | None = None,
     backup: bool = False,
+    fit: list[str] | None = None,
 ) -> DeployResult:
     """Make the board hold `files`: send what changed, verified, atomically per file.
 
@@ -1268,8 +1364,11 @@ def deploy(
     base64 even when the board has `deflate` (None: use it when there). `on_plan` gets the
     list of changes once they are known, before anything is sent. With `backup` (template
     deploys), a board file that no deploy put there is copied to /iotkit-backup before it is
-    replaced; result.backups lists them. Raises DeployError (DeployInterrupted,
-    DeployCancelled) with a message for the person at the board.
+    replaced; result.backups lists them. `fit` (template deploys: the resolved template
+    names) checks first that they fit the board's RAM (template_fit.py): source if it does,
+    .mpy when only that fits, else DeployDoesNotFit before anything is sent. Raises
+    DeployError (DeployInterrupted, DeployCancelled) with a message for the person at the
+    board.
     """
     emit = on_event or (lambda e: None)
     started = time.monotonic()
@@ -1282,11 +1381,12 @@ def deploy(
     _remember_secrets_of(files)
     try:
         emit(DeployEvent("stage", "Checking the files on the board"))
-        p = _prepare(link, files, mpy=mpy, cleanup=not dry_run, emit=emit, backup=backup)
+        p = _prepare(link, files, mpy=mpy, cleanup=not dry_run, emit=emit, backup=backup, fit=fit)
         info = p.info
         use_deflate = info.deflate and compress is not False
-        wbits = _wbits(info.mem)
-        chunk = CHUNK_BIG if info.mem >= ROOMY_HEAP else CHUNK_SMALL
+        heap = _heap_as_32bit(info)
+        wbits = _wbits(heap)
+        chunk = CHUNK_BIG if heap >= ROOMY_HEAP else CHUNK_SMALL
         n_send = len(p.send)
         unchanged = sum(1 for c in p.changes if c.action == "unchanged")
         summary = f"{n_send} file{'s' if n_send != 1 else ''} to send, {unchanged} unchanged"
@@ -1395,6 +1495,7 @@ def deploy_templates(
     cfg = build_config(resolved, base=config)
     secrets.remember(*secrets.secret_values(cfg))  # before the first byte from the board
     kwargs.setdefault("backup", True)  # template files replace the person's own: keep those
+    kwargs.setdefault("fit", resolved)  # they must fit the board's RAM (template_fit.py)
     have: frozenset[str] = frozenset()
     imports = set(_import_libs().values())
     opened_here = False

@@ -46,6 +46,9 @@ KNOWN_SDISTS = {
     ("micropython-umqtt.simple", "1.3.4"): PYPI_FILES
     + "/bd/cf/697e3418b2f44222b3e848078b1e33ee76aedca9b6c2430ca1b1aec1ce1d/"
     "micropython-umqtt.simple-1.3.4.tar.gz",
+    ("micropython-umqtt.robust", "1.0"): PYPI_FILES
+    + "/31/02/7268a19a5054cff8ff4cbbb126f00f098848dbe8f402caf083295a3a6a11/"
+    "micropython-umqtt.robust-1.0.tar.gz",
 }
 
 

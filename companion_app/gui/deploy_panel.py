@@ -28,6 +28,7 @@ import queue
 import re
 import threading
 import tkinter as tk
+import urllib.parse
 import webbrowser
 from pathlib import Path
 from tkinter import filedialog
@@ -82,6 +83,8 @@ LABELS = {
 PLATFORMS = {"esp32": "esp32", "esp8266": "esp8266", "rp2": "rp2"}
 DASHBOARD_RE = re.compile(r"web: dashboard at (https?://[^\s'\"]+)")
 WIFI_IP_RE = re.compile(r"wifi: .*?\bIP (\d{1,3}(?:\.\d{1,3}){3})")
+# A virtual board serves a port below 1024 on a high port of the computer and says so.
+VIRTUAL_PORT_RE = re.compile(r"virtual board: port (\d+) is (https?://[^\s'\"]+) on this computer")
 
 
 #: Keys whose value is masked in the form, never saved to disk and never shown elsewhere: the
@@ -98,16 +101,23 @@ def settings_dir() -> Path:
 
 def dashboard_url(output: str, config: dict[str, Any] | None = None) -> str | None:
     """The dashboard's address: what web.py printed ("web: dashboard at http://IP:PORT/"), else
-    the IP the Wi-Fi program printed with the configured port, else None."""
-    found = DASHBOARD_RE.findall(output or "")
+    the IP the Wi-Fi program printed with the configured port, else None. On a virtual board a
+    port below 1024 is served on a high port of this computer, which the board printed."""
+    text = output or ""
+    mapped = {int(port): url for port, url in VIRTUAL_PORT_RE.findall(text)}
+    found = DASHBOARD_RE.findall(text)
+    ips = WIFI_IP_RE.findall(text)
     if found:
         url = found[-1]
-        return url if url.endswith("/") else url + "/"
-    ips = WIFI_IP_RE.findall(output or "")
-    if ips and config is not None:
+    elif ips and config is not None:
         port = int(config.get("web_port", 80) or 80)
-        return f"http://{ips[-1]}/" if port == 80 else f"http://{ips[-1]}:{port}/"
-    return None
+        url = f"http://{ips[-1]}/" if port == 80 else f"http://{ips[-1]}:{port}/"
+    else:
+        return None
+    parts = urllib.parse.urlsplit(url)
+    if parts.port in mapped or (parts.port is None and 80 in mapped):
+        url = mapped[parts.port or 80]
+    return url if url.endswith("/") else url + "/"
 
 
 def short_note(note: str) -> str:

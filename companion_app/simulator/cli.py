@@ -8,7 +8,12 @@ import os
 from companion_app.errors import UsageError
 from companion_app.inputs import check_output_file
 from companion_app.simulator.endpoint import lan_note, serve_until_signalled
-from companion_app.simulator.host import VirtualBoard, check_flash_dir, pty_supported
+from companion_app.simulator.host import (
+    VirtualBoard,
+    check_flash_dir,
+    parse_heap_size,
+    pty_supported,
+)
 
 
 def _parse_wifi(values: list[str] | None) -> list[dict[str, str]] | None:
@@ -99,6 +104,7 @@ def run_sim(args: argparse.Namespace) -> int:
         )
     password = _webrepl_password(args)
     lan = bool(getattr(args, "lan", False))
+    heap = getattr(args, "heap", None)
     board = VirtualBoard(
         board=args.board,
         wiring=args.wiring,
@@ -110,6 +116,7 @@ def run_sim(args: argparse.Namespace) -> int:
         lan=lan,
         webrepl_port=webrepl,
         webrepl_password=password,
+        heap=parse_heap_size(heap) if heap is not None else None,
     )
     if board.webrepl_password:
         from companion_app import secrets

@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from companion_app.errors import IotkitError, UsageError
+from companion_app.simulator import board_network
 from companion_app.simulator.endpoint import ClientPorts, endpoints_record
 from companion_app.simulator.hardware import Hardware, chip_facts, load_hardware
 
@@ -172,6 +173,27 @@ def virtual_heap_bytes(profile: dict[str, Any]) -> int:
     return max(BOOT_HEAP_BYTES, int((FRONTEND_HEAP_BYTES + target) * 1.02))
 
 
+def parse_heap_size(value: str) -> int:
+    """`--heap 2M`, `4096K`, `3000000` -> bytes, checked (check_heap)."""
+    text = value.strip().upper().removesuffix("B")
+    scale = {"K": 1 << 10, "M": 1 << 20}.get(text[-1:], 1)
+    try:
+        n = int(text[:-1] if scale > 1 else text) * scale
+    except ValueError:
+        raise UsageError(f"--heap takes a size such as 2M or 4096K; got {value!r}") from None
+    return check_heap(n)
+
+
+def check_heap(n: int) -> int:
+    """An explicit heap must hold the front end's boot (it is compiled from source each boot)."""
+    if n < BOOT_HEAP_BYTES:
+        raise UsageError(
+            f"A heap of {n} bytes is too small to boot the virtual board; give at least "
+            f"{BOOT_HEAP_BYTES // (1 << 20)}M, or leave --heap out to get the board's own RAM."
+        )
+    return n
+
+
 class VirtualBoard:
     """A MicroPython board with no hardware: the real interpreter, emulated pins and sensors.
 
@@ -193,7 +215,7 @@ class VirtualBoard:
         webrepl_port: int | None = None,
         webrepl_password: str | None = None,
         heap: int | None = None,
-        board_ram: bool = False,
+        board_ram: bool = True,
     ) -> None:
         # lan=True lets other computers reach the board's ports and the servers its programs
         # start (a web dashboard binding 0.0.0.0); by default everything stays on loopback.
@@ -201,12 +223,14 @@ class VirtualBoard:
         # instead of the unix port's own version, so a virtual chip that "boots" a flashed image
         # greets with the version that was flashed.
         self.banner_version = banner_version
-        # heap: -X heapsize in bytes, all of it free to programs (no ballast), for a test of
-        # something other than the board's RAM; None = virtual_heap_bytes() of the board.
-        self.heap = heap
-        # board_ram=True: gc.mem_free() after boot, and the largest allocation, are the real
-        # board's x HEAP_SCALE_64BIT (a ballast, mpy/_simprofile.py). Off by default until the
-        # bundled templates fit each board's RAM (issue 13 item 4).
+        # heap: -X heapsize in bytes, all of it free to programs (no ballast), for a test or a
+        # person that wants more than the board has (`iotkit sim --heap 2M`); at least
+        # BOOT_HEAP_BYTES, which booting the front end needs. None = the board's RAM.
+        self.heap = check_heap(heap) if heap is not None else None
+        # board_ram (the default): gc.mem_free() after boot, and the largest allocation, are
+        # the real board's x HEAP_SCALE_64BIT (a ballast, mpy/_simprofile.py), so a program
+        # that would run out of memory on the board runs out here too. False: the whole
+        # boot heap (2 MiB) is free, whatever the board.
         self.board_ram = board_ram
         self._engine: PipeEngine | None = None
         self.board_id = board
@@ -392,6 +416,8 @@ class VirtualBoard:
             # child runs host._LAUNCH, whose relay honours it (elsewhere SIG_DFL would kill).
             "ctrl_c_gate": bool(self._engine and self._engine.posix_runner),
             "micropython": board.micropython,
+            # The firmware's frozen network modules, the NTP server and the WebREPL URL.
+            **board_network.board_config(board.micropython, self._state_dir, self.webrepl_url),
             # None: no ballast, the whole heap free (a test that passes heap= explicitly).
             "heap_free_target": (
                 free_heap_target(board.micropython)

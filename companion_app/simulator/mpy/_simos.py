@@ -3,15 +3,57 @@
 import os as _os
 
 import _simflash  # ENOSPC at the board's flash size; imported while the libdir is on sys.path
+import _simvfs  # the board's `vfs`: no VfsPosix, VfsLfs1 or VfsRom; file times on its clock
 import vfs as _vfs
 
+# What the unix port's os has and no official build of the ports we emulate (esp32, esp8266,
+# rp2) has: the host's environment and shell, errno(), and the filesystems a board has no
+# driver for (extmod/modos.c at v1.28.0: these are MICROPY_PY_OS_GETENV_PUTENV_UNSETENV,
+# _SYSTEM, _ERRNO, MICROPY_VFS_LFS1 and _POSIX, which ports/unix/variants/
+# mpconfigvariant_common.h turns on and ports/{esp32,esp8266,rp2} leave off). A program that
+# used them ran here and stopped with AttributeError on the board; MicroPython's own tests of
+# VfsPosix and VfsLfs1 now skip here as they skip on a board. The front end and the emulated
+# hardware keep the real os for their own use.
+_UNIX_ONLY = ("errno", "getenv", "putenv", "unsetenv", "system", "VfsLfs1", "VfsPosix")
+
 for _name in dir(_os):
-    if not _name.startswith("__"):
+    if not _name.startswith("__") and _name not in _UNIX_ONLY:
         globals()[_name] = getattr(_os, _name)
+VfsLfs2 = _simvfs.VfsLfs2  # os.VfsLfs2 is vfs.VfsLfs2 on a board (deprecated alias)
+globals()["__name__"] = "os"  # print(os) is <module 'os'>, as on a board
+globals().pop("__file__", None)  # a built-in module has no file (nor a host path)
+
+# The order of extmod/modos.c's table at v1.28.0 as the ESP32 port builds it, which help(os)
+# follows on a board (see repl.py install_help). The names of this stand-in that are not here
+# (install_open) are the front end's and are not listed.
+_ROM_ORDER = (
+    "__name__",
+    "sync",
+    "uname",
+    "urandom",
+    "sep",
+    "chdir",
+    "getcwd",
+    "listdir",
+    "mkdir",
+    "remove",
+    "rename",
+    "rmdir",
+    "unlink",
+    "stat",
+    "statvfs",
+    "dupterm",
+    "dupterm_notify",
+    "ilistdir",
+    "mount",
+    "umount",
+    "VfsFat",
+    "VfsLfs2",
+)
 
 # A 2 MB filesystem partition, as on a 4 MB ESP32 with MicroPython's default partition table.
-FS_BLOCK = 4096
-FS_BLOCKS = 512
+_FS_BLOCK = 4096
+_FS_BLOCKS = 512
 _S_IFDIR = 0x4000
 _uname = None
 
@@ -36,7 +78,7 @@ def _resolve(path, cwd):
     return "/" + "/".join(parts)
 
 
-def norm(path):
+def _norm(path):
     """An absolute path inside the flash: `..` stops at /, as on a board's filesystem.
 
     Without this, the unix port's VfsPosix would let `/../..` reach the computer's own files,
@@ -52,7 +94,7 @@ _flash = None
 _cwd = "/"
 
 
-def set_flash(fs):
+def _set_flash(fs):
     """Called by the front end once the flash is mounted at /."""
     global _flash, _cwd
     _flash = fs
@@ -73,7 +115,7 @@ def _owner(abspath):
 def _on_flash(path):
     """Whether `path` (None: the current directory) is on the board's flash.
 
-    Only there do paths need norm(): the VfsPosix behind it would let `..` out to the host.
+    Only there do paths need _norm(): the VfsPosix behind it would let `..` out to the host.
     A filesystem the user mounted (vfs.mount() of a block device or of a Python object) gets
     its paths exactly as the user wrote them, as on a board.
     """
@@ -85,26 +127,37 @@ def _on_flash(path):
 
 def _one_path(func):
     def wrapper(path, *args):
-        return func(norm(path) if _on_flash(path) else path, *args)
+        return func(_norm(path) if _on_flash(path) else path, *args)
 
     return wrapper
 
 
-for _name in ("remove", "unlink", "mkdir", "rmdir", "stat"):
+for _name in ("remove", "unlink", "mkdir", "rmdir"):
     if hasattr(_os, _name):
         globals()[_name] = _one_path(getattr(_os, _name))
+
+
+def stat(path):
+    if _on_flash(path):
+        # File times on the board's clock (see _simvfs._board_stat)
+        return _simvfs._board_stat(_os.stat(_norm(path)))
+    return _os.stat(path)
+
+
+def sync():
+    """As on a board (MICROPY_PY_OS_SYNC): the flash is written through, nothing is pending."""
 
 
 def chdir(path):
     global _cwd
     target = _resolve(path, _cwd)
-    _os.chdir(norm(path) if _on_flash(path) else path)
+    _os.chdir(_norm(path) if _on_flash(path) else path)
     _cwd = target
 
 
 def listdir(path=None):
     if _on_flash(path):
-        return _os.listdir(norm(path) if path is not None else _os.getcwd())
+        return _os.listdir(_norm(path) if path is not None else _os.getcwd())
     return _os.listdir() if path is None else _os.listdir(path)
 
 
@@ -114,7 +167,7 @@ def rename(old, new):
     # The unix port's VfsPosix builds both absolute host paths in one shared buffer, so the
     # first is overwritten by the second and rename(a, b) becomes rename(b, b): ENOENT.
     # Relative paths are passed through as they are, so rename from / without the slash.
-    old, new = norm(old), norm(new)
+    old, new = _norm(old), _norm(new)
     cwd = _os.getcwd()
     _os.chdir("/")
     try:
@@ -130,7 +183,7 @@ def install_open():
 
     def open(file, *args, **kwargs):
         if isinstance(file, (str, bytes)) and _on_flash(file):
-            file = norm(file)
+            file = _norm(file)
             # ENOSPC at the board's flash size (_simflash.py)
             mode = args[0] if args else kwargs.get("mode", "r")
             return _simflash.limit(real_open(file, *args, **kwargs), file, mode)
@@ -148,7 +201,7 @@ def ilistdir(path=None):
     """
     if not _on_flash(path):
         return _os.ilistdir() if path is None else _os.ilistdir(path)
-    return _flash_ilistdir(norm(path) if path is not None else _os.getcwd())
+    return _flash_ilistdir(_norm(path) if path is not None else _os.getcwd())
 
 
 def _flash_ilistdir(base):
@@ -171,7 +224,7 @@ def _used_blocks(path):
         if entry[1] == _S_IFDIR:
             used += 1 + _used_blocks(_join(path, entry[0]))
         else:
-            used += (entry[3] + FS_BLOCK - 1) // FS_BLOCK
+            used += (entry[3] + _FS_BLOCK - 1) // _FS_BLOCK
     return used
 
 
@@ -184,8 +237,8 @@ def statvfs(path):
 
     hw = sys.modules.get("_simhw")
     prof = hw.cfg.get("micropython", {}) if hw else {}
-    block = prof.get("fs_block", FS_BLOCK)
-    blocks = prof.get("fs_bytes", FS_BLOCK * FS_BLOCKS) // block
+    block = prof.get("fs_block", _FS_BLOCK)
+    blocks = prof.get("fs_bytes", _FS_BLOCK * _FS_BLOCKS) // block
     free = max(0, blocks - _used_blocks("/"))
     return (block, block, blocks, free, free, 0, 0, 0, 0, 255)
 

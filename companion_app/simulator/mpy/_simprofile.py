@@ -1,12 +1,12 @@
 # The board's MicroPython profile (chips.json "micropython", host.py passes it as
-# cfg["micropython"]), applied once the front end has booted. Runs inside MicroPython.
+# cfg["micropython"]): its free heap, taken once the front end has booted (its sys.platform is
+# applied by the board's sys, _simsys.py). Runs inside MicroPython.
 #
 # Why after boot: the front end is compiled from source at every boot, and its peak (the
 # compiler's parse trees) is far above what it keeps. So the heap starts large enough to boot,
 # and then a ballast of heap is taken, once, so that gc.mem_free() is what the real board has
 # free (times the measured 64-bit factor, see host.virtual_heap_bytes).
 import gc
-import sys
 
 _ballast = None
 
@@ -44,27 +44,6 @@ def _reserve(free_target):
     if keep > 0:
         pieces[largest] = bytearray(keep)
     gc.collect()
-
-
-def _platform_sys(platform):
-    # The built-in sys cannot be assigned to (sys.platform = ... is AttributeError), but
-    # `import sys` looks in sys.modules first. So user code gets a module whose attributes are
-    # the real sys's own objects (the same stdout, path list, modules dict, exit...) except
-    # platform.
-    import _simsys
-
-    for name in dir(sys):
-        if not name.startswith("__"):
-            setattr(_simsys, name, getattr(sys, name))
-    _simsys.platform = platform
-    sys.modules["sys"] = _simsys
-
-
-def apply(cfg):
-    """At boot, while the libdir is on sys.path: the board's sys.platform."""
-    profile = cfg.get("micropython") or {}
-    if profile.get("platform"):
-        _platform_sys(profile["platform"])
 
 
 def reserve_heap(cfg):

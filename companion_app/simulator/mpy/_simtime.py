@@ -18,7 +18,7 @@
 #    port's epoch: the "micropython" profile's "epoch_year", 2000 unless it says otherwise.
 # 4. ticks_ms/us/cpu wrap at the profile's "ticks_period" (2**30: MICROPY_PY_TIME_TICKS_PERIOD on
 #    every 32-bit port), and ticks_diff/ticks_add use the same period.
-import sys
+import sys as _sys
 import time as _host
 import _simhw
 
@@ -26,24 +26,25 @@ import _simhw
 # Python half (asyncio/core.py, which binds time.ticks_* at import) must keep the host's clock
 # too, or a task would wait for the difference between the two. So it is imported here, before
 # `time` becomes the board's. It costs about 4 KB of the 64-bit heap at boot.
-_path = sys.path[:]
-sys.path.append(".frozen")  # where the port's frozen modules are found; the boot path lacks it
+_path = _sys.path[:]
+_sys.path.append(".frozen")  # where the port's frozen modules are found; the boot path lacks it
 try:
     import asyncio  # noqa: F401
 except ImportError:
-    pass  # a build without asyncio (Windows)
-sys.path[:] = _path
+    asyncio = None  # a build without asyncio (Windows)
+_sys.path[:] = _path
+del _path
 
-sys.modules["time"] = sys.modules["utime"] = sys.modules["_simtime"]
+_sys.modules["time"] = _sys.modules["utime"] = _sys.modules["_simtime"]
 globals()["__name__"] = "time"
 globals().pop("__file__", None)  # a built-in module has no file
 
-EPOCH_YEAR_DEFAULT = 2000  # py/mpconfig.h: MICROPY_EPOCH_IS_2000 unless a port says 1970 (rp2)
-TICKS_PERIOD_DEFAULT = 1 << 30  # MICROPY_PY_TIME_TICKS_PERIOD: MP_SMALL_INT_POSITIVE_MASK + 1
+_EPOCH_YEAR_DEFAULT = 2000  # py/mpconfig.h: MICROPY_EPOCH_IS_2000 unless a port says 1970 (rp2)
+_TICKS_PERIOD_DEFAULT = 1 << 30  # MICROPY_PY_TIME_TICKS_PERIOD: MP_SMALL_INT_POSITIVE_MASK + 1
 
 _profile = _simhw.cfg.get("micropython", {})
-_EPOCH_YEAR = int(_profile.get("epoch_year", EPOCH_YEAR_DEFAULT))
-_PERIOD = int(_profile.get("ticks_period", TICKS_PERIOD_DEFAULT))
+_EPOCH_YEAR = int(_profile.get("epoch_year", _EPOCH_YEAR_DEFAULT))
+_PERIOD = int(_profile.get("ticks_period", _TICKS_PERIOD_DEFAULT))
 _MASK = _PERIOD - 1
 _HALF = _PERIOD // 2
 _DAYS_BEFORE_MONTH = (0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334)
@@ -80,12 +81,25 @@ def _seconds(t):
     return (_day_number(y, mo, d) - _EPOCH_DAY) * 86400 + h * 3600 + mi * 60 + s
 
 
-def _rtc_file():
-    # Opened at import, before the flash is mounted as / (no other path opens after that).
+def _state_path(name):
+    """The path of `name` in the host's state folder, the folder of the live inputs file.
+
+    The folder is cut at the last "/" or "\\": MicroPython's Windows build gives paths with
+    backslashes, and cutting at "/" alone gave a path inside the inputs file there, which no
+    open() can create, so the RTC and the watchdog forgot their state at every reset.
+    """
     inputs = _simhw.cfg.get("inputs_file")
     if not inputs:
         return None
-    path = inputs.rsplit("/", 1)[0] + "/rtc"
+    cut = max(inputs.rfind("/"), inputs.rfind("\\"))
+    return (inputs[:cut] if cut >= 0 else ".") + "/" + name
+
+
+def _rtc_file():
+    # Opened at import, before the flash is mounted as / (no other path opens after that).
+    path = _state_path("rtc")
+    if path is None:
+        return None
     for mode in ("r+b", "w+b"):
         try:
             return open(path, mode)
@@ -164,7 +178,41 @@ def ticks_diff(end, start):
     return ((end - start + _HALF) & _MASK) - _HALF
 
 
-def ticks_add(ticks, delta):
-    if not -_HALF <= delta < _HALF:
+def _check_interval(delta):
+    # extmod/modtime.c: a delta of half the period or more, either way, is refused, so that
+    # ticks_diff(ticks_add(t, d), t) == d and ticks_diff(t, ticks_add(t, d)) == -d both hold
+    # (-half is refused too: its negation does not fit).
+    if not -_HALF < delta < _HALF:
         raise OverflowError("ticks interval overflow")
+
+
+def ticks_add(ticks, delta):
+    _check_interval(delta)
     return (ticks + delta) & _MASK
+
+
+def _asyncio_ticks_add(ticks, delta):
+    """asyncio's ticks_add: the host's ticks (see the top), refused as the board refuses them.
+
+    asyncio.sleep_ms() of half the board's period or more raises OverflowError on a board; with
+    the host's 2**62 period it slept for ever instead.
+    """
+    _check_interval(delta)
+    return _host.ticks_add(ticks, delta)
+
+
+def _board_seconds(host_secs):
+    """A time stamp of the host's clock (seconds from 1970, as the port's C code writes file
+    times) on the board's clock: its epoch, its one time zone and the RTC's offset.
+
+    So os.stat() and a VfsLfs2's stat() give times that time.localtime() reads as on a board.
+    """
+    now = int(_host.time())
+    return int(host_secs) + _seconds(_host.localtime(now)) - now + _offset[0]
+
+
+if asyncio is not None:
+    import asyncio.core
+
+    asyncio.core.ticks_add = _asyncio_ticks_add
+del asyncio

@@ -5,6 +5,7 @@
 # scan() and register reads at their address, and reset() reboots the board.
 import sys
 import errno
+import os as _host_os  # the unix port's own os (the board's, _simos, has no system())
 import _simhw
 import _simtime  # registers itself as `time`: the board's clock, epoch and ticks period
 import _simmicropython  # registers itself as `micropython`
@@ -474,17 +475,21 @@ if not _simhw.cfg["hardware"].get("dac_gpios"):
     del DAC
 
 
-class _Mem:
+class mem:
     """machine.mem8/16/32 (extmod/machine_mem.c): aligned reads and writes of registers. The
     virtual chip has no registers, so it remembers what was written and reads 0 elsewhere
-    (never the host's own memory, which the unix port's mem32 would touch)."""
+    (never the host's own memory, which the unix port's mem32 would touch). The class is named
+    `mem` and checks its index as the C type does, so repr() and the errors are the board's."""
 
     def __init__(self, width):
         self._width = width
         self._mask = (1 << (8 * width)) - 1
 
+    def __repr__(self):
+        return "<%d-bit memory>" % (8 * self._width)
+
     def _addr(self, addr):
-        addr = int(addr) & 0xFFFFFFFF
+        addr = _truncated_int(addr) & 0xFFFFFFFF
         if addr & (self._width - 1):
             raise ValueError("address %08x is not aligned to %d bytes" % (addr, self._width))
         return addr
@@ -493,13 +498,25 @@ class _Mem:
         return _mem.get((self._width, self._addr(addr)), 0)
 
     def __setitem__(self, addr, value):
-        _mem[(self._width, self._addr(addr))] = int(value) & self._mask
+        _mem[(self._width, self._addr(addr))] = _truncated_int(value) & self._mask
+
+    def __delitem__(self, addr):
+        raise TypeError("'mem' object doesn't support item deletion")
+
+
+def _truncated_int(value):
+    # mp_obj_get_int_truncated(): an int (or bool) only; a str, a float or a slice is a TypeError
+    # (int("0x10") style parsing would accept what the board refuses).
+    if not isinstance(value, int):
+        raise TypeError("can't convert %s to int" % type(value).__name__)
+    return value
 
 
 _mem = {}
-mem8 = _Mem(1)
-mem16 = _Mem(2)
-mem32 = _Mem(4)
+mem8 = mem(1)
+mem16 = mem(2)
+mem32 = mem(4)
+del mem  # the type is not a name in the board's machine module
 
 
 class PWM:
@@ -941,10 +958,9 @@ def _wdt_file():
 
     Opened at import, before the flash is mounted as / (no other path can be opened after that).
     """
-    inputs = _simhw.cfg.get("inputs_file")
-    if not inputs:
+    path = _simtime._state_path("watchdog")
+    if path is None:
         return None
-    path = inputs.rsplit("/", 1)[0] + "/watchdog"
     try:
         return open(path, "r+b")
     except OSError:
@@ -993,14 +1009,10 @@ def _wdt_wake():
     # The front end waits for input in poll(); the signal makes the port run what is scheduled
     # (a Timer's callback that feeds us) as a real board's idle loop does.
     if _wdt["can_wake"]:
-        import os
-
-        os.system("kill -USR2 $PPID 2>/dev/null")
+        _host_os.system("kill -USR2 $PPID 2>/dev/null")
 
 
 def _wdt_watch():
-    import os
-
     while True:
         time.sleep_ms(WDT_POLL_MS)
         timeout = _wdt["timeout"]
@@ -1008,7 +1020,9 @@ def _wdt_watch():
         hungry = time.ticks_diff(now, _wdt["fed"])
         if hungry >= timeout:
             break
-        if hungry >= timeout // 2 and time.ticks_diff(now, _wdt["woken"]) >= timeout // 8:
+        # Wake from a quarter of the timeout on: a loaded computer may take a few hundred ms
+        # to start the shell that sends the signal, and a board's Timer feeds at once.
+        if hungry >= timeout // 4 and time.ticks_diff(now, _wdt["woken"]) >= timeout // 8:
             _wdt["woken"] = now
             _wdt_wake()
     if _simhw.board.get("chip", "").startswith("esp32"):
@@ -1019,7 +1033,7 @@ def _wdt_watch():
     # The whole process ends at once, as a chip's reset cuts everything short: an exception
     # would not do (a scheduled callback's is only printed, and a bare `except:` swallows it).
     # The signal tells the host (host.WATCHDOG_SIGNAL) to reboot with the watchdog's cause.
-    os.system("kill -USR1 $PPID")
+    _host_os.system("kill -USR1 $PPID")
 
 
 class WDT:

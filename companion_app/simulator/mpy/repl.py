@@ -13,7 +13,10 @@ import sys
 import os
 import json
 import io
+import gc
 import micropython
+import time as _rom_time  # the built-in modules, kept before stand-ins replace them (install_help)
+import vfs as _rom_vfs
 
 EXIT_SOFT_FRIENDLY = 40
 EXIT_SOFT_RAW = 41
@@ -38,8 +41,10 @@ _in = sys.stdin.buffer
 # Control lines for pipe_launcher.py (its RUNNING / IDLE on stderr; RAW / COOKED in band).
 _MARK = {True: "\x00iotkit:running\n", False: "\x00iotkit:idle\n"}
 _OUT_MARK = {True: b"\x00iotkit:raw\n", False: b"\x00iotkit:cooked\n"}
-_pending = b""
-_pos = 0
+# One byte at a time from a pipe, into a buffer made once: reading input never allocates, so
+# the board still hears Ctrl-C and the next program when user code has filled the heap.
+_inbuf = bytearray(1)
+_have = 0  # bytes of _inbuf not yet taken (0 or 1)
 
 
 class SoftReset(Exception):
@@ -54,15 +59,14 @@ def write(data):
 
 def getc():
     """Next input byte, blocking."""
-    global _pending, _pos, _ctrl_c_read
-    while _pos >= len(_pending):
+    global _have, _ctrl_c_read
+    while not _have:
         # A pipe: read(n) waits for all n bytes, and there may be no select to ask first.
-        _pending = _in.read(1)
-        if not _pending:
+        _have = _in.readinto(_inbuf) or 0
+        if not _have:
             sys.exit(EXIT_SOFT_FRIENDLY)  # the host closed our stdin: it is stopping us
-        _pos = 0
-    c = _pending[_pos]
-    _pos += 1
+    _have = 0
+    c = _inbuf[0]
     if c == CTRL_C:
         _ctrl_c_read += 1
     return c
@@ -104,7 +108,51 @@ def raw_output(on):
     _out.write(_OUT_MARK[bool(on)])
 
 
+# The front end's own working memory. User code shares the heap with the front end, as on a
+# board, where pyexec.c's buffers are static RAM. A program that fills the heap must get its
+# MemoryError reported, and the board must read the next program, as a board does; without
+# room the front end itself failed and the board rebooted under the client (a deploy's
+# raw-paste then met a banner). So the front end holds a reserve, taken before the board's
+# heap is measured out (the ballast of _simprofile.py), frees it when it runs out itself, and
+# takes it back at the next prompt.
+RESERVE_BYTES = 8 * 1024
+_reserve = None
+
+
+def take_reserve():
+    """At a prompt: take the reserve back if an out-of-memory report used it."""
+    global _reserve
+    if _reserve is None:
+        gc.collect()
+        try:
+            _reserve = bytearray(RESERVE_BYTES)
+        except MemoryError:
+            pass  # the user's objects hold the heap; try again at the next prompt
+
+
+def use_reserve():
+    """The front end ran out of memory: free its reserve for its own work (a report)."""
+    global _reserve
+    _reserve = None
+    gc.collect()
+
+
+# The last resort when even the reserve is not enough to format the traceback.
+_OOM_TEXT = "Traceback (most recent call last):\nMemoryError: memory allocation failed\n"
+
+
 def format_exception(e):
+    try:
+        return _format_exception(e)
+    except MemoryError:
+        use_reserve()
+        try:
+            return _format_exception(e)
+        except MemoryError:
+            return _OOM_TEXT
+
+
+def _format_exception(e):
     buf = io.StringIO()
     sys.print_exception(e, buf)
     lines = []
@@ -169,6 +217,9 @@ def run_file(name):
             src = f.read()
     except OSError:
         return
+    except MemoryError as e:  # a board compiles it as it reads, and reports the same
+        write(format_exception(e))
+        return
     err = execute(src, name, "exec")
     if err:
         write(err)
@@ -184,13 +235,15 @@ def raw_paste():
     data = bytearray()
     remain = window
     interrupted = False
+    full = None  # a MemoryError while receiving: the rest is read and dropped, then reported
     while True:
         c = getc()
         if c == CTRL_D or c == CTRL_C:
             write(b"\x04")
             interrupted = c == CTRL_C
             break
-        data.append(c)
+        if full is None:
+            full = append(data, c)
         remain -= 1
         if remain == 0:
             write(b"\x01")
@@ -198,7 +251,31 @@ def raw_paste():
     if interrupted:
         write(b"\x04Traceback (most recent call last):\nKeyboardInterrupt: \n\x04")
         return
-    write(b"\x04" + raw_execute(bytes(data)) + b"\x04")
+    raw_reply(data, full)
+
+
+def append(buf, c):
+    """Add an input byte to buf; None, or the MemoryError when not even the reserve has room."""
+    try:
+        buf.append(c)
+    except MemoryError:
+        use_reserve()
+        try:
+            buf.append(c)
+        except MemoryError as e:
+            return e
+    return None
+
+
+def raw_reply(data, full):
+    """Run a received raw-REPL program and send its end markers, in pieces (no concatenation)."""
+    if full is not None:
+        err = format_exception(full).encode()  # the program did not fit: as a board's compile
+    else:
+        err = raw_execute(bytes(data))
+    write(b"\x04")
+    write(err)
+    write(b"\x04")
 
 
 def raw_execute(src):
@@ -219,8 +296,10 @@ def raw_execute(src):
 def raw_repl():
     write("raw REPL; CTRL-B to exit\n")
     while True:
+        take_reserve()
         write(">")
         line = bytearray()
+        full = None
         while True:
             c = getc()
             if c == CTRL_A:
@@ -234,21 +313,23 @@ def raw_repl():
                     continue
                 write("raw REPL; CTRL-B to exit\n")  # Ctrl-A again resets the raw REPL
                 line = bytearray()
+                full = None
                 write(">")
             elif c == CTRL_B:
                 write("\n")
                 return "friendly"
             elif c == CTRL_C:
                 line = bytearray()
+                full = None
             elif c == CTRL_D:
                 break
-            else:
-                line.append(c)
+            elif full is None:
+                full = append(line, c)
         write("OK")
-        if not line:
+        if not line and full is None:
             write("\n")
             sys.exit(EXIT_SOFT_RAW)
-        write(b"\x04" + raw_execute(bytes(line)) + b"\x04")
+        raw_reply(line, full)
 
 
 # ---- friendly REPL ------------------------------------------------------------------------
@@ -443,9 +524,13 @@ def _auto_indent(previous):
     return " " * spaces
 
 
+_echo = bytearray(1)
+
+
 def paste_mode():
     write("\npaste mode; Ctrl-C to cancel, Ctrl-D to finish\n=== ")
     buf = bytearray()
+    full = None
     raw_output(True)
     try:
         while True:
@@ -456,11 +541,16 @@ def paste_mode():
             if c == CTRL_D:
                 write(b"\r\n")
                 break
-            buf.append(c)
+            if full is None:
+                full = append(buf, c)
             # The echo of pyexec.c: every byte as it came, "\r" as "\r\n=== ".
-            write(b"\r\n=== " if c == 13 else bytes((c,)))
+            _echo[0] = c
+            write(b"\r\n=== " if c == 13 else _echo)
     finally:
         raw_output(False)
+    if full is not None:
+        write(format_exception(full))
+        return
     # The lexer takes "\r\n" and a lone "\r" as line ends; say so plainly all the same.
     err = execute(bytes(buf).replace(b"\r\n", b"\n").replace(b"\r", b"\n"), "<stdin>", "exec")
     write(err)
@@ -481,38 +571,53 @@ def banner():
 def friendly_repl():
     banner()
     while True:
-        r = readline(">>> ")
-        if r == CTRL_A:
+        try:
+            take_reserve()
+            if friendly_line():
+                return "raw"
+        except MemoryError as e:
+            # Reading or echoing the line itself ran out (the user's objects fill the heap):
+            # report it as a board's REPL does, and give a new prompt.
+            use_reserve()
             write("\n")
-            return "raw"
-        if r == CTRL_B:
+            write(format_exception(e))
+
+
+def friendly_line():
+    """Read and run one REPL entry; True when Ctrl-A asks for the raw REPL."""
+    r = readline(">>> ")
+    if r == CTRL_A:
+        write("\n")
+        return True
+    if r == CTRL_B:
+        write("\n")
+        banner()
+        return False
+    if r == CTRL_C:
+        write("\n")
+        return False
+    if r == CTRL_D:
+        write("\n")
+        sys.exit(EXIT_SOFT_FRIENDLY)
+    if r == CTRL_E:
+        paste_mode()
+        return False
+    text = r
+    while needs_more(text):
+        nxt = readline("... ", _auto_indent(text.split("\n")[-1]))
+        if nxt == CTRL_C:
             write("\n")
-            banner()
+            text = None
+            break
+        if isinstance(nxt, int):
             continue
-        if r == CTRL_C:
-            write("\n")
-            continue
-        if r == CTRL_D:
-            write("\n")
-            sys.exit(EXIT_SOFT_FRIENDLY)
-        if r == CTRL_E:
-            paste_mode()
-            continue
-        text = r
-        while needs_more(text):
-            nxt = readline("... ", _auto_indent(text.split("\n")[-1]))
-            if nxt == CTRL_C:
-                write("\n")
-                text = None
-                break
-            if isinstance(nxt, int):
-                continue
-            text += "\n" + nxt
-        if not text or not text.strip():
-            continue
-        if "\n" in text:
-            text += "\n"
-        write(execute(text, "<stdin>", "single"))
+        text += "\n" + nxt
+    if not text or not text.strip():
+        return False
+    if "\n" in text:
+        text += "\n"
+    write(execute(text, "<stdin>", "single"))
+    return False
 
 
 # ---- boot -----------------------------------------------------------------------------------
@@ -527,33 +632,81 @@ def mount_flash():
     flash = os.VfsPosix(_cfg["flash_dir"])
     os.mount(flash, "/")
     os.chdir("/")
-    _simos.set_flash(flash)
+    _simos._set_flash(flash)
     sys.path[:] = ["", ".frozen", "/lib"]
     sys.modules["os"] = sys.modules["uos"] = _simos
+    sys.modules["vfs"] = sys.modules["_simvfs"]  # the board's filesystems only (_simvfs.py)
     _simos.install_open()
+    install_help()
+
+
+# help(module) prints a value the way py/builtinhelp.c does; a function of a stand-in module is a
+# built-in one on a board, which prints as "<function>" (not "<function name at 0x...>").
+_FUNCTION_TYPES = ("function", "closure", "bound_method")
+
+
+def install_help():
+    """help() of a stand-in module lists its names as help() of the board's built-in does.
+
+    `micropython`, `time`, `sys`, `os` and `vfs` are Python modules here (see their files), and
+    help() lists a module's names in the order of its dict: a board's built-in module is a table
+    in ROM, so help() gives them in the order of the C source, `__name__` first; a Python
+    module's come out in hash order, with the stand-in's own helpers among them. This help()
+    gives the built-in's order, or the stand-in's _ROM_ORDER (the board's table, where it differs
+    from the unix port's), and leaves out the stand-in's helpers.
+    """
+    import builtins
+
+    rom = {"micropython": micropython, "time": _rom_time, "sys": sys, "os": os, "vfs": _rom_vfs}
+    stand_ins = [(sys.modules[n], m) for n, m in rom.items() if sys.modules.get(n) not in (m, None)]
+    builtin_help = builtins.help
+
+    def help(*args):
+        if len(args) == 1 and args[0] is help:
+            return builtin_help(builtin_help)  # help(help) is about the built-in function
+        for module, builtin in stand_ins:
+            if len(args) == 1 and args[0] is module:
+                return _help_stand_in(module, builtin)
+        return builtin_help(*args)
+
+    builtins.help = help
+
+
+def _help_stand_in(module, builtin):
+    order = getattr(module, "_ROM_ORDER", None)
+    if order:  # the board's table, complete: the stand-in's other names are not the board's
+        shown = [n for n in order if hasattr(module, n)]
+    else:
+        order = list(builtin.__dict__)
+        shown = [n for n in order if n in module.__dict__]
+        # Names of the stand-in's own, but not the ones the built-in keeps outside its table
+        # (sys.path: MICROPY_PY_SYS_ATTR_DELEGATION), which a board's help() doesn't list.
+        shown += [
+            n
+            for n in module.__dict__
+            if n not in order and not n.startswith("_") and not hasattr(builtin, n)
+        ]
+    print("object %s is of type module" % module)
+    for name in shown:
+        value = module.__dict__[name]
+        text = "<function>" if type(value).__name__ in _FUNCTION_TYPES else str(value)
+        print("  %s -- %s" % (name, text))
 
 
 def console_sys():
-    """Give user code a `sys` whose stderr is the console, as on a board (one UART for both).
+    """Give user code the board's `sys` (_simsys.py): the port's platform, stderr on the console.
 
     The unix port's sys.stderr is file descriptor 2, which carries our control lines to the
     pipe launcher and goes to the log, so a user's print(..., file=sys.stderr) never reached
-    the port. The built-in sys can't be assigned to, but `import sys` looks in sys.modules
-    first: user code gets _simsys (which _simprofile may already have filled, with the board's
-    platform), stderr there is stdout itself, so the bytes keep their order. The front end
-    keeps the real sys, and its control lines.
+    the port: in the board's sys, stderr is stdout itself, so the bytes keep their order, as on
+    a board's single UART. The platform is the board profile's (chips.json "micropython"). The
+    front end keeps the real sys, and its control lines.
     """
     import _simsys
 
-    if sys.modules.get("sys") is not _simsys:
-        for name in dir(sys):
-            if not name.startswith("__"):
-                setattr(_simsys, name, getattr(sys, name))
-    _simsys.__name__ = "sys"  # what `print(sys)` and sys.__dict__["__name__"] say on a board
-    _simsys.__dict__.pop("__file__", None)  # a built-in module has no file (nor a host path)
-    _simsys.stderr = sys.stdout
-    _simsys.argv = []  # a board is not started from a command line: the host's paths stay out
-    sys.modules["sys"] = sys.modules["usys"] = _simsys
+    platform = (_cfg.get("micropython") or {}).get("platform") or sys.platform
+    board_sys = _simsys.make(platform=platform, stderr=sys.stdout, argv=[])
+    sys.modules["sys"] = sys.modules["usys"] = board_sys
 
 
 def load_hardware():
@@ -578,10 +731,9 @@ def load_hardware():
             sys.stderr.write("virtual board: no %s on this build (%s)\n" % (name, exc))
     global _simos
     import _simos
-    import _simprofile  # the board's sys.platform and free heap (chips.json "micropython")
+    import _simprofile  # the board's free heap (chips.json "micropython"), taken at the end
 
-    _simprofile.apply(_cfg)
-    console_sys()  # after the profile's platform, while _LIBDIR is still on sys.path
+    console_sys()  # while _LIBDIR is still on sys.path
 
 
 _mode = _cfg["mode"]
@@ -612,6 +764,7 @@ def main(main_globals):
         write("MPY: soft reboot\n")
     elif reset == "hard" and _cfg["board"]["chip"].startswith("esp"):
         write("rst:0xc (SW_CPU_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)\n")
+    take_reserve()  # the front end's working memory comes out of the firmware's share
     sys.modules["_simprofile"].reserve_heap(_cfg)  # last: the heap user code gets is the board's
     try:
         run_file("boot.py")
