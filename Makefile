@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # Editable installs must use compat mode, or Thonny's plugin scan cannot see thonnycontrib.iotkit.
 PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
-.PHONY: run test test-normal test-windows-like clean
+.PHONY: run test test-normal test-windows-like lint format clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,7 +32,18 @@ run: $(VENV)/.installed-run
 XVFB = xvfb-run -a -s "-screen 0 1280x1024x24"
 WINDOWS_LIKE_LOG := tests/artifacts/windows-like.log
 
-test: $(VENV)/.installed-test
+# Style as pyproject.toml states it: black, isort, and ruff's small rule set. `make test` runs
+# it first; `make format` applies black and isort.
+lint: $(VENV)/.installed-test
+	$(BIN)/black --check --quiet .
+	$(BIN)/isort --check-only --quiet .
+	$(BIN)/ruff check --quiet .
+
+format: $(VENV)/.installed-test
+	$(BIN)/isort --quiet .
+	$(BIN)/black --quiet .
+
+test: $(VENV)/.installed-test lint
 	@missing=""; \
 	command -v xvfb-run >/dev/null 2>&1 || missing="$$missing xvfb xauth"; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \

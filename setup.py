@@ -23,8 +23,13 @@ setup(
     # thonnycontrib is a namespace package shared with other Thonny plugins:
     # there must be no thonnycontrib/__init__.py.
     packages=find_namespace_packages(
-        include=["companion_app", "companion_app.*", "thonnycontrib.iotkit", "device_scripts",
-                 "device_scripts.*"],
+        include=[
+            "companion_app",
+            "companion_app.*",
+            "thonnycontrib.iotkit",
+            "device_scripts",
+            "device_scripts.*",
+        ],
         exclude=["companion_app.simulator.mpy"],
     ),
     package_data={
@@ -65,6 +70,11 @@ setup(
             "amqtt>=0.11",
             # Drives headless Chromium over the DevTools protocol in the web template test.
             "websockets>=12",
+            # `make lint` (run by `make test`): pinned to a year's style, so a new release
+            # cannot turn main red on its own.
+            "black>=26,<27",
+            "isort>=9,<10",
+            "ruff>=0.17,<0.18",
         ],
     },
     entry_points={"console_scripts": ["iotkit = companion_app.cli:main"]},

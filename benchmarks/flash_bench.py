@@ -13,7 +13,6 @@ The batch figure flashes 4 virtual chips that receive at real UART speed, agains
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import subprocess
 import sys
@@ -40,16 +39,39 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--size-kb", type=int, default=1024)
-    parser.add_argument("--batch-kb", type=int, default=256,
-                        help="image size for the batch figure, whose chips run at UART speed")
+    parser.add_argument(
+        "--batch-kb",
+        type=int,
+        default=256,
+        help="image size for the batch figure, whose chips run at UART speed",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         fw = Path(tmp, "fw.bin")
         fw.write_bytes(merged_image(0, 0x1000, app_payload=args.size_kb * 1024 - 0xF000))
-        ours_cmd = lambda p: [str(BIN / "iotkit"), "flash", "--port", p, "--firmware", str(fw),  # noqa: E731
-                              "--yes"]
-        bare_cmd = lambda p: [sys.executable, "-m", "esptool", "--port", p, "--before",  # noqa: E731
-                              "no-reset", "--after", "no-reset", "write-flash", "0x1000", str(fw)]
+        ours_cmd = lambda p: [
+            str(BIN / "iotkit"),
+            "flash",
+            "--port",
+            p,
+            "--firmware",
+            str(fw),  # noqa: E731
+            "--yes",
+        ]
+        bare_cmd = lambda p: [
+            sys.executable,
+            "-m",
+            "esptool",
+            "--port",
+            p,
+            "--before",  # noqa: E731
+            "no-reset",
+            "--after",
+            "no-reset",
+            "write-flash",
+            "0x1000",
+            str(fw),
+        ]
         with VirtualBootloader("esp32", flash_image=Path(tmp, "one.flash")) as chip:
             timed(bare_cmd(chip.port))  # warm caches for both alike
             ours, bare = [], []
@@ -57,16 +79,22 @@ def main() -> int:
                 ours.append(timed(ours_cmd(chip.port)))
                 bare.append(timed(bare_cmd(chip.port)))
         m_ours, m_bare = statistics.median(ours), statistics.median(bare)
-        print(f"flash {args.size_kb} KB: ours {m_ours:.2f} s, bare esptool {m_bare:.2f} s, "
-              f"ratio {m_ours / m_bare:.2f} (goal <= 1.10; median of {args.runs})")
+        print(
+            f"flash {args.size_kb} KB: ours {m_ours:.2f} s, bare esptool {m_bare:.2f} s, "
+            f"ratio {m_ours / m_bare:.2f} (goal <= 1.10; median of {args.runs})"
+        )
 
         # Real boards spend a flash waiting on the wire, not the CPU: these chips take as long
         # to receive as a UART at the baud esptool sets (460800), so four can overlap as on a
         # classroom's USB hub. Unpaced, four virtual chips would just compete for 2 cores.
         small = Path(tmp, "small.bin")
         small.write_bytes(merged_image(0, 0x1000, app_payload=args.batch_kb * 1024 - 0xF000))
-        chips = [VirtualBootloader("esp32", flash_image=Path(tmp, f"b{i}.flash"),
-                                   uart_speed=True).start() for i in range(4)]
+        chips = [
+            VirtualBootloader(
+                "esp32", flash_image=Path(tmp, f"b{i}.flash"), uart_speed=True
+            ).start()
+            for i in range(4)
+        ]
         flash = [str(BIN / "iotkit"), "flash", "--firmware", str(small), "--yes"]
         try:
             ports = ",".join(c.port for c in chips)
@@ -75,8 +103,10 @@ def main() -> int:
         finally:
             for c in chips:
                 c.stop()
-        print(f"batch of {args.batch_kb} KB at 460800 baud: 4 boards {four:.2f} s, 1 board "
-              f"{one:.2f} s, ratio {four / one:.2f} (goal <= 1.5)")
+        print(
+            f"batch of {args.batch_kb} KB at 460800 baud: 4 boards {four:.2f} s, 1 board "
+            f"{one:.2f} s, ratio {four / one:.2f} (goal <= 1.5)"
+        )
     return 0
 
 

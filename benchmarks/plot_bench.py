@@ -117,7 +117,9 @@ def filled_store(n_points: int = N_POINTS, n_series: int = N_SERIES):
     store.add_columns(
         t,
         {
-            f"s{i}": 20 + 3 * i + np.cumsum(rng.normal(0, 0.05, n_points))
+            f"s{i}": 20
+            + 3 * i
+            + np.cumsum(rng.normal(0, 0.05, n_points))
             + rng.normal(0, 0.2, n_points)
             for i in range(n_series)
         },

@@ -22,6 +22,7 @@ import os
 import sys
 from typing import Callable, NoReturn, Sequence
 
+from companion_app.boards import DEFAULT_BOARD
 from companion_app.errors import IotkitError, UsageError
 from companion_app.inputs import positive_int, tcp_port
 
@@ -109,6 +110,8 @@ def _cmd_gui(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from companion_app.simulator.bootloader import known_chips  # the chips its data describes
+
     parser = CommandLineParser(
         prog="iotkit",
         description="Flash, wire, deploy and plot MicroPython boards. "
@@ -127,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_boards)
 
     p = sub.add_parser("sim", help="run a virtual MicroPython board until killed")
-    p.add_argument("--board", default="esp32-devkit-v1", help="board id (see `iotkit boards`)")
+    p.add_argument("--board", default=DEFAULT_BOARD, help="board id (see `iotkit boards`)")
     p.add_argument("--wiring", metavar="FILE", help="Wokwi diagram.json deciding what is connected")
     p.add_argument("--flash-dir", metavar="DIR", help="the board's flash; persists between runs")
     p.add_argument(
@@ -191,7 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--bootloader",
         metavar="CHIP",
         help="a virtual chip in ROM download mode, for esptool and `iotkit flash` "
-        "(esp32, esp32s2, esp32s3, esp32c3, esp32c6, esp8266)",
+        f"({', '.join(known_chips())})",
     )
     p.add_argument("--flash-image", metavar="FILE", help="with --bootloader: the chip's flash")
     p.add_argument("--flash-size", metavar="SIZE", help="with --bootloader: e.g. 4MB")

@@ -12,8 +12,9 @@ import struct
 BANNER = b"MicroPython v1.24.1 on 2024-11-29; Generic ESP32 module with ESP32"
 
 
-def esp_app_image(chip_id: int | None, payload: int = 4096, version: bytes = BANNER,
-                  flash_code: int = 0x20) -> bytes:
+def esp_app_image(
+    chip_id: int | None, payload: int = 4096, version: bytes = BANNER, flash_code: int = 0x20
+) -> bytes:
     """One ESP image: header (+ extended header unless ESP8266), two segments, checksum."""
     seg1 = os.urandom(payload // 2)
     seg2 = version + os.urandom(payload // 2 - len(version))
@@ -45,14 +46,27 @@ def merged_image(chip_id: int, offset: int, app_payload: int = 16384) -> bytes:
     return bytes(image) + esp_app_image(chip_id, app_payload)
 
 
-def uf2_image(family: int, blocks: int = 8, version: bytes = b"MicroPython v1.24.1 on 2024-11-29",
-              total: int | None = None) -> bytes:
+def uf2_image(
+    family: int,
+    blocks: int = 8,
+    version: bytes = b"MicroPython v1.24.1 on 2024-11-29",
+    total: int | None = None,
+) -> bytes:
     out = bytearray()
     for i in range(blocks):
         data = (version if i == 0 else b"") + os.urandom(256)
         data = data[:256]
-        block = struct.pack("<IIIIIIII", 0x0A324655, 0x9E5D5157, 0x2000, 0x10000000 + 256 * i,
-                            256, i, total or blocks, family)
+        block = struct.pack(
+            "<IIIIIIII",
+            0x0A324655,
+            0x9E5D5157,
+            0x2000,
+            0x10000000 + 256 * i,
+            256,
+            i,
+            total or blocks,
+            family,
+        )
         block += data.ljust(476, b"\x00") + struct.pack("<I", 0x0AB16F30)
         out += block
     return bytes(out)

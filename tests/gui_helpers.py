@@ -16,7 +16,9 @@ from typing import Callable
 REPO = Path(__file__).resolve().parent.parent
 # The Windows-like pass (tests/windows_like/sitecustomize.py) runs beside the normal one in
 # `make test`: its screenshots go to a folder of their own, so neither overwrites the other's.
-ARTIFACTS = REPO / "tests" / "artifacts" / ("windows-like" if os.environ.get("IOTKIT_WINDOWS_LIKE") else "")
+ARTIFACTS = (
+    REPO / "tests" / "artifacts" / ("windows-like" if os.environ.get("IOTKIT_WINDOWS_LIKE") else "")
+)
 DOC_IMAGES = REPO / "docs" / "images"
 
 # Characters whose X keysym is not the character itself.

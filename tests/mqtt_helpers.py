@@ -5,9 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import threading
 import time
 from typing import Any
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 class BrokerThread:
@@ -45,6 +52,22 @@ class BrokerThread:
             return broker
 
         self.broker = self._call(start())
+
+    @classmethod
+    def on_a_free_port(cls, attempts: int = 5) -> "BrokerThread":
+        """A started broker on a port nobody holds. A free port found first can be taken by
+        another process (the other test pass) before the broker binds it: then try another."""
+        error: Exception | None = None
+        for _ in range(attempts):
+            broker = cls(free_port())
+            try:
+                broker.start()
+                return broker
+            except Exception as exc:  # noqa: BLE001 - amqtt's BrokerError: address in use
+                broker.close()
+                error = exc
+        assert error is not None
+        raise error
 
     def stop(self) -> None:
         if self.broker is not None:

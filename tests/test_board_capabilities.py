@@ -247,5 +247,3 @@ def test_validator_reports_capability_problems():
     problems = " | ".join(validate_board_data(data, "esp32-devkit-v1"))
     assert "GPIO6 is both a flash pin and a reserved pin" in problems
     assert "UART(1) tx defaults to flash pin GPIO10 without a note" in problems
-
-

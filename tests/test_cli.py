@@ -17,8 +17,17 @@ def test_boards_json_lists_every_contract_board_id():
     assert result.returncode == 0
     ids = {b["id"] for b in json.loads(result.stdout)}
     assert ids == {
-        "esp32-devkit-v1", "esp32-devkitc", "esp32-s3-devkitc-1", "esp32-c3-devkitm-1",
-        "esp32-cam", "nodemcu", "d1-mini", "pico", "pico-w", "pico2-w", "m5stickc-plus2",
+        "esp32-devkit-v1",
+        "esp32-devkitc",
+        "esp32-s3-devkitc-1",
+        "esp32-c3-devkitm-1",
+        "esp32-cam",
+        "nodemcu",
+        "d1-mini",
+        "pico",
+        "pico-w",
+        "pico2-w",
+        "m5stickc-plus2",
     }
 
 

@@ -156,32 +156,27 @@ def test_pin_aliases(imports, call):
 
 
 def test_a_class_of_our_own_named_pin_is_not_machine_pin():
-    result = scan(
-        """
+    result = scan("""
         class Pin:
             def __init__(self, n):
                 self.n = n
         p = Pin(2)
-        """
-    )
+        """)
     assert result.uses == []
 
 
 def test_unrelated_calls_are_ignored():
-    result = scan(
-        """
+    result = scan("""
         import time, ssd1306
         time.sleep(1)
         print(len("abc"))
         oled = ssd1306.SSD1306_I2C(128, 64, None)
-        """
-    )
+        """)
     assert result.uses == [] and result.unresolved == []
 
 
 def test_irq_chained_and_on_attribute_variables():
-    result = scan(
-        """
+    result = scan("""
         from machine import Pin
         Pin(0, Pin.IN, Pin.PULL_UP).irq(handler=print)
         class Button:
@@ -191,45 +186,38 @@ def test_irq_chained_and_on_attribute_variables():
             def cb(self, p):
                 pass
         other = Pin(5, Pin.IN)
-        """
-    )
+        """)
     assert [(u.pin, u.irq) for u in result.uses] == [(0, True), (4, True), (5, False)]
 
 
 def test_irq_on_a_global_used_before_its_assignment_in_source_order():
-    result = scan(
-        """
+    result = scan("""
         from machine import Pin
         def setup():
             button.irq(handler=print)
         button = Pin(0, Pin.IN)
         setup()
-        """
-    )
+        """)
     assert only(result).irq
 
 
 def test_a_parameter_hides_the_global_of_the_same_name():
-    result = scan(
-        """
+    result = scan("""
         from machine import Pin
         button = Pin(0, Pin.IN)
         def arm(button):
             button.irq(handler=print)
-        """
-    )
+        """)
     assert not only(result).irq
 
 
 def test_mode_constants_fold_like_numbers():
-    result = scan(
-        """
+    result = scan("""
         from machine import Pin
         MODE = Pin.IN
         PULL = Pin.PULL_DOWN
         b = Pin(3, MODE, PULL)
-        """
-    )
+        """)
     assert (only(result).role, only(result).pull) == ("in+pull_down", "down")
 
 
@@ -273,14 +261,12 @@ def test_part_drivers(header, call, kind, role, pin):
 
 
 def test_ds18x20_reports_its_onewire_pin_once():
-    result = scan(
-        """
+    result = scan("""
         import machine, onewire, ds18x20
         ds = ds18x20.DS18X20(onewire.OneWire(machine.Pin(4)))
         ow = onewire.OneWire(machine.Pin(15))
         ds2 = ds18x20.DS18X20(ow)
-        """
-    )
+        """)
     assert brief(result) == [("onewire", "data", 4, 3), ("onewire", "data", 15, 4)]
 
 
@@ -292,16 +278,14 @@ def test_pull_of_a_nested_pin_is_kept():
 
 
 def test_pin_variable_passed_to_a_peripheral():
-    result = scan(
-        """
+    result = scan("""
         from machine import Pin, PWM
         LED_PIN = 2
         led = Pin(LED_PIN, Pin.OUT)
         same = led
         pwm = PWM(led, freq=500)
         pwm2 = PWM(same)
-        """
-    )
+        """)
     assert [(u.kind, u.role, u.pin, u.line, u.constant) for u in result.uses] == [
         ("pin", "out", 2, 4, "LED_PIN"),
         ("pwm", "out", 2, 6, "LED_PIN"),
@@ -313,8 +297,7 @@ def test_pin_variable_passed_to_a_peripheral():
 
 
 def test_i2c_forms():
-    result = scan(
-        """
+    result = scan("""
         from machine import Pin, I2C, SoftI2C
         a = I2C(1, scl=Pin(22), sda=Pin(21))
         b = I2C(scl=Pin(5), sda=Pin(4), freq=100000)
@@ -322,8 +305,7 @@ def test_i2c_forms():
         d = SoftI2C(scl=Pin(5), sda=Pin(4))
         e = SoftI2C(Pin(18), Pin(19))
         f = I2C(0, sda=Pin(0), scl=Pin(1))
-        """
-    )
+        """)
     assert [(u.kind, u.role, u.pin, u.bus_id, u.note, u.line) for u in result.uses] == [
         ("i2c", "scl", 22, 1, None, 3),
         ("i2c", "sda", 21, 1, None, 3),
@@ -343,14 +325,12 @@ def test_i2c_forms():
 
 
 def test_spi_and_softspi():
-    result = scan(
-        """
+    result = scan("""
         from machine import Pin, SPI, SoftSPI
         s = SPI(1, 10000000, sck=Pin(14), mosi=Pin(13), miso=Pin(12))
         t = SPI(2, baudrate=80000000, sck=Pin(18), mosi=Pin(23))
         u = SoftSPI(baudrate=100000, sck=Pin(0), mosi=Pin(2), miso=Pin(4))
-        """
-    )
+        """)
     assert [(u.kind, u.role, u.pin, u.bus_id, u.note) for u in result.uses] == [
         ("spi", "sck", 14, 1, None),
         ("spi", "mosi", 13, 1, None),
@@ -365,14 +345,12 @@ def test_spi_and_softspi():
 
 
 def test_uart_with_numbers_and_pins():
-    result = scan(
-        """
+    result = scan("""
         import machine
         TX = 17
         u = machine.UART(2, 9600, tx=TX, rx=machine.Pin(16))
         v = machine.UART(1, baudrate=115200)
-        """
-    )
+        """)
     assert [(u.kind, u.role, u.pin, u.bus_id, u.constant, u.note) for u in result.uses] == [
         ("uart", "tx", 17, 2, "TX", None),
         ("uart", "rx", 16, 2, None, None),
@@ -402,16 +380,14 @@ def test_wlan_activation(body, active):
 
 
 def test_wlan_held_on_self():
-    result = scan(
-        """
+    result = scan("""
         from network import WLAN, STA_IF
         class Net:
             def __init__(self):
                 self.wlan = WLAN(STA_IF)
             def up(self):
                 self.wlan.active(True)
-        """
-    )
+        """)
     assert result.wlan_active
 
 
@@ -449,27 +425,23 @@ def test_constants(definitions, argument, pin):
 
 
 def test_local_constant_in_a_function():
-    result = scan(
-        """
+    result = scan("""
         from machine import Pin
         def main():
             led_pin = 13
             led = Pin(led_pin, Pin.OUT)
         main()
-        """
-    )
+        """)
     assert (only(result).pin, only(result).constant) == (13, "led_pin")
 
 
 def test_global_constant_seen_from_a_function_defined_before_it():
-    result = scan(
-        """
+    result = scan("""
         from machine import Pin
         def make():
             return Pin(LED, Pin.OUT)
         LED = 2
-        """
-    )
+        """)
     assert only(result).pin == 2
 
 
@@ -477,8 +449,7 @@ def test_global_constant_seen_from_a_function_defined_before_it():
 
 
 def test_unresolved_arguments_are_listed_not_guessed():
-    result = scan(
-        """
+    result = scan("""
         import json
         from machine import Pin, PWM, I2C
         import dht
@@ -492,8 +463,7 @@ def test_unresolved_arguments_are_listed_not_guessed():
         sensor = dht.DHT22(Pin(cfg["sensor_pin"]))
         led = Pin(LED)
         bus = I2C(0, scl=Pin(cfg["scl"]), sda=Pin(21))
-        """
-    )
+        """)
     assert brief(result) == [
         ("pin", "out", None, 7),
         ("pin", "out", None, 9),
@@ -512,14 +482,12 @@ def test_unresolved_arguments_are_listed_not_guessed():
 
 
 def test_unresolved_pin_variable_is_listed_once():
-    result = scan(
-        """
+    result = scan("""
         from machine import Pin, PWM
         def fade(n):
             led = Pin(n, Pin.OUT)
             pwm = PWM(led)
-        """
-    )
+        """)
     assert brief(result) == [("pin", "out", None, 4), ("pwm", "out", None, 5)]
     assert result.unresolved == [(4, "n")]
 
@@ -528,13 +496,11 @@ def test_unresolved_pin_variable_is_listed_once():
 
 
 def test_line_and_column_point_at_the_call_in_characters():
-    result = scan(
-        """
+    result = scan("""
         from machine import Pin
         label = "température"; led = Pin(2,
                                            Pin.OUT)
-        """
-    )
+        """)
     use = only(result)
     assert (use.line, use.col) == (3, 29)
     assert use.source == "Pin(2, Pin.OUT)"
@@ -551,16 +517,14 @@ def test_scan_file_reads_utf8_with_bom(tmp_path):
 
 
 def test_arguments_hidden_in_star_args_are_unresolved_not_defaults():
-    result = scan(
-        """
+    result = scan("""
         from machine import Pin, I2C, ADC
         cfg = {}
         Pin(*args)
         I2C(0, scl=Pin(1), **cfg)
         Pin()
         ADC()
-        """
-    )
+        """)
     assert [(u.kind, u.role, u.pin, u.note) for u in result.uses] == [
         ("pin", "", None, None),
         ("i2c", "scl", 1, None),

@@ -33,8 +33,7 @@ def free_port() -> int:
 
 @pytest.fixture
 def broker():
-    b = BrokerThread(free_port())
-    b.start()
+    b = BrokerThread.on_a_free_port()
     yield b
     b.close()
 

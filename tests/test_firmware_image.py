@@ -17,8 +17,15 @@ MB = 1024 * 1024
 
 @pytest.mark.parametrize(
     "chip, chip_id, offset",
-    [("esp32", 0, 0x1000), ("esp32s2", 2, 0x1000), ("esp32s3", 9, 0x0), ("esp32c3", 5, 0x0),
-     ("esp32c6", 13, 0x0), ("esp32c5", 23, 0x2000), ("esp32p4", 18, 0x2000)],
+    [
+        ("esp32", 0, 0x1000),
+        ("esp32s2", 2, 0x1000),
+        ("esp32s3", 9, 0x0),
+        ("esp32c3", 5, 0x0),
+        ("esp32c6", 13, 0x0),
+        ("esp32c5", 23, 0x2000),
+        ("esp32p4", 18, 0x2000),
+    ],
 )
 def test_esp_image_chip_and_offset_come_from_its_header(tmp_path, chip, chip_id, offset):
     path = tmp_path / "fw.bin"

@@ -23,8 +23,9 @@ def chip_factory(tmp_path):
     chips = []
 
     def make(chip: str, flash_size: int | None = None) -> VirtualBootloader:
-        vb = VirtualBootloader(chip, flash_image=tmp_path / f"{chip}-{len(chips)}.flash",
-                               flash_size=flash_size)
+        vb = VirtualBootloader(
+            chip, flash_image=tmp_path / f"{chip}-{len(chips)}.flash", flash_size=flash_size
+        )
         vb.start()
         chips.append(vb)
         return vb
@@ -42,8 +43,9 @@ def chip_factory(tmp_path):
         ("esp8266", lambda: esp_app_image(None, payload=200_000, flash_code=0x40), 0x0),
     ],
 )
-def test_flash_writes_the_image_at_the_chips_offset(chip_factory, tmp_path, capsys, chip, image,
-                                                     offset):
+def test_flash_writes_the_image_at_the_chips_offset(
+    chip_factory, tmp_path, capsys, chip, image, offset
+):
     vb = chip_factory(chip)
     fw = tmp_path / "fw.bin"
     fw.write_bytes(image())
@@ -119,8 +121,19 @@ def test_board_id_takes_the_image_from_the_cache(chip_factory, tmp_path, capsys,
     src.write_bytes(merged_image(0, 0x1000))
     FirmwareCache(tmp_path / "lab-share").add("esp32-devkit-v1", src, "v1.24.1", "20241129")
     vb = chip_factory("esp32")
-    code = main(["flash", "--port", vb.port, "--board", "esp32-devkit-v1", "--cache",
-                 str(tmp_path / "lab-share"), "--yes", "--json"])
+    code = main(
+        [
+            "flash",
+            "--port",
+            vb.port,
+            "--board",
+            "esp32-devkit-v1",
+            "--cache",
+            str(tmp_path / "lab-share"),
+            "--yes",
+            "--json",
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     assert json.loads(capsys.readouterr().out)["image"]["micropython_version"] == "v1.24.1"
 

@@ -17,10 +17,14 @@ PORT = "/dev/ttyUSB0"
     "esptool_says, advice",
     [
         ("Failed to connect to ESP32: No serial data received.", "hold the BOOT button, press"),
-        ("Failed to connect to Espressif device: Wrong boot mode detected (0x13)!",
-         "hold the BOOT button"),
-        ("could not open port /dev/ttyUSB0: [Errno 13] Permission denied: '/dev/ttyUSB0'",
-         "sudo usermod -aG dialout $USER"),
+        (
+            "Failed to connect to Espressif device: Wrong boot mode detected (0x13)!",
+            "hold the BOOT button",
+        ),
+        (
+            "could not open port /dev/ttyUSB0: [Errno 13] Permission denied: '/dev/ttyUSB0'",
+            "sudo usermod -aG dialout $USER",
+        ),
         ("This chip is ESP32-S3, not ESP32. Wrong chip argument?", "different chip than expected"),
         ("Packet content transfer stopped (received 8 bytes)", "--baud 115200"),
         ("could not open port /dev/ttyUSB9: [Errno 2] No such file or directory", "iotkit ports"),

@@ -222,7 +222,7 @@ def test_a_pico_that_is_not_in_bootsel_mode_gets_bootsel_words(
     err = capsys.readouterr().err
     assert code == 1 and "Traceback" not in err
     assert "not a BOOTSEL drive" in err and "INFO_UF2.TXT" in err
-    assert f"hold its BOOTSEL button while you plug" in err and f"called {drive}" in err
+    assert "hold its BOOTSEL button while you plug" in err and f"called {drive}" in err
     assert "BOOT button" not in err and "EN" not in err
 
 

@@ -17,9 +17,18 @@ def sim_port(tmp_path):
     """`iotkit sim --port-file p &`, as the acceptance text does it."""
     port_file = tmp_path / "p"
     proc = subprocess.Popen(
-        [venv_bin("iotkit"), "sim", "--port-file", str(port_file),
-         "--flash-dir", str(tmp_path / "flash"), "--tcp", "0",
-         "--endpoints-file", str(tmp_path / "endpoints.json")],
+        [
+            venv_bin("iotkit"),
+            "sim",
+            "--port-file",
+            str(port_file),
+            "--flash-dir",
+            str(tmp_path / "flash"),
+            "--tcp",
+            "0",
+            "--endpoints-file",
+            str(tmp_path / "endpoints.json"),
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
@@ -77,8 +86,7 @@ def test_mpremote_eval_run_and_soft_reset(sim_port, tmp_path):
     script.write_text("import sys\nprint('hello from', sys.implementation.name)\n")
     assert mpremote(port, "run", str(script)).strip() == "hello from micropython"
     # Variables survive between execs until a soft reset clears them, as on a board.
-    out = mpremote(port, "exec", "x = 1", "+", "soft-reset", "+", "exec",
-                   "print('x' in globals())")
+    out = mpremote(port, "exec", "x = 1", "+", "soft-reset", "+", "exec", "print('x' in globals())")
     assert out.strip() == "False"
 
 

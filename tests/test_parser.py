@@ -224,7 +224,12 @@ def test_csv_header_with_time_column_gives_device_time():
 
 
 def test_csv_header_is_remembered_across_rows_blank_lines_and_noise():
-    data = b"a,b,c\n" + b"1,2,3\n\n" * 25 + b">>> \r\nTraceback (most recent call last):\n" + b"1,2,3\n" * 25
+    data = (
+        b"a,b,c\n"
+        + b"1,2,3\n\n" * 25
+        + b">>> \r\nTraceback (most recent call last):\n"
+        + b"1,2,3\n" * 25
+    )
     results = parse_all(data)
     assert len(results) == 50
     assert all(r.values == {"a": 1.0, "b": 2.0, "c": 3.0} for r in results)

@@ -118,9 +118,9 @@ def test_virtual_board_dht22_readings_show_live_in_the_plot_tab(root, vboard):
 
     app = CompanionApp(root, port=vboard.port, list_ports=lambda: [], auto_virtual=False)
     try:
-        assert pump(root, lambda: app.connection.is_connected, CONNECT_TIMEOUT), (
-            app.status_var.get()
-        )
+        assert pump(
+            root, lambda: app.connection.is_connected, CONNECT_TIMEOUT
+        ), app.status_var.get()
         console = app.panel("Console")
         type_text(console.text, "\n")
         assert pump(root, lambda: console.text_content().rstrip().endswith(">>>"), 10)

@@ -302,9 +302,7 @@ def test_cli_right_wiring_exits_0(bench, tmp_path, capsys):
 
 def test_cli_json_shape_and_exit_1(bench, tmp_path, capsys):
     path = write(tmp_path, build(dht("D27"), i2c("bme1", "iotkit-bme280")))
-    rc = main_cli.main(
-        ["check", "--live", "--port", bench.port, "--wiring", str(path), "--json"]
-    )
+    rc = main_cli.main(["check", "--live", "--port", bench.port, "--wiring", str(path), "--json"])
     out, err = capsys.readouterr()
     assert rc == 1
     doc = json.loads(out)

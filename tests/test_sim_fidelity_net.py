@@ -318,10 +318,9 @@ def test_ntptime_settime_sets_the_board_clock_to_utc(console):
 def test_umqtt_simple_and_robust_talk_to_a_real_broker(console):
     pytest.importorskip("amqtt")
     mqtt = pytest.importorskip("paho.mqtt.client")
-    from test_device_mqtt import BrokerThread
+    from mqtt_helpers import BrokerThread
 
-    broker = BrokerThread(free_port())
-    broker.start()
+    broker = BrokerThread.on_a_free_port()
     got: list[bytes] = []
     subscribed = threading.Event()
     host = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)

@@ -407,5 +407,7 @@ def test_dht22_prints_like_a_board_with_single_precision_floats(console, vboard)
     vboard.set_input("dht1", temperature=22.4, humidity=41.0)
     time.sleep(0.1)
     console.run("import dht, machine")
-    out = console.run("d = dht.DHT22(machine.Pin(14)); d.measure(); print(d.temperature(), d.humidity())")
+    out = console.run(
+        "d = dht.DHT22(machine.Pin(14)); d.measure(); print(d.temperature(), d.humidity())"
+    )
     assert out == "22.4 41.0"

@@ -42,8 +42,7 @@ def mqtt_broker() -> Iterator[tuple[int, object]]:
     Yields (port, broker); `broker.subscriptions` shows who subscribed, so a test can wait until
     the subscriber under test is listening before publishing.
     """
-    broker = BrokerThread(free_port())
-    broker.start()
+    broker = BrokerThread.on_a_free_port()
     try:
         yield broker.port, broker.broker
     finally:

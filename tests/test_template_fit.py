@@ -186,8 +186,7 @@ def _watch(port: str, seconds: float, web_port: int, seen: bytes) -> bytes:
 def _run_board(board_id: str, offered: set[str], tmp: Path) -> dict:
     """Deploy each group of fitting templates, run it RUN_S s; try each refused one."""
     report: dict = {"board": board_id, "groups": [], "refused": {}, "forms": {}}
-    broker = BrokerThread(free_port())  # a real broker (amqtt), and a subscriber counting
-    broker.start()
+    broker = BrokerThread.on_a_free_port()  # a real broker (amqtt), and a subscriber counting
     subscriber = Subscriber(broker.port, "#")
     web_port = free_port()
     config = dict(CONFIG, mqtt_broker=f"127.0.0.1:{broker.port}", web_port=web_port)

@@ -186,8 +186,6 @@ def vboard(tmp_path):
     board.stop()
 
 
-
-
 # --- 1 and 2: one Thonny session: the plug-in loads, then each view is opened ------------------
 VIEWS_SESSION = scenario("""
     yield until(backend_ready, 30, "the Python backend's prompt")

@@ -45,8 +45,11 @@ def test_copy_reports_progress_and_writes_the_whole_file(drive, tmp_path):
     fw = tmp_path / "RPI_PICO-20241129-v1.24.1.uf2"
     fw.write_bytes(uf2_image(0xE48BFF56, blocks=400))
     seen = []
-    target = copy_uf2(fw, find_bootsel_drives([drive / "RPI-RP2"])[0],
-                      progress=lambda done, total: seen.append((done, total)))
+    target = copy_uf2(
+        fw,
+        find_bootsel_drives([drive / "RPI-RP2"])[0],
+        progress=lambda done, total: seen.append((done, total)),
+    )
     assert target.read_bytes() == fw.read_bytes()
     assert seen[-1] == (fw.stat().st_size, fw.stat().st_size) and len(seen) > 1
 
@@ -101,5 +104,4 @@ def test_after_the_copy_the_new_serial_port_is_found(drive, tmp_path):
 
 def test_no_new_port_gives_a_plain_message():
     with pytest.raises(Uf2Error, match="did not come back"):
-        wait_for_new_port(before=["/dev/ttyACM0"], list_ports=lambda: ["/dev/ttyACM0"],
-                          timeout=0.3)
+        wait_for_new_port(before=["/dev/ttyACM0"], list_ports=lambda: ["/dev/ttyACM0"], timeout=0.3)

@@ -50,8 +50,12 @@ def open_console(url: str) -> serial.Serial:
     return link
 
 
-def read_until(link: serial.Serial, pattern: re.Pattern[bytes], timeout: float = 10.0,
-               prod: bytes | None = None) -> tuple[re.Match[bytes], bytes]:
+def read_until(
+    link: serial.Serial,
+    pattern: re.Pattern[bytes],
+    timeout: float = 10.0,
+    prod: bytes | None = None,
+) -> tuple[re.Match[bytes], bytes]:
     """Read until `pattern` shows up; send `prod` every second of silence."""
     seen = b""
     deadline = time.monotonic() + timeout
@@ -119,7 +123,9 @@ def test_esptool_default_reset_reflashes_running_micropython_which_then_boots(ch
     path = write_image(tmp_path, image)
     result = subprocess.run(
         [venv_bin("esptool"), "--port", url, "write-flash", "0x1000", str(path)],
-        capture_output=True, text=True, timeout=90,
+        capture_output=True,
+        text=True,
+        timeout=90,
     )
     out = result.stdout + result.stderr
     assert result.returncode == 0, out[-3000:]
@@ -191,8 +197,12 @@ def test_without_a_valid_image_the_rom_loops_on_invalid_header(chip, tmp_path, c
         from esp_pylib.serial_reset import classic_bootloader_reset
 
         classic_bootloader_reset(console)
-        read_until(console, re.compile(rb"DOWNLOAD_BOOT\(UART0/UART1/SDIO_REI_REO_V2\)\)\r\n"
-                                       rb"waiting for download\r\n"))
+        read_until(
+            console,
+            re.compile(
+                rb"DOWNLOAD_BOOT\(UART0/UART1/SDIO_REI_REO_V2\)\)\r\n" rb"waiting for download\r\n"
+            ),
+        )
         assert bl.state == "download"
     finally:
         console.close()
@@ -214,9 +224,21 @@ def test_esptool_watchdog_reset_boots_the_flash_over_a_plain_socket(chip, tmp_pa
     bl = chip("esp32c3", tcp_port=0)
     path = write_image(tmp_path, merged_image(5, 0x0))
     result = subprocess.run(
-        [venv_bin("esptool"), "--port", bl.tcp_url, "--before", "no-reset",
-         "--after", "watchdog-reset", "write-flash", "0x0", str(path)],
-        capture_output=True, text=True, timeout=60,
+        [
+            venv_bin("esptool"),
+            "--port",
+            bl.tcp_url,
+            "--before",
+            "no-reset",
+            "--after",
+            "watchdog-reset",
+            "write-flash",
+            "0x0",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
     assert "Hard resetting with a watchdog" in result.stdout

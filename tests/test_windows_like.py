@@ -267,9 +267,8 @@ def test_acceptance_socket_and_webrepl_with_posix_modules_blocked(tmp_path):
     over the socket URL; `iotkit deploy` to it works; a file put over WebREPL (the protocol of
     MicroPython's webrepl_cli.py, spoken here by the websockets client, as CI cannot fetch that
     script) is read back by mpremote byte for byte, and mpremote's file by WebREPL's get."""
-    from websockets.sync.client import connect
-
     from test_sim_webrepl import get, put, recv_text_until, start_sim_without_pty
+    from websockets.sync.client import connect
 
     env = {**windows_like_env(), "IOTKIT_WEBREPL_PASSWORD": "pico1234"}
     flash = tmp_path / "flash"

@@ -122,6 +122,10 @@ log = logging.getLogger(__name__)
 
 CHIPS = frozenset({"esp32", "esp32s3", "esp32c3", "esp8266", "rp2040", "rp2350"})
 
+#: The board every command, panel and virtual board starts with when none is chosen: the ESP32
+#: DevKit V1 most beginner kits and tutorials use (the default wiring is drawn for it).
+DEFAULT_BOARD = "esp32-devkit-v1"
+
 #: gpio: usable with machine.Pin; analog: an ADC-only input with no GPIO number (ESP8266 A0);
 #: wireless: a line of the wireless chip (Pico W WL_GPIOn); power/ground: supply pins;
 #: control: reset/enable lines; nc: not connected.

@@ -166,9 +166,7 @@ def _iotkit_sha(p):
 
 def hash_many(paths: list[str]) -> str:
     return (
-        "import hashlib,binascii\n"
-        + SHA_FN
-        + "def _iotkit_h(p):\n"
+        "import hashlib,binascii\n" + SHA_FN + "def _iotkit_h(p):\n"
         " try:\n"
         "  return binascii.hexlify(_iotkit_sha(p)[0]).decode()\n"
         " except OSError:\n"
@@ -213,10 +211,7 @@ def digest(data: bytes) -> str:
     return base64.b64encode(hashlib.sha256(data).digest()).decode()[:DIGEST_CHARS]
 
 
-_SURVEY = (
-    "import os,sys,gc,hashlib,binascii\n"
-    + SHA_FN
-    + """\
+_SURVEY = "import os,sys,gc,hashlib,binascii\n" + SHA_FN + """\
 def _iotkit_h(p):
  try:
   if os.stat(p)[0]&0x4000:
@@ -298,7 +293,6 @@ _iotkit_r['files']=[_iotkit_h(p) for p in %(paths)r]
 print(repr(_iotkit_r))
 del _iotkit_h,_iotkit_sha,_iotkit_k,_iotkit_s,_iotkit_b,_iotkit_r,_iotkit_d
 """
-)
 
 
 def deploy_survey(paths: list[str], dirs: list[str], libs: list[str], cleanup: bool) -> str:
@@ -474,10 +468,7 @@ def call_remove(path: str) -> str:
 # a time, into a temp name in BACKUP_DIR that is renamed once the copy is complete and its
 # SHA-256 checked, so a cut leaves no backup or a whole one (the sweep removes the temp file).
 
-_BACKUP_SURVEY = (
-    "import os,hashlib,binascii\n"
-    + SHA_FN
-    + """\
+_BACKUP_SURVEY = "import os,hashlib,binascii\n" + SHA_FN + """\
 def _iotkit_h(p):
  return binascii.b2a_base64(_iotkit_sha(p)[0])[:%(chars)d].decode()
 def _iotkit_q(d,n):
@@ -493,7 +484,6 @@ def _iotkit_q(d,n):
 print(repr([_iotkit_q(d,n) for d,n in %(places)r]))
 del _iotkit_h,_iotkit_sha,_iotkit_q
 """
-)
 
 
 def backup_survey(folders_names: list[tuple[str, str]]) -> str:

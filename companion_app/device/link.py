@@ -724,9 +724,7 @@ class Link:
 
     # ------------------------------------------------------------------ resets
 
-    def soft_reset(
-        self, timeout: float | None = None, stop: threading.Event | None = None
-    ) -> str:
+    def soft_reset(self, timeout: float | None = None, stop: threading.Event | None = None) -> str:
         """Ctrl-D in the friendly REPL, so boot.py and main.py run as after power-on.
 
         Returns what they printed. If main.py runs on past `timeout` (default: the link's), or

@@ -231,12 +231,25 @@ def describe_port(device: str, comports: Iterable[Any] | None = None) -> PortInf
     return PortInfo(device, "", None, None, None, HINT_MISSING, None, (), "missing")
 
 
+def looks_like_board(port: Any) -> bool:
+    """Whether a listed port is probably a board, not a built-in UART (ttyS0) or a USB drive.
+
+    Decides whether the companion connects at start or starts a virtual board instead.
+    """
+    if getattr(port, "kind", None) in ("drive", "missing", "virtual"):
+        return False
+    if getattr(port, "likely_boards", None) or getattr(port, "likely_board", None):
+        return True
+    return getattr(port, "vid", None) is not None
+
+
 __all__ = [
     "PortInfo",
     "UsbEntry",
     "describe_port",
     "hint_for_usb",
     "list_ports",
+    "looks_like_board",
     "port_info_from_comport",
     "usb_table",
 ]

@@ -80,11 +80,13 @@ def _is_release(version: str) -> bool:
 
 
 class FirmwareCache:
-    def __init__(self, folder: str | os.PathLike[str] | None = None,
-                 base_url: str | None = None) -> None:
+    def __init__(
+        self, folder: str | os.PathLike[str] | None = None, base_url: str | None = None
+    ) -> None:
         self.folder = cache_dir(folder)
-        self.base_url = (base_url or os.environ.get("IOTKIT_FIRMWARE_URL")
-                         or DEFAULT_BASE_URL).rstrip("/")
+        self.base_url = (
+            base_url or os.environ.get("IOTKIT_FIRMWARE_URL") or DEFAULT_BASE_URL
+        ).rstrip("/")
 
     # -- index ----------------------------------------------------------------------------
 
@@ -115,14 +117,27 @@ class FirmwareCache:
         """What the cache holds for a board, newest first."""
         entries = self._index()["boards"].get(board_id, [])
         out = [
-            CachedFirmware(board_id, e["version"], e["date"], self.folder / e["file"], e["size"],
-                           e["sha256"], e.get("url"))
+            CachedFirmware(
+                board_id,
+                e["version"],
+                e["date"],
+                self.folder / e["file"],
+                e["size"],
+                e["sha256"],
+                e.get("url"),
+            )
             for e in entries
         ]
         return sorted(out, key=lambda c: (_version_key(c.version), c.date), reverse=True)
 
-    def add(self, board_id: str, path: str | os.PathLike[str], version: str, date: str = "",
-            url: str | None = None) -> CachedFirmware:
+    def add(
+        self,
+        board_id: str,
+        path: str | os.PathLike[str],
+        version: str,
+        date: str = "",
+        url: str | None = None,
+    ) -> CachedFirmware:
         """Put a local file in the cache (a teacher's USB stick, or a finished download)."""
         src = Path(path)
         data = src.read_bytes()
@@ -133,8 +148,14 @@ class FirmwareCache:
             tmp = dest.with_name(f".{name}.part")
             tmp.write_bytes(data)
             os.replace(tmp, dest)
-        entry = {"version": version, "date": date, "file": name, "size": len(data),
-                 "sha256": hashlib.sha256(data).hexdigest(), "url": url}
+        entry = {
+            "version": version,
+            "date": date,
+            "file": name,
+            "size": len(data),
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "url": url,
+        }
         index = self._index()
         entries = [e for e in index["boards"].get(board_id, []) if e["file"] != name]
         index["boards"][board_id] = entries + [entry]
@@ -159,8 +180,13 @@ class FirmwareCache:
 
     # -- picking and downloading ------------------------------------------------------------
 
-    def find(self, board_id: str, version: str | None = None, download: bool = True,
-             progress: Callable[[int, int], None] | None = None) -> CachedFirmware:
+    def find(
+        self,
+        board_id: str,
+        version: str | None = None,
+        download: bool = True,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> CachedFirmware:
         """The image to flash for a board: from the cache, else downloaded into it."""
         micropython_board(board_id)
         wanted = _normalise(version)
@@ -177,9 +203,11 @@ class FirmwareCache:
     def _missing(self, board_id: str, version: str | None) -> str:
         have = ", ".join(c.version for c in self.versions(board_id)) or "nothing"
         what = f"MicroPython {version}" if version else "MicroPython release"
-        return (f"The firmware cache ({self.folder}) has no {what} for {board_id} (it has "
-                f"{have}). Connect to the internet to download it, or flash a file you already "
-                "have with --firmware FILE.")
+        return (
+            f"The firmware cache ({self.folder}) has no {what} for {board_id} (it has "
+            f"{have}). Connect to the internet to download it, or flash a file you already "
+            "have with --firmware FILE."
+        )
 
     def available(self, board_id: str) -> list[tuple[str, str, str]]:
         """(version, date, url) of each firmware on the board's download page, newest first."""
@@ -194,20 +222,33 @@ class FirmwareCache:
                 "or use a firmware file you already have with --firmware."
             ) from None
         pattern = re.compile(
-            r'href="([^"]*/resources/firmware/' + re.escape(mp["micropython"])
-            + r"-(\d{8})-(v\d+\.\d+\.\d+[\w.+-]*)\." + mp["ext"] + r')"'
+            r'href="([^"]*/resources/firmware/'
+            + re.escape(mp["micropython"])
+            + r"-(\d{8})-(v\d+\.\d+\.\d+[\w.+-]*)\."
+            + mp["ext"]
+            + r')"'
         )
         found = {}
         for href, date, ver in pattern.findall(html):
             url = href if href.startswith("http") else self.base_url + href
             found[(ver, date)] = url
-        return sorted(((v, d, u) for (v, d), u in found.items()),
-                      key=lambda x: (_version_key(x[0]), x[1]), reverse=True)
+        return sorted(
+            ((v, d, u) for (v, d), u in found.items()),
+            key=lambda x: (_version_key(x[0]), x[1]),
+            reverse=True,
+        )
 
-    def download(self, board_id: str, version: str | None = None,
-                 progress: Callable[[int, int], None] | None = None) -> CachedFirmware:
-        candidates = [c for c in self.available(board_id)
-                      if (version is None and _is_release(c[0])) or c[0] == version]
+    def download(
+        self,
+        board_id: str,
+        version: str | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> CachedFirmware:
+        candidates = [
+            c
+            for c in self.available(board_id)
+            if (version is None and _is_release(c[0])) or c[0] == version
+        ]
         if not candidates:
             raise FirmwareCacheError(
                 f"micropython.org lists no {'MicroPython ' + version if version else 'release'}"

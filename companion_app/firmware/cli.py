@@ -25,15 +25,23 @@ def add_flash_parser(sub: Any) -> None:
     where.add_argument("--port", help="the board's serial port (a BOOTSEL drive for .uf2)")
     where.add_argument("--ports", help="several ports, comma-separated: flash them in parallel")
     p.add_argument("--firmware", metavar="FILE", help="a .bin or .uf2 file")
-    p.add_argument("--board", metavar="ID",
-                   help="the board (see `iotkit boards`): its own steps when it does not answer; "
-                   "without --firmware, the image for it comes from the cache")
+    p.add_argument(
+        "--board",
+        metavar="ID",
+        help="the board (see `iotkit boards`): its own steps when it does not answer; "
+        "without --firmware, the image for it comes from the cache",
+    )
     p.add_argument("--version", help="with --board: a MicroPython version such as 1.24.1")
     p.add_argument("--cache", metavar="DIR", help="the firmware cache folder (a lab's share)")
-    p.add_argument("--erase", action=argparse.BooleanOptionalAction, default=False,
-                   help="erase the whole flash first (default: only what is written)")
-    p.add_argument("--baud", type=positive_int, default=460800,
-                   help="transfer speed (default 460800)")
+    p.add_argument(
+        "--erase",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="erase the whole flash first (default: only what is written)",
+    )
+    p.add_argument(
+        "--baud", type=positive_int, default=460800, help="transfer speed (default 460800)"
+    )
     p.add_argument("--yes", action="store_true", help="do not ask before writing")
     p.add_argument("--json", action="store_true", help="machine-readable result")
     p.set_defaults(func=run_flash)
@@ -110,8 +118,12 @@ def run_flash(args: argparse.Namespace) -> int:
 def _flash_one(args: argparse.Namespace, image: str) -> int:
     from companion_app.firmware.flasher import Flasher, describe_board
 
-    flasher = Flasher(args.port, baud=args.baud, board=args.board,
-                      on_progress=_progress_printer("", args.json or not sys.stderr.isatty()))
+    flasher = Flasher(
+        args.port,
+        baud=args.baud,
+        board=args.board,
+        on_progress=_progress_printer("", args.json or not sys.stderr.isatty()),
+    )
     result = flasher.flash(image, erase=args.erase)
     if not (args.json or not sys.stderr.isatty()):
         print(file=sys.stderr)
@@ -119,8 +131,10 @@ def _flash_one(args: argparse.Namespace, image: str) -> int:
         print(json.dumps(result.to_json(), indent=2))
         return 0
     assert result.board is not None and result.image is not None
-    print(f"Flashed {result.image.describe()} to {describe_board(result.board)} on {args.port} "
-          f"in {result.seconds:.1f} s.")
+    print(
+        f"Flashed {result.image.describe()} to {describe_board(result.board)} on {args.port} "
+        f"in {result.seconds:.1f} s."
+    )
     version = getattr(result, "micropython_version", None)
     if version:
         print(f"The board started MicroPython {version}.")
@@ -175,8 +189,10 @@ def _flash_uf2(args: argparse.Namespace, image: str, info: Any) -> int:
     if os.path.isdir(args.port):
         drives = find_bootsel_drives([Path(args.port)])
         if not drives:
-            raise IotkitError(f"{args.port} is a folder but not a BOOTSEL drive (it has no "
-                              f"INFO_UF2.TXT). {steps}")
+            raise IotkitError(
+                f"{args.port} is a folder but not a BOOTSEL drive (it has no "
+                f"INFO_UF2.TXT). {steps}"
+            )
     else:
         drives = find_bootsel_drives()
         if not drives:

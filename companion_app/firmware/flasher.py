@@ -45,8 +45,10 @@ class FlashError(IotkitError):
 
 class FlashCancelled(FlashError):
     def __init__(self) -> None:
-        super().__init__("Flash incomplete — flash again. The board will not start MicroPython "
-                         "until a flash finishes.")
+        super().__init__(
+            "Flash incomplete — flash again. The board will not start MicroPython "
+            "until a flash finishes."
+        )
 
 
 @dataclass
@@ -95,8 +97,9 @@ class FlashResult:
 
 
 class _Job:
-    def __init__(self, on_progress: Callable[[Progress], None] | None,
-                 cancel: threading.Event | None) -> None:
+    def __init__(
+        self, on_progress: Callable[[Progress], None] | None, cancel: threading.Event | None
+    ) -> None:
         self.on_progress = on_progress
         self.cancel = cancel
         self.stage = "Connecting"
@@ -171,8 +174,14 @@ class _RoutingLogger:
     def set_verbosity(self, verbosity: str) -> None:
         pass
 
-    def progress_bar(self, cur_iter: int, total_iters: int, prefix: str = "", suffix: str = "",
-                     bar_length: int = 30) -> None:
+    def progress_bar(
+        self,
+        cur_iter: int,
+        total_iters: int,
+        prefix: str = "",
+        suffix: str = "",
+        bar_length: int = 30,
+    ) -> None:
         job = self.job()
         if job is None:
             return
@@ -217,8 +226,9 @@ def _error_table() -> list[dict[str, str]]:
     return json.loads(text)["errors"]
 
 
-def translate_error(exc: BaseException, port: str, board: str | None = None,
-                    chip: str | None = None) -> FlashError:
+def translate_error(
+    exc: BaseException, port: str, board: str | None = None, chip: str | None = None
+) -> FlashError:
     """esptool's (or the OS's) failure, in words a beginner can act on.
 
     `board` (a board id) or else `chip` picks the words for "put it in download mode": an
@@ -241,8 +251,9 @@ def translate_error(exc: BaseException, port: str, board: str | None = None,
                 entry["message"].format(port=port, detail=detail, holder=holder, enter=enter)
             )
     said = " ".join(text.split()).rstrip(".") or type(exc).__name__  # one line, as all errors
-    return FlashError(f"Flashing on {port} failed: {said}. Press the board's reset button and "
-                      "try again.")
+    return FlashError(
+        f"Flashing on {port} failed: {said}. Press the board's reset button and " "try again."
+    )
 
 
 # ---- the driver --------------------------------------------------------------------------
@@ -270,8 +281,9 @@ def no_banner_note(steps: FlashMode) -> str:
 PRESS_EN_NOTE = no_reset_note(flash_mode())
 
 
-def wait_for_micropython(port: str, timeout: float = BANNER_WAIT_S,
-                         cancel: threading.Event | None = None) -> str | None:
+def wait_for_micropython(
+    port: str, timeout: float = BANNER_WAIT_S, cancel: threading.Event | None = None
+) -> str | None:
     """After a reset, read until MicroPython's friendly banner appears; return its version.
 
     The ROM's boot chatter comes first and is skipped. If the banner went by before the port
@@ -322,12 +334,19 @@ class Flasher:
     errors and notes, and a firmware file for another chip is refused before the port is opened.
     """
 
-    def __init__(self, port: str, baud: int = DEFAULT_BAUD,
-                 on_progress: Callable[[Progress], None] | None = None,
-                 cancel: threading.Event | None = None, board: str | None = None) -> None:
+    def __init__(
+        self,
+        port: str,
+        baud: int = DEFAULT_BAUD,
+        on_progress: Callable[[Progress], None] | None = None,
+        cancel: threading.Event | None = None,
+        board: str | None = None,
+    ) -> None:
         if baud <= 0:
-            raise FlashError(f"The transfer speed must be a positive baud rate such as "
-                             f"{ROM_BAUD} or {DEFAULT_BAUD}, not {baud}.")
+            raise FlashError(
+                f"The transfer speed must be a positive baud rate such as "
+                f"{ROM_BAUD} or {DEFAULT_BAUD}, not {baud}."
+            )
         self.port = port
         self.baud = baud
         self.board = load_board(board).id if board else None
@@ -352,8 +371,9 @@ class Flasher:
         # bootloader, and esptool must not try to reset it (it would fail with ENOTTY).
         mode = "no-reset" if has_no_modem_lines(self.port) else "default-reset"
         if not self.port.startswith("rfc2217://"):
-            return esptool.cmds.detect_chip(self.port, ROM_BAUD, connect_mode=mode,
-                                            connect_attempts=3)
+            return esptool.cmds.detect_chip(
+                self.port, ROM_BAUD, connect_mode=mode, connect_attempts=3
+            )
         # pyserial's RFC 2217 client renegotiates the line settings (two 50 ms round trips)
         # whenever the read timeout changes, and esptool sets its 3 s command timeout around
         # every command. A port opened with that timeout already set flashes ~8x faster.
@@ -378,8 +398,9 @@ class Flasher:
             description = esp.CHIP_NAME
         mac = ":".join(f"{b:02x}" for b in esp.read_mac())
         size_text = esptool.cmds.detect_flash_size(esp)
-        return BoardInfo(chip=chip, description=description, mac=mac,
-                         flash_size=_parse_size(size_text))
+        return BoardInfo(
+            chip=chip, description=description, mac=mac, flash_size=_parse_size(size_text)
+        )
 
     def _run(self, work: Callable[[], Any]) -> Any:
         router = _install_router()
@@ -407,8 +428,9 @@ class Flasher:
 
         return self._run(work)
 
-    def flash(self, image_path: str, erase: bool = False, offset: int | None = None,
-              reset: bool = True) -> FlashResult:
+    def flash(
+        self, image_path: str, erase: bool = False, offset: int | None = None, reset: bool = True
+    ) -> FlashResult:
         """Check, then write and verify `image_path`. Raises FlashError; nothing is written
         when the image does not fit the detected board."""
         started = time.monotonic()
@@ -443,8 +465,9 @@ class Flasher:
                 self._job.stage = "Done"
                 self._job.emit(percent=100.0, msg="Written and verified")
                 if reset:
-                    esptool.cmds.reset_chip(esp, "hard-reset" if not has_no_modem_lines(self.port)
-                                            else "no-reset")
+                    esptool.cmds.reset_chip(
+                        esp, "hard-reset" if not has_no_modem_lines(self.port) else "no-reset"
+                    )
             finally:
                 try:
                     esp._port.close()
@@ -468,16 +491,19 @@ class Flasher:
         result.seconds = time.monotonic() - started
         return result
 
-
     def _check_board(self, info: ImageInfo) -> None:
         """A picked board that this file cannot be for is refused before the port is opened."""
         if self.board is None:
             return
         board = load_board(self.board)
         if board.chip not in targets()["esp"]:
-            what = "" if info.kind == "uf2" else (
-                f"{os.path.basename(info.path)} is {info.describe()}, but the {board.name} "
-                "takes a .uf2 file. "
+            what = (
+                ""
+                if info.kind == "uf2"
+                else (
+                    f"{os.path.basename(info.path)} is {info.describe()}, but the {board.name} "
+                    "takes a .uf2 file. "
+                )
             )
             raise FlashError(f"{what}{self.steps().enter}")
         check_compatible(info, board.chip)
@@ -509,4 +535,3 @@ __all__ = [
     "no_reset_note",
     "no_banner_note",
 ]
-

@@ -277,8 +277,9 @@ def _inspect_esp(data: bytes, path: str, label: str) -> ImageInfo:
     except _Malformed as exc:
         raise ImageError(f"{label} is not a valid ESP firmware image: it has {exc}.") from None
     offset = int(t["esp"][chip]["offset"], 16)
-    return ImageInfo(path=path, kind="esp", size=len(data), chip=chip, offset=offset,
-                     header_flash_size=flash)
+    return ImageInfo(
+        path=path, kind="esp", size=len(data), chip=chip, offset=offset, header_flash_size=flash
+    )
 
 
 def _check_app_in_merged_image(data: bytes, chip: str) -> None:
@@ -341,20 +342,22 @@ def _inspect_uf2(data: bytes, path: str, label: str) -> ImageInfo:
             if int(entry["uf2_family"], 16) in families:
                 chip = name
                 break
-    return ImageInfo(path=path, kind="uf2", size=len(data), chip=chip,
-                     uf2_families=tuple(families))
+    return ImageInfo(path=path, kind="uf2", size=len(data), chip=chip, uf2_families=tuple(families))
 
 
-def check_compatible(info: ImageInfo, chip: str, flash_size: int | None = None,
-                     offset: int | None = None) -> int:
+def check_compatible(
+    info: ImageInfo, chip: str, flash_size: int | None = None, offset: int | None = None
+) -> int:
     """Refuse an image that does not fit the detected board; return the offset to write at.
 
     The message names what the file is and what the board is, so the fix is obvious.
     """
     board = chip_name(chip)
     if info.chip is None:
-        raise ImageError(f"{info.path}: cannot tell which chip this image is for, so it is not "
-                         f"written to the {board}. {_WHERE_TO_GET}")
+        raise ImageError(
+            f"{info.path}: cannot tell which chip this image is for, so it is not "
+            f"written to the {board}. {_WHERE_TO_GET}"
+        )
     if info.kind == "uf2" and chip in targets()["esp"]:
         raise ImageError(
             f"{os.path.basename(info.path)} is {info.describe()}; this board is an {board}, "

@@ -127,14 +127,19 @@ def explain_not_a_port(port: str, image: ImageInfo | None = None) -> str | None:
     )
 
 
-def copy_uf2(image: str | os.PathLike[str], drive: BootselDrive,
-             progress: Callable[[int, int], None] | None = None) -> Path:
+def copy_uf2(
+    image: str | os.PathLike[str],
+    drive: BootselDrive,
+    progress: Callable[[int, int], None] | None = None,
+) -> Path:
     """Check the image against the drive's chip, copy it with progress, fsync, return the
     path written."""
     info = inspect_image(image)
     if info.kind != "uf2":
-        raise Uf2Error(f"{os.path.basename(image)} is {info.describe()}; a Pico in BOOTSEL mode "
-                       "takes a .uf2 file. Download the .uf2 for your board.")
+        raise Uf2Error(
+            f"{os.path.basename(image)} is {info.describe()}; a Pico in BOOTSEL mode "
+            "takes a .uf2 file. Download the .uf2 for your board."
+        )
     if drive.chip is not None:
         check_compatible(info, drive.chip)
     data = Path(image).read_bytes()
@@ -152,13 +157,19 @@ def copy_uf2(image: str | os.PathLike[str], drive: BootselDrive,
         # for the vanished drive although the flash succeeded.
         if not drive.path.exists():
             return target
-        raise Uf2Error(f"Copying to {drive.path} failed ({exc.strerror or exc}). Unplug the "
-                       "board, hold BOOTSEL while plugging it back in, and try again.") from None
+        raise Uf2Error(
+            f"Copying to {drive.path} failed ({exc.strerror or exc}). Unplug the "
+            "board, hold BOOTSEL while plugging it back in, and try again."
+        ) from None
     return target
 
 
-def wait_for_new_port(before: Sequence[str], list_ports: Callable[[], Sequence[str]],
-                      timeout: float = NEW_PORT_TIMEOUT_S, poll_s: float = 0.2) -> str:
+def wait_for_new_port(
+    before: Sequence[str],
+    list_ports: Callable[[], Sequence[str]],
+    timeout: float = NEW_PORT_TIMEOUT_S,
+    poll_s: float = 0.2,
+) -> str:
     """The serial port that appeared after the copy (MicroPython booting on the Pico)."""
     deadline = time.monotonic() + timeout
     known = set(before)

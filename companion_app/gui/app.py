@@ -39,6 +39,8 @@ from dataclasses import dataclass
 from tkinter import ttk
 from typing import Any, Callable, Sequence
 
+from companion_app.boards import DEFAULT_BOARD
+from companion_app.device.ports import looks_like_board
 from companion_app.errors import IotkitError
 from companion_app.gui.listeners import Listeners
 from companion_app.gui.worker import LinkWorker, PortPoller, VirtualBoardStarter
@@ -48,10 +50,8 @@ from companion_app.simulator import virtual_board_unavailable
 log = logging.getLogger(__name__)
 
 APP_TITLE = "Thonny IoT Kit"
-DEFAULT_VIRTUAL_BOARD = "esp32-devkit-v1"
 POLL_MS = 20  # how often the Tk thread drains the link worker's queue
 APP_POLL_MS = 100  # how often it drains port scans and virtual-board reports
-
 
 
 class DeviceConnection(Listeners):
@@ -310,18 +310,6 @@ class _PortChoice:
     hint: str = ""
 
 
-def looks_like_board(port: Any) -> bool:
-    """Whether a listed port is probably a board, not a built-in UART (ttyS0) or a USB drive.
-
-    Decides whether the window connects at start or starts a virtual board instead.
-    """
-    if getattr(port, "kind", None) in ("drive", "missing", "virtual"):
-        return False
-    if getattr(port, "likely_boards", None) or getattr(port, "likely_board", None):
-        return True
-    return getattr(port, "vid", None) is not None
-
-
 class CompanionApp:
     """The companion window: toolbar (port picker, Connect), notebook of panels, status bar."""
 
@@ -333,7 +321,7 @@ class CompanionApp:
         list_ports: Callable[[], Sequence[Any]] | None = None,
         virtual_board_factory: Callable[[str], Any] | None = None,
         link_factory: Callable[[str], Any] | None = None,
-        virtual_board: str = DEFAULT_VIRTUAL_BOARD,
+        virtual_board: str = DEFAULT_BOARD,
         auto_virtual: bool = True,
         port_poll_s: float = 2.0,
         panels: Sequence[tuple[str, PanelFactory, bool, int | None]] | None = None,

@@ -309,9 +309,7 @@ class ConsolePanel(ttk.Frame):
         self.banner = ttk.Frame(self)
         self.banner_label = ttk.Label(self.banner, foreground="#a40000", wraplength=700)
         self.banner_label.pack(side="left", padx=4)
-        self.reconnect_button = ttk.Button(
-            self.banner, text="Reconnect", command=self._reconnect
-        )
+        self.reconnect_button = ttk.Button(self.banner, text="Reconnect", command=self._reconnect)
         self.reconnect_button.pack(side="left", padx=4)
 
         body = ttk.Frame(self)

@@ -38,7 +38,7 @@ from tkinter.scrolledtext import ScrolledText
 from typing import Any, Callable
 
 from companion_app import secrets
-from companion_app.boards import list_boards, load_board
+from companion_app.boards import DEFAULT_BOARD, list_boards, load_board
 from companion_app.device.pinchoice import PIN_FIELDS, PinChoices, field_spec, pin_choices
 from companion_app.errors import IotkitError
 from companion_app.gui.boardpick import board_combobox, board_id_of, board_label
@@ -47,7 +47,6 @@ from companion_app.gui.worker import describe_error
 log = logging.getLogger(__name__)
 
 POLL_MS = 50
-DEFAULT_BOARD = "esp32-devkit-v1"
 MAX_LOG_LINES = 2000
 SENSORS = ("dht22", "dht11", "bme280", "none")
 MASK = "•"

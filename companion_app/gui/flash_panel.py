@@ -33,7 +33,8 @@ from tkinter import filedialog, ttk
 from tkinter.scrolledtext import ScrolledText
 from typing import Any, Callable
 
-from companion_app.boards import flash_mode, load_board
+from companion_app.boards import CHIPS, flash_mode, load_board
+from companion_app.device.ports import looks_like_board
 from companion_app.errors import IotkitError
 from companion_app.firmware.flasher import FlashCancelled, Flasher, Progress, describe_board
 from companion_app.firmware.image import (
@@ -48,8 +49,17 @@ from companion_app.gui.worker import describe_error
 log = logging.getLogger(__name__)
 
 POLL_MS = 50  # how often the Tk thread drains the workers' reports
-PRACTICE_CHIPS = ("esp32", "esp32s3", "esp32c3", "esp8266")
 DEFAULT_PRACTICE_CHIP = "esp32"
+
+
+def practice_chips() -> list[str]:
+    """The chips a practice chip can be: those the ROM emulation knows (chips_rom.json) that
+    a board of ours has (boards.CHIPS), so that what is flashed there can run somewhere."""
+    from companion_app.simulator.bootloader import known_chips
+
+    return [chip for chip in known_chips() if chip in CHIPS]
+
+
 NOT_DETECTED = "not detected yet: press Detect board"
 MAX_LOG_LINES = 2000  # a long session of flashes must not grow the log without end
 RELEASE_WAIT_S = 2.0  # how long a flash waits for the Console's link to let go of the port
@@ -211,7 +221,7 @@ class FlashPanel(ttk.Frame):
         self.practice_check.pack(side="left")
         self.chip_var = tk.StringVar(value=DEFAULT_PRACTICE_CHIP)
         self.chip_combo = ttk.Combobox(
-            row, textvariable=self.chip_var, values=PRACTICE_CHIPS, width=9, state="readonly"
+            row, textvariable=self.chip_var, values=practice_chips(), width=9, state="readonly"
         )
         self.chip_combo.pack(side="left", padx=(6, 0))
         self.chip_combo.bind("<<ComboboxSelected>>", lambda e: self._practice_changed())
@@ -236,7 +246,10 @@ class FlashPanel(ttk.Frame):
         self.board_type_combo.bind("<<ComboboxSelected>>", lambda e: self._board_type_changed())
         self.boot_hint_var = tk.StringVar(value="")
         self.boot_hint_label = ttk.Label(
-            board, textvariable=self.boot_hint_var, foreground=HINT_COLOUR, anchor="w",
+            board,
+            textvariable=self.boot_hint_var,
+            foreground=HINT_COLOUR,
+            anchor="w",
             justify="left",
         )
         self.boot_hint_label.bind(
@@ -445,7 +458,6 @@ class FlashPanel(ttk.Frame):
 
         def work() -> tuple[list[str], list[str]]:
             """(every serial port, the ones that look like boards) for the default choice."""
-            from companion_app.gui.app import looks_like_board
 
             if self._list_ports is not None:
                 ports = list(self._list_ports())

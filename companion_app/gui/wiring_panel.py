@@ -26,7 +26,7 @@ from pathlib import Path
 from tkinter import filedialog, ttk
 from typing import Any, Callable, Sequence
 
-from companion_app.boards import Board, list_boards, load_board
+from companion_app.boards import DEFAULT_BOARD, Board, list_boards, load_board
 from companion_app.boards.parts import list_parts
 from companion_app.errors import IotkitError
 from companion_app.gui.boardpick import board_combobox, board_id_of, board_label
@@ -41,7 +41,6 @@ from companion_app.wiring.rules import Finding, run_checks
 log = logging.getLogger(__name__)
 
 POLL_MS = 50
-DEFAULT_BOARD = "esp32-devkit-v1"
 FORM_SOURCE = "wiring form"
 BOARD_PART_ID = "esp"
 PT_TO_PX = 96 / 72  # Tk font sizes in pixels, from the layout's points at screen resolution

@@ -979,7 +979,6 @@ class ChipEngine:
 # -- the transport ------------------------------------------------------------------------------
 
 
-
 def _termios_bauds() -> dict[int, int]:
     """termios' speed constants (B115200 …) as bauds; only asked where a pty exists, because
     termios is POSIX-only and this module must import on Windows too."""

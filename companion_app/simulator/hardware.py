@@ -164,8 +164,14 @@ def hardware_from_diagram(diagram: Diagram, board_id: str | None = None) -> Hard
             if kind == "mpu6050" and diagram.power_of(part.id, "AD0") not in (None, "GND"):
                 addr = 0x69
             hw.devices.append(
-                {"id": part.id, "type": kind, "bus": "i2c", "sda": sda, "scl": scl,
-                 "address": int(addr)}
+                {
+                    "id": part.id,
+                    "type": kind,
+                    "bus": "i2c",
+                    "sda": sda,
+                    "scl": scl,
+                    "address": int(addr),
+                }
             )
         elif part.type not in ("wokwi-resistor",) and not part.type.startswith("wokwi-breadboard"):
             hw.ignored.append(f"{part.id} ({part.type}): not emulated by the virtual board")
@@ -211,8 +217,12 @@ def _add_button(diagram: Diagram, part_id: str, hw: Hardware) -> None:
             (s for s in (diagram.power_of(part_id, p) for p in other_side) if s is not None), None
         )
         hw.devices.append(
-            {"id": part_id, "type": "button", "gpio": gpio,
-             "other": "GND" if supply == "GND" else ("VCC" if supply else None)}
+            {
+                "id": part_id,
+                "type": "button",
+                "gpio": gpio,
+                "other": "GND" if supply == "GND" else ("VCC" if supply else None),
+            }
         )
         return
     hw.ignored.append(f"{part_id} (wokwi-pushbutton): neither side reaches a GPIO")
@@ -224,22 +234,32 @@ def _add_onboard(board: Board, hw: Hardware) -> None:
     if board.onboard_button is not None and board.onboard_button not in used:
         # Dev boards pull the BOOT pin up with a resistor and the button shorts it to GND.
         hw.devices.append(
-            {"id": "boot", "type": "button", "gpio": board.onboard_button, "other": "GND",
-             "external_pullup": True}
+            {
+                "id": "boot",
+                "type": "button",
+                "gpio": board.onboard_button,
+                "other": "GND",
+                "external_pullup": True,
+            }
         )
     led = board.onboard_led or {}
     if isinstance(led.get("gpio"), int) and led["gpio"] not in used:
         hw.devices.append({"id": "onboard-led", "type": "led", "gpio": led["gpio"]})
 
 
+def _default_wiring() -> Any:
+    """The default wiring (a DHT22 on the board its diagram names: the default board)."""
+    wiring_file = resources.files("companion_app.simulator").joinpath(DEFAULT_WIRING)
+    return load_diagram(json.loads(wiring_file.read_text("utf-8")))
+
+
 def load_hardware(wiring: str | None, board_id: str | None) -> Hardware:
     """The virtual board's hardware: the given diagram, or the default wiring for the board."""
     if wiring is not None:
         return hardware_from_diagram(load_diagram(wiring), board_id)
-    if board_id in (None, "esp32-devkit-v1"):
-        wiring_file = resources.files("companion_app.simulator").joinpath(DEFAULT_WIRING)
-        text = wiring_file.read_text("utf-8")
-        return hardware_from_diagram(load_diagram(json.loads(text)), board_id)
+    default = _default_wiring()
+    if board_id is None or (default.board is not None and board_id == default.board.id):
+        return hardware_from_diagram(default, board_id)
     # Other boards with no wiring file: only what is soldered on the board.
     hw = Hardware(board=load_board(board_id))
     _add_onboard(hw.board, hw)

@@ -42,6 +42,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Callable
 
+from companion_app.boards import DEFAULT_BOARD
 from companion_app.errors import IotkitError, UsageError
 from companion_app.simulator import board_network
 from companion_app.simulator.endpoint import ClientPorts, endpoints_record
@@ -202,7 +203,7 @@ class VirtualBoard:
 
     def __init__(
         self,
-        board: str = "esp32-devkit-v1",
+        board: str = DEFAULT_BOARD,
         wiring: str | os.PathLike[str] | None = None,
         flash_dir: str | os.PathLike[str] | None = None,
         baud: int | None = None,
@@ -401,8 +402,12 @@ class VirtualBoard:
             "libdir": str(mpy),
             "flash_dir": str(self.flash_dir.resolve()),
             "inputs_file": os.path.join(self._state_dir, "inputs.json"),
-            "board": {"id": board.id, "name": board.name, "chip": board.chip,
-                      "machine": board.machine},
+            "board": {
+                "id": board.id,
+                "name": board.name,
+                "chip": board.chip,
+                "machine": board.machine,
+            },
             "mode": mode,
             "reset": reset,
             "cause": self._cause,

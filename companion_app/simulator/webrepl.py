@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Callable
 
 from companion_app.errors import UsageError
-from companion_app.simulator.endpoint import PortInUseError, listen
+from companion_app.simulator.endpoint import listen
 
 log = logging.getLogger(__name__)
 # The websocket layer logs every frame at DEBUG (the password's too) and each connection at INFO:

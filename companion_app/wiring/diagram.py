@@ -217,7 +217,6 @@ class Diagram(UnionFind):
                 return f"{pid}:{pin.name}"
         return endpoint
 
-
     def __repr__(self) -> str:
         board = self.board.id if self.board else None
         return (

@@ -439,8 +439,7 @@ def strapping_pin(ctx: CheckContext) -> Iterator[Finding]:
             f"{who} is wired to {_bp_text(bp)}, a boot strapping pin. {fact.what_goes_wrong}",
             _move(s, who, bp)
             + " If it must stay there, make sure the part leaves the pin alone while the board "
-            "resets"
-            + (f" (boot level: {fact.boot_level})." if fact.boot_level else "."),
+            "resets" + (f" (boot level: {fact.boot_level})." if fact.boot_level else "."),
             severity=fact.severity,
         )
 
@@ -912,8 +911,11 @@ def undervoltage(ctx: CheckContext) -> Iterator[Finding]:
             s.where(part_id, pin),
             f"{part_id} ({info.name}) needs at least {info.supply_min:g} V but its {pin} pin is "
             f"fed {supply} ({volts:g} V)." + (f" {note}" if note else ""),
-            f"Wire {part_id}:{pin} to {good[0]}." if good else "Give it its own 5 V supply "
-            "(with a common GND).",
+            (
+                f"Wire {part_id}:{pin} to {good[0]}."
+                if good
+                else "Give it its own 5 V supply " "(with a common GND)."
+            ),
         )
 
 

@@ -479,9 +479,7 @@ class _Prober:
         assert self.wiring is not None
         buses, skipped = self.wiring.i2c_buses()
         for part_id in skipped:
-            self.step(
-                "i2c-scan", part_id, True, f"{part_id}: SDA/SCL reach no GPIO, not scanned"
-            )
+            self.step("i2c-scan", part_id, True, f"{part_id}: SDA/SCL reach no GPIO, not scanned")
         for bus in buses:
             pin = f"GPIO{bus.sda}"
             found, why = self.scan(bus.sda, bus.scl)
@@ -725,7 +723,10 @@ class _Prober:
             self.step("dht-read", part_id, False, f"{part_id} on {pin}: {temp:g} °C, {hum:g} %")
             return
         self.step(
-            "dht-read", part_id, True, f"{part_id} ({model}) on {pin}: {temp:g} °C, {hum:g} %",
+            "dht-read",
+            part_id,
+            True,
+            f"{part_id} ({model}) on {pin}: {temp:g} °C, {hum:g} %",
             {"temperature": temp, "humidity": hum},
         )
 

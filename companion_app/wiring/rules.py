@@ -63,7 +63,9 @@ _RULES: dict[str, list[RuleFunc]] = {}
 @lru_cache(maxsize=1)
 def catalog() -> dict[str, dict[str, Any]]:
     """rules.json: name -> {severity, meaning, example, ...}."""
-    text = resources.files("companion_app.wiring").joinpath("rules.json").read_text(encoding="utf-8")
+    text = (
+        resources.files("companion_app.wiring").joinpath("rules.json").read_text(encoding="utf-8")
+    )
     return json.loads(text)["rules"]
 
 
@@ -91,8 +93,9 @@ def gpio_label(gpio: int | None) -> str | None:
     return None if gpio is None else f"GPIO{gpio}"
 
 
-def run_checks(board: Board, diagram: Diagram | None = None,
-               scans: Iterable[ScanResult] = ()) -> list[Finding]:
+def run_checks(
+    board: Board, diagram: Diagram | None = None, scans: Iterable[ScanResult] = ()
+) -> list[Finding]:
     """All findings, errors first, in a stable order.
 
     The scans are first resolved against the board (`resolve_for_board`: what `ADC(n)` really
@@ -112,4 +115,3 @@ def run_checks(board: Board, diagram: Diagram | None = None,
     for f in findings:
         unique.setdefault((f.rule, f.where, f.pin, f.message), f)
     return sorted(unique.values(), key=lambda f: (order[f.severity], f.where, f.rule))
-

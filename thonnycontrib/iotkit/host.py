@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from tkinter import ttk
 from typing import Any, Callable
 
+from companion_app.boards import DEFAULT_BOARD
 from companion_app.secrets import StreamMasker, mask_text
 from thonnycontrib.iotkit import VIEW_IDS, ports
 from thonnycontrib.iotkit.connection import ThonnyConnection
@@ -56,7 +57,6 @@ VIEW_LABELS = {
 # editor stays visible (the plot reads it). Users can move them; Thonny remembers where.
 VIEW_LOCATIONS = {"Flash": "e", "Wiring": "e", "Deploy": "e", "Plot": "e"}
 
-DEFAULT_BOARD = "esp32-devkit-v1"
 DEFAULT_BAUD = 115200
 OPTION_DEFAULTS: dict[str, Any] = {
     "iotkit.board": DEFAULT_BOARD,

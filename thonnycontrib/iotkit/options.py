@@ -14,6 +14,7 @@ from typing import Any
 from thonny import get_workbench
 from thonny.config_ui import ConfigurationPage
 
+from companion_app.boards import DEFAULT_BOARD
 from companion_app.gui.boardpick import board_id_of
 
 log = logging.getLogger(__name__)
@@ -104,7 +105,7 @@ class IotkitConfigPage(ConfigurationPage):
         if baud <= 0:
             raise ValueError("The baud rate must be a positive number, such as 115200.")
         return {
-            "iotkit.board": board or "esp32-devkit-v1",
+            "iotkit.board": board or DEFAULT_BOARD,
             "iotkit.firmware_cache": self.cache_var.get().strip(),
             "iotkit.baud": baud,
         }

@@ -148,7 +148,7 @@ def _resolve_gpio(pin_id):
         elif pin_id.upper().startswith("GP") and pin_id[2:].isdigit():
             pin_id = int(pin_id[2:])
         else:
-            raise ValueError("unknown named pin \"%s\"" % pin_id)
+            raise ValueError('unknown named pin "%s"' % pin_id)
     if not isinstance(pin_id, int) or pin_id not in _simhw.gpios:
         raise ValueError("invalid pin")
     return pin_id
@@ -253,8 +253,9 @@ class Pin:
             self._irq_obj = (_PinIRQFlags if _CHIP.startswith("rp2") else _PinIRQ)(self)
         return self._irq_obj
 
-    def _irq_init(self, handler=None, trigger=IRQ_FALLING | IRQ_RISING, *, priority=1, wake=None,
-                  hard=False):
+    def _irq_init(
+        self, handler=None, trigger=IRQ_FALLING | IRQ_RISING, *, priority=1, wake=None, hard=False
+    ):
         self._irq = (handler, trigger)
         self._last = self._level()
         _watch(self)
@@ -704,13 +705,27 @@ _bus_devices = {}
 # Hardware I2C buses per port (I2C_NUM_MAX in ports/esp32/machine_i2c.c, two on the rp2): any
 # other id is "I2C(n) doesn't exist"; SoftI2C takes any pins instead. The esp32 port's id
 # defaults to 0; the esp8266's machine.I2C is the software bus.
-_I2C_BUSES = {"esp32": 2, "esp32s2": 2, "esp32s3": 2, "esp32c3": 1, "esp32c6": 1, "rp2040": 2,
-              "rp2350": 2}
+_I2C_BUSES = {
+    "esp32": 2,
+    "esp32s2": 2,
+    "esp32s3": 2,
+    "esp32c3": 1,
+    "esp32c6": 1,
+    "rp2040": 2,
+    "rp2350": 2,
+}
 
 
 class I2C:
-    def __init__(self, id=0 if _CHIP.startswith("esp32") else -1, *, scl=None, sda=None,
-                 freq=400000, timeout=50000):
+    def __init__(
+        self,
+        id=0 if _CHIP.startswith("esp32") else -1,
+        *,
+        scl=None,
+        sda=None,
+        freq=400000,
+        timeout=50000
+    ):
         buses = _I2C_BUSES.get(_CHIP)
         if buses is not None and type(self) is I2C and not 0 <= id < buses:
             raise ValueError("I2C(%d) doesn't exist" % id)
@@ -830,8 +845,19 @@ class SPI:
     LSB = 1
     CONTROLLER = 0
 
-    def __init__(self, id=1, baudrate=1000000, *, polarity=0, phase=0, bits=8, firstbit=0,
-                 sck=None, mosi=None, miso=None):
+    def __init__(
+        self,
+        id=1,
+        baudrate=1000000,
+        *,
+        polarity=0,
+        phase=0,
+        bits=8,
+        firstbit=0,
+        sck=None,
+        mosi=None,
+        miso=None
+    ):
         self._baud = baudrate
 
     def init(self, *args, **kw):
@@ -859,8 +885,16 @@ class SoftSPI(SPI):
 
 
 # UARTs per port, v1.28.0 (UART_NUM_MAX on the esp32s, ports/esp8266 and ports/rp2 machine_uart.c).
-_UART_COUNT = {"esp32": 3, "esp32s2": 2, "esp32s3": 3, "esp32c3": 2, "esp32c6": 3, "esp8266": 2,
-               "rp2040": 2, "rp2350": 2}
+_UART_COUNT = {
+    "esp32": 3,
+    "esp32s2": 2,
+    "esp32s3": 3,
+    "esp32c3": 2,
+    "esp32c6": 3,
+    "esp8266": 2,
+    "rp2040": 2,
+    "rp2350": 2,
+}
 
 
 class UART:
@@ -1103,8 +1137,7 @@ class Timer:
         if kw:
             self.init(**kw)
 
-    def init(self, *, mode=PERIODIC, callback=None, period=-1, tick_hz=1000, freq=None,
-             hard=False):
+    def init(self, *, mode=PERIODIC, callback=None, period=-1, tick_hz=1000, freq=None, hard=False):
         import _thread
         import micropython
 
