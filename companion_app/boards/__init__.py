@@ -17,6 +17,13 @@ Board file schema (``data/<id>.json``, the file name is the id)::
     wokwi_board      str   folder of Wokwi's wokwi-boards repo whose board.json the pin names
                            come from; optional (absent for our own part types)
     logic_voltage    num   GPIO high level in volts
+    right_column     obj   optional {"order", "source"}: the order in which ``pins`` lists the
+                           right header column. ``pins`` holds the left column top to bottom,
+                           then the right column; "top-down" (the default) lists that too top to
+                           bottom, "bottom-up" from the bottom pin upwards, the way DIP pins are
+                           numbered round the board (Pico pins 21-40). The source is where the
+                           pins sit, e.g. the y positions in Wokwi's board.json. The pinout
+                           picture (``companion_app/wiring/pinout.py``) draws the rows from it.
     onboard_led      obj   {"gpio": int} or {"name": "LED"} plus optional color, type,
                            active_low, note; null when the board has no user LED
     onboard_button   int   GPIO of the user-readable button (BOOT on ESP dev kits); null if none
@@ -130,6 +137,10 @@ DEFAULT_BOARD = "esp32-devkit-v1"
 #: wireless: a line of the wireless chip (Pico W WL_GPIOn); power/ground: supply pins;
 #: control: reset/enable lines; nc: not connected.
 PIN_KINDS = frozenset({"gpio", "analog", "wireless", "power", "ground", "control", "nc"})
+
+#: How a board file lists its right header column (``right_column.order``); the first is the
+#: default for a file without the key.
+RIGHT_COLUMN_ORDERS = ("top-down", "bottom-up")
 
 _REQUIRED_FIELDS: dict[str, type | tuple[type, ...]] = {
     "id": str,
@@ -410,6 +421,16 @@ class Board:
     @property
     def machine_variants(self) -> tuple[str, ...]:
         return tuple(self.raw.get("machine_variants", ()))
+
+    @property
+    def right_column_order(self) -> str:
+        """ "top-down" or "bottom-up": how ``pins`` lists the right header column.
+
+        A fact of the board's layout (where its pins sit), so it is data with a source rather
+        than a list of board ids in the code that draws the pinout.
+        """
+        entry = self.raw.get("right_column") or {}
+        return str(entry.get("order", RIGHT_COLUMN_ORDERS[0]))
 
     @property
     def machines(self) -> tuple[str, ...]:
@@ -977,6 +998,20 @@ def _validate_board_capabilities(data: dict[str, Any], chips: Mapping[str, Any])
     return problems
 
 
+def _check_right_column(entry: Any) -> list[str]:
+    """Problems with the optional ``right_column`` entry (see the board file schema)."""
+    if entry is None:
+        return []
+    if not isinstance(entry, dict):
+        return ['"right_column" must be an object with "order" and "source"']
+    problems: list[str] = []
+    if entry.get("order") not in RIGHT_COLUMN_ORDERS:
+        problems.append(f'"right_column" "order" must be one of {list(RIGHT_COLUMN_ORDERS)}')
+    if not isinstance(entry.get("source"), str) or not entry["source"].strip():
+        problems.append('"right_column" needs a "source" (where the pins sit on the board)')
+    return problems
+
+
 def validate_board_data(
     data: Any, expected_id: str | None = None, chips: Mapping[str, Any] | None = None
 ) -> list[str]:
@@ -1008,6 +1043,7 @@ def validate_board_data(
     for key in ("machine_variants",):
         if key in data and not all(isinstance(m, str) for m in data[key]):
             problems.append(f'"{key}" must be a list of strings')
+    problems += _check_right_column(data.get("right_column"))
     button = data.get("onboard_button")
     if button is not None and (not isinstance(button, int) or isinstance(button, bool)):
         problems.append('"onboard_button" must be a GPIO number or null')
@@ -1229,6 +1265,7 @@ __all__ = [
     "FlashMode",
     "flash_mode",
     "PIN_KINDS",
+    "RIGHT_COLUMN_ORDERS",
     "ADC_ID_MEANINGS",
     "AdcChannel",
     "AdcTarget",

@@ -21,7 +21,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 from companion_app.boards import Board, BoardPin
 from companion_app.wiring.diagram import Diagram, split_endpoint
@@ -39,6 +39,7 @@ PART_COL_W = 46.0
 ROUTING_H = 14.0  # under the board, for wires to the far column
 FONT_PT = 8.0  # smallest text; 8 pt is readable on paper
 MM_PER_PT = 25.4 / 72
+GLYPH_EM = 0.62  # DejaVu Sans glyphs are about 0.6 em wide; rounded up so estimates are generous
 
 # --- colours ---------------------------------------------------------------------------------
 #: Red for errors and orange for warnings, as the issue and docs/wiring.md promise; blue info.
@@ -50,6 +51,8 @@ PAD_FILL = {"gpio": "#ffffff", "power": "#ffcdd2", "ground": "#cfcfcf"}
 PAD_OTHER = "#e0e0e0"
 TEXT = "#111111"
 MUTED = "#555555"
+PART_FILL = "#fff8e1"  # a part's box: pale amber, apart from the board's green
+PART_EDGE = "#8d6e63"  # its outline and pin dots
 #: Wokwi wire colour names; unknown names fall back to a palette so wires stay distinct.
 WIRE_COLOURS = {
     "red": "#d32f2f",
@@ -71,12 +74,57 @@ WIRE_COLOURS = {
 }
 WIRE_PALETTE = ("#1565c0", "#2e7d32", "#6a1b9a", "#00838f", "#ad1457", "#6d4c41", "#c9a400")
 
-#: Boards whose right-hand header the board file lists bottom to top (the way DIP pins are
-#: numbered), read from the y positions in Wokwi's board.json of each board (wokwi-boards repo,
-#: boards/<name>/board.json); the others list both columns top to bottom.
-RIGHT_COLUMN_BOTTOM_UP = frozenset(
-    {"esp32-devkit-v1", "esp32-c3-devkitm-1", "pico", "pico-w", "pico2-w"}
-)
+# --- the board and its pin rows (mm unless named a ratio or pt) ------------------------------
+TITLE_GAP = 6.0  # title block to the board and the part columns
+CONTENT_TOP = MARGIN + TITLE_H + TITLE_GAP  # top of the board and of the part columns
+MIN_BOARD_W = 70.0  # a board with short labels still looks like a board
+PART_GAP_MIN = 22.0  # between a part column and the board: room for the wires' lanes
+BOARD_FIRST_ROW = 10.0  # board's top edge to its first pin row, under the board's name
+BOARD_EXTRA_H = 12.0  # board height beyond rows x pitch: the name above, a margin below
+BOARD_NAME_Y = 4.5  # board's top edge to the middle of its name
+COLUMN_PAD = 6.0  # added to a column's widest row: the pad and its inset
+MIDDLE_GAP = 6.0  # between the two columns' widest rows
+MIDDLE_TEXT_GAP = 8.0  # between the left and the right text of one row
+EMPTY_COLUMN_W = 20.0  # width of a column with no pins
+PAD_RATIO = 0.32  # pad radius / pitch: pads of neighbouring rows stay apart
+RING_RATIO = 1.6  # severity ring radius / pad radius: the ring shows round the pad
+TEXT_GAP = 1.5  # pad ring to label, and label to rule names
+TEXT_SLACK = 1.08  # a pin's text gets this times its estimated width (ratio)
+PIN_TEXT_RATIO = 0.5  # pin text height / pitch (ratio), within the two sizes below
+PIN_TEXT_MIN_PT = 6.5  # smallest pin text, for 40-pin boards; still readable printed
+PIN_TEXT_MAX_PT = FONT_PT + 1  # largest pin text, for boards with few pins
+#: Ranks below every known severity, so an unknown one never wins a pin's colour.
+UNKNOWN_SEVERITY_RANK = len(SEVERITIES)
+
+# --- parts and wires (mm unless named a ratio) -----------------------------------------------
+PART_HEAD_H = 9.0  # part box top to its first pin row: the part's name
+PART_NAME_Y = 4.2  # part box top to the middle of its name
+PART_STACK_GAP = 4.0  # between two part boxes of one column
+PART_LABEL_GAP = 2.5  # part pin dot to its name
+PART_PIN_RATIO = 0.18  # part pin dot radius / pitch
+LEGEND_CLEARANCE = 4.0  # part boxes end this far above the legend
+LANE_MARGIN = 4.0  # wire lanes keep this far from the part column and from the board
+FAR_DROP = 3.0  # board's bottom edge to the first wire that goes round it
+FAR_STEP_MAX = 1.5  # between two wires under the board, at most
+ROUTING_MARGIN = 4.0  # part of ROUTING_H the wires under the board leave free
+FAR_OUT = 6.0  # a far-column pad to the wire that comes up beside it
+FAR_OUT_STEP = 1.2  # between two such wires
+
+# --- title and legend (mm unless pt) ---------------------------------------------------------
+TITLE_Y = 4.0  # page margin to the middle of the title
+TITLE_PT = 14
+SUMMARY_Y = 11.0  # page margin to the middle of the summary line
+SUMMARY_PT = FONT_PT + 1
+LEGEND_DOT_R = 2.0  # radius of a legend colour dot
+LEGEND_TEXT_X = 5.5  # legend item's left edge to its text
+LEGEND_ITEM_GAP = 8.0  # between one legend item's text and the next dot
+UNPLACED_Y = 6.0  # legend row to the "not wired straight to the board" line
+
+# --- line widths (mm) ------------------------------------------------------------------------
+BOARD_EDGE_W = 0.6
+PART_EDGE_W = 0.5
+PAD_EDGE_W = 0.3
+WIRE_W = 0.7
 
 
 @dataclass(frozen=True)
@@ -162,12 +210,14 @@ def header_columns(board: Board) -> tuple[list[BoardPin], list[BoardPin]]:
     """Left and right header columns, each top to bottom.
 
     Every board file lists the left column first and then the right one (checked against the
-    pin positions in Wokwi's board.json), so the first half is the left column.
+    pin positions in Wokwi's board.json), so the first half is the left column. Whether the
+    right one is listed top down or bottom up is a fact of the board, in its data file
+    (`Board.right_column_order`, tested against Wokwi's y positions).
     """
     pins = [p for p in board.pins if p.header]
     half = (len(pins) + 1) // 2
     left, right = pins[:half], pins[half:]
-    if board.id in RIGHT_COLUMN_BOTTOM_UP:
+    if board.right_column_order == "bottom-up":
         right = list(reversed(right))
     return left, right
 
@@ -210,7 +260,7 @@ def _rules_text(shown: list[str], total: int) -> str:
 
 def _text_w(text: str, size: float = FONT_PT) -> float:
     """A generous estimate of a text's width in mm (DejaVu Sans is about 0.6 em per glyph)."""
-    return len(text) * size * MM_PER_PT * 0.62
+    return len(text) * size * MM_PER_PT * GLYPH_EM
 
 
 def _wire_colour(name: str, index: int) -> str:
@@ -250,6 +300,235 @@ def _board_links(board: Board, diagram: Diagram | None) -> list[tuple[str, str, 
     return links
 
 
+@dataclass(frozen=True)
+class _Frame:
+    """Where the board sits on the page and how big its rows and text are."""
+
+    pitch: float  # mm between two pin rows
+    text_size: float  # points, for pin, part and rule text
+    x: float
+    y: float
+    w: float
+    h: float
+
+    @property
+    def bottom(self) -> float:
+        return self.y + self.h
+
+
+#: Problems per pin name: the worst severity and every rule name, in the order found.
+_Marks = dict[str, tuple[str, list[str]]]
+
+
+def _pin_marks(board: Board, findings: list[Finding], board_part: str | None) -> _Marks:
+    """Problems per pin: the worst severity wins the colour, every rule name is shown."""
+    rank = {s: i for i, s in enumerate(SEVERITIES)}
+    marks: _Marks = {}
+    for f in findings:
+        for name in pins_of_finding(board, f, board_part):
+            sev, rules = marks.get(name, (f.severity, []))
+            if rank.get(f.severity, UNKNOWN_SEVERITY_RANK) < rank.get(sev, UNKNOWN_SEVERITY_RANK):
+                sev = f.severity
+            if f.rule not in rules:
+                rules.append(f.rule)
+            marks[name] = (sev, rules)
+    return marks
+
+
+def _label_w(text: str, size: float) -> float:
+    """The width a pin's label or rule names may take, with the slack every estimate gets."""
+    return _text_w(text, size) * TEXT_SLACK
+
+
+def _pin_inset(pitch: float) -> float:
+    """From a pad's centre to its label: past the severity ring, then a gap."""
+    return pitch * PAD_RATIO * RING_RATIO + TEXT_GAP
+
+
+def _row_text(pin: BoardPin, marks: _Marks) -> tuple[str, str]:
+    """A pin's label, and its rule names (with the two spaces that set them apart) or ""."""
+    rules = marks.get(pin.name, ("", []))[1]
+    return pin_text(pin), ("  " + ", ".join(rules)) if rules else ""
+
+
+def _column_w(pins: Sequence[BoardPin], marks: _Marks, text_size: float) -> float:
+    """The widest row of one column: label, gap, rule names."""
+    widths = [
+        _label_w(a, text_size) + TEXT_GAP + _label_w(b, text_size)
+        for a, b in (_row_text(p, marks) for p in pins)
+    ]
+    return max(widths, default=EMPTY_COLUMN_W)
+
+
+def _board_frame(left: list[BoardPin], right: list[BoardPin], marks: _Marks) -> _Frame:
+    """Size the board: rows fill the height between title and legend, text sets the width."""
+    rows = max(len(left), len(right), 1)
+    # Below the board: its own padding and room for wires that go round it to the far column.
+    avail = PAGE_H - CONTENT_TOP - MARGIN - LEGEND_H - BOARD_EXTRA_H - ROUTING_H
+    pitch = min(MAX_PITCH, avail / rows)
+    text_size = max(PIN_TEXT_MIN_PT, min(PIN_TEXT_MAX_PT, pitch / MM_PER_PT * PIN_TEXT_RATIO))
+    half_w = max(_column_w(left, marks, text_size), _column_w(right, marks, text_size))
+    half_w += COLUMN_PAD
+    widest = PAGE_W - 2 * MARGIN - 2 * (PART_COL_W + PART_GAP_MIN)
+    board_w = min(widest, max(MIN_BOARD_W, 2 * half_w + MIDDLE_GAP))
+    board_h = rows * pitch + BOARD_EXTRA_H
+    return _Frame(pitch, text_size, (PAGE_W - board_w) / 2, CONTENT_TOP, board_w, board_h)
+
+
+def _board_shapes(board: Board, frame: _Frame) -> list[Shape]:
+    """The board's outline and its name across the top."""
+    outline = Shape(
+        "rect",
+        frame.x,
+        frame.y,
+        frame.w,
+        frame.h,
+        fill=BOARD_FILL,
+        outline=BOARD_EDGE,
+        width=BOARD_EDGE_W,
+        tags=("board",),
+    )
+    name = Shape(
+        "text",
+        PAGE_W / 2,
+        frame.y + BOARD_NAME_Y,
+        text=board.name,
+        size=frame.text_size,
+        bold=True,
+        anchor="center",
+        tags=("board",),
+    )
+    return [outline, name]
+
+
+def _share_row(wants: list[float], free: float) -> list[float]:
+    """Split a row's free width between its two rule texts: a short one lends the other room,
+    and only when both want more than half is each cut to half."""
+    if sum(wants) <= free:
+        return wants
+    if wants[0] <= free / 2:
+        return [wants[0], free - wants[0]]
+    if wants[1] <= free / 2:
+        return [free - wants[1], wants[1]]
+    return [free / 2, free / 2]
+
+
+def _rule_rooms(
+    left: list[BoardPin], right: list[BoardPin], marks: _Marks, frame: _Frame
+) -> dict[str, float]:
+    """The width each pin's rule names may take: both columns share the board's width row by
+    row, so rule names never run into the other column's labels."""
+    inset_w = _pin_inset(MAX_PITCH)
+    rooms: dict[str, float] = {}
+    for i in range(max(len(left), len(right), 1)):
+        pair = [col[i] if i < len(col) else None for col in (left, right)]
+        texts = [_row_text(p, marks) if p is not None else ("", "") for p in pair]
+        labels = [_label_w(a, frame.text_size) for a, _ in texts]
+        wants = [_label_w(b.strip(), frame.text_size) + TEXT_GAP if b else 0.0 for _, b in texts]
+        free = frame.w - 2 * inset_w - sum(labels) - MIDDLE_TEXT_GAP
+        for p, room in zip(pair, _share_row(wants, free)):
+            if p is not None:
+                rooms[p.name] = room - TEXT_GAP
+    return rooms
+
+
+def _fitted_rules(rules: Sequence[str], room: float, size: float) -> str:
+    """The rule names that fit `room`, the rest counted as "+N"; all stay in the findings."""
+    shown = list(rules)
+    while shown and _label_w(_rules_text(shown, len(rules)), size) > room:
+        shown.pop()
+    return _rules_text(shown, len(rules)) if rules else ""
+
+
+def _pad_shapes(spot: PinSpot, pitch: float) -> list[Shape]:
+    """A header pin's pad, with a ring in the severity colour round it when it has a problem:
+    the ring shows at a glance, in colour and in grey print."""
+    tag = f"pin:{spot.pin.name}"
+    radius = pitch * PAD_RATIO
+    shapes: list[Shape] = []
+    if spot.severity:
+        ring = SEVERITY_COLOURS[spot.severity]
+        shapes.append(
+            Shape(
+                "circle",
+                spot.x,
+                spot.y,
+                radius * RING_RATIO,
+                fill=ring,
+                outline=ring,
+                tags=(tag, "mark"),
+            )
+        )
+    fill = PAD_FILL.get(spot.pin.kind, PAD_OTHER)
+    shapes.append(
+        Shape(
+            "circle",
+            spot.x,
+            spot.y,
+            radius,
+            fill=fill,
+            outline=TEXT,
+            width=PAD_EDGE_W,
+            tags=(tag, "pad"),
+        )
+    )
+    return shapes
+
+
+def _pin_text_shapes(spot: PinSpot, rule_text: str, frame: _Frame) -> list[Shape]:
+    """A header pin's label beside its pad, and its rule names next to it, towards the middle
+    of the board; both in the severity colour."""
+    tag = f"pin:{spot.pin.name}"
+    left = spot.side == "left"
+    inset = _pin_inset(frame.pitch)
+    tx = spot.x + inset if left else spot.x - inset
+    style: dict[str, Any] = {
+        "size": frame.text_size,
+        "anchor": "w" if left else "e",
+        "fill": SEVERITY_COLOURS[spot.severity] if spot.severity else TEXT,
+    }
+    shapes = [
+        Shape(
+            "text",
+            tx,
+            spot.y,
+            text=spot.text,
+            bold=bool(spot.severity),
+            tags=(tag, "label"),
+            **style,
+        )
+    ]
+    if rule_text:
+        offset = _label_w(spot.text, frame.text_size) + TEXT_GAP
+        rx = tx + offset if left else tx - offset
+        shapes.append(
+            Shape(
+                "text", rx, spot.y, text=rule_text.strip(), bold=True, tags=(tag, "rule"), **style
+            )
+        )
+    return shapes
+
+
+def _place_pins(
+    layout: PinoutLayout,
+    columns: tuple[list[BoardPin], list[BoardPin]],
+    marks: _Marks,
+    frame: _Frame,
+) -> None:
+    """Put each header pin in its row, on the board's left or right edge."""
+    rooms = _rule_rooms(*columns, marks, frame)
+    for column, side in zip(columns, ("left", "right")):
+        x = frame.x if side == "left" else frame.x + frame.w
+        for i, pin in enumerate(column):
+            y = frame.y + BOARD_FIRST_ROW + i * frame.pitch
+            sev, rules = marks.get(pin.name, (None, []))
+            spot = PinSpot(pin, side, x, y, sev, tuple(rules))
+            layout.pins[pin.name] = spot
+            rule_text = _fitted_rules(rules, rooms[pin.name], frame.text_size)
+            layout.shapes.extend(_pad_shapes(spot, frame.pitch))
+            layout.shapes.extend(_pin_text_shapes(spot, rule_text, frame))
+
+
 def layout_pinout(
     board: Board,
     diagram: Diagram | None = None,
@@ -260,179 +539,34 @@ def layout_pinout(
     findings = list(findings)
     board_part = diagram.board_part_id if diagram is not None else None
     layout = PinoutLayout(board=board, title=title or f"{board.name} ({board.id})")
-    shapes = layout.shapes
-
-    # Problems per pin: the worst severity wins the colour, every rule name is shown.
-    order = {s: i for i, s in enumerate(SEVERITIES)}
-    marks: dict[str, tuple[str, list[str]]] = {}
-    for f in findings:
-        for name in pins_of_finding(board, f, board_part):
-            sev, rules = marks.get(name, (f.severity, []))
-            if order.get(f.severity, 9) < order.get(sev, 9):
-                sev = f.severity
-            if f.rule not in rules:
-                rules.append(f.rule)
-            marks[name] = (sev, rules)
-
-    left, right = header_columns(board)
-    rows = max(len(left), len(right), 1)
-    top = MARGIN + TITLE_H + 6
-    # Below the board: its padding (12 mm) and room for wires that go round it to the far column.
-    avail = PAGE_H - top - MARGIN - LEGEND_H - 12 - ROUTING_H
-    pitch = min(MAX_PITCH, avail / rows)
-    text_size = max(6.5, min(FONT_PT + 1, pitch / MM_PER_PT * 0.5))
-
-    def row_text(pin: BoardPin) -> tuple[str, str]:
-        rules = marks.get(pin.name, ("", []))[1]
-        return pin_text(pin), ("  " + ", ".join(rules)) if rules else ""
-
-    def side_width(pins: Sequence[BoardPin]) -> float:
-        widths = [
-            _text_w(a, text_size) * 1.08 + 1.5 + _text_w(b, text_size) * 1.08
-            for a, b in map(row_text, pins)
-        ]
-        return max(widths, default=20.0)
-
-    half_w = max(side_width(left), side_width(right)) + 6
-    board_w = min(PAGE_W - 2 * MARGIN - 2 * (PART_COL_W + 22), max(70.0, 2 * half_w + 6))
-    board_x = (PAGE_W - board_w) / 2
-    board_h = rows * pitch + 12
-    board_y = top
-    shapes.append(
-        Shape(
-            "rect",
-            board_x,
-            board_y,
-            board_w,
-            board_h,
-            fill=BOARD_FILL,
-            outline=BOARD_EDGE,
-            width=0.6,
-            tags=("board",),
-        )
-    )
-    shapes.append(
-        Shape(
-            "text",
-            PAGE_W / 2,
-            board_y + 4.5,
-            text=board.name,
-            size=text_size,
-            bold=True,
-            anchor="center",
-            tags=("board",),
-        )
-    )
-
-    # Both columns share the board's width row by row: a row whose other pin has short text
-    # lends its space; only when both sides want more than half are rule names cut short.
-    inset_w = MAX_PITCH * 0.32 * 1.6 + 1.5
-    rule_room: dict[str, float] = {}
-    for i in range(rows):
-        pair = [col[i] if i < len(col) else None for col in (left, right)]
-        texts = [row_text(p) if p is not None else ("", "") for p in pair]
-        labels = [_text_w(a, text_size) * 1.08 for a, _ in texts]
-        wants = [_text_w(b.strip(), text_size) * 1.08 + 1.5 if b else 0.0 for _, b in texts]
-        free = board_w - 2 * inset_w - sum(labels) - 8
-        if sum(wants) <= free:
-            rooms = wants
-        elif wants[0] <= free / 2:
-            rooms = [wants[0], free - wants[0]]
-        elif wants[1] <= free / 2:
-            rooms = [free - wants[1], wants[1]]
-        else:
-            rooms = [free / 2, free / 2]
-        for p, room in zip(pair, rooms):
-            if p is not None:
-                rule_room[p.name] = room - 1.5
-
-    for column, side in ((left, "left"), (right, "right")):
-        x = board_x if side == "left" else board_x + board_w
-        for i, pin in enumerate(column):
-            y = board_y + 10 + i * pitch
-            sev, rules = marks.get(pin.name, (None, []))
-            spot = PinSpot(pin, side, x, y, sev, tuple(rules))
-            layout.pins[pin.name] = spot
-            tag = f"pin:{pin.name}"
-            fill = PAD_FILL.get(pin.kind, PAD_OTHER)
-            radius = pitch * 0.32
-            if sev:
-                # A ring in the severity colour shows at a glance, in colour and in grey print.
-                shapes.append(
-                    Shape(
-                        "circle",
-                        x,
-                        y,
-                        radius * 1.6,
-                        fill=SEVERITY_COLOURS[sev],
-                        outline=SEVERITY_COLOURS[sev],
-                        tags=(tag, "mark"),
-                    )
-                )
-            shapes.append(
-                Shape("circle", x, y, radius, fill=fill, outline=TEXT, width=0.3, tags=(tag, "pad"))
-            )
-            label, rule_text = row_text(pin)
-            inset = radius * 1.6 + 1.5
-            # Both columns share the board's width: rule names that would run into the other
-            # column's labels are cut to the first ones plus "+N", and all stay in the findings.
-            room = rule_room[pin.name]
-            shown = list(rules)
-            while shown and _text_w(_rules_text(shown, len(rules)), text_size) * 1.08 > room:
-                shown.pop()
-            rule_text = _rules_text(shown, len(rules)) if rules else ""
-            anchor = "w" if side == "left" else "e"
-            tx = x + inset if side == "left" else x - inset
-            colour = SEVERITY_COLOURS[sev] if sev else TEXT
-            shapes.append(
-                Shape(
-                    "text",
-                    tx,
-                    y,
-                    text=label,
-                    size=text_size,
-                    anchor=anchor,
-                    fill=colour,
-                    bold=bool(sev),
-                    tags=(tag, "label"),
-                )
-            )
-            if rule_text:
-                # The rule names go beside the label, towards the middle of the board.
-                offset = _text_w(label, text_size) * 1.08 + 1.5
-                shapes.append(
-                    Shape(
-                        "text",
-                        tx + offset if side == "left" else tx - offset,
-                        y,
-                        text=rule_text.strip(),
-                        size=text_size,
-                        anchor="w" if side == "left" else "e",
-                        fill=colour,
-                        bold=True,
-                        tags=(tag, "rule"),
-                    )
-                )
-
-    _place_parts(layout, diagram, pitch, text_size, board_x, board_w)
+    marks = _pin_marks(board, findings, board_part)
+    columns = header_columns(board)
+    frame = _board_frame(*columns, marks)
+    layout.shapes.extend(_board_shapes(board, frame))
+    _place_pins(layout, columns, marks, frame)
+    _place_parts(layout, diagram, frame)
     _title_and_legend(layout, findings, diagram)
     return layout
 
 
-def _place_parts(
-    layout: PinoutLayout,
-    diagram: Diagram | None,
-    pitch: float,
-    text_size: float,
-    board_x: float,
-    board_w: float,
-) -> None:
-    """Parts go beside the board, on the side most of their wires leave from, in the order of
-    the pins they use, so wires run mostly straight across."""
-    links = _board_links(layout.board, diagram)
-    board_bottom = max(s.y + s.h for s in layout.shapes if s.kind == "rect" and "board" in s.tags)
-    by_part: dict[str, list[tuple[str, str, str]]] = {}
-    for pid, part_pin, board_pin, colour in links:
+# --- parts and wires -------------------------------------------------------------------------
+#: Part id -> (part pin, board pin, wire colour name) of every wire to a header pin.
+_PartWires = dict[str, list[tuple[str, str, str]]]
+
+
+@dataclass
+class _Routing:
+    """Counters shared by every wire on the page, so colours and far lanes never repeat."""
+
+    far_wires: int  # wires that go round the bottom of the board, over both sides
+    wire_index: int = 0
+    far_lane: int = 0
+
+
+def _wires_by_part(layout: PinoutLayout, diagram: Diagram | None) -> _PartWires:
+    """The wires to header pins, per part, in diagram order; records the parts on `layout`."""
+    by_part: _PartWires = {}
+    for pid, part_pin, board_pin, colour in _board_links(layout.board, diagram):
         if board_pin in layout.pins:
             by_part.setdefault(pid, []).append((part_pin, board_pin, colour))
     # Wokwi's "$serialMonitor" is the simulator's terminal, not a part on the breadboard.
@@ -442,160 +576,176 @@ def _place_parts(
             p.id for p in diagram.parts if p.id != diagram.board_part_id and p.id not in by_part
         ]
     layout.parts = list(by_part)
+    return by_part
 
+
+def _part_sides(layout: PinoutLayout, by_part: _PartWires) -> dict[str, list[str]]:
+    """Each part goes on the side most of its wires leave from (left on a tie)."""
     sides: dict[str, list[str]] = {"left": [], "right": []}
     for pid, wires in by_part.items():
         n_left = sum(1 for _, bp, _ in wires if layout.pins[bp].side == "left")
         sides["left" if n_left * 2 >= len(wires) else "right"].append(pid)
+    return sides
 
-    def mean_y(pid: str) -> float:
-        ys = [layout.pins[bp].y for _, bp, _ in by_part[pid]]
-        return sum(ys) / len(ys)
 
-    shapes = layout.shapes
-    wire_index = 0
-    far_lane = 0  # wires that go round the bottom of the board, over both sides
+def _part_pins(wires: list[tuple[str, str, str]]) -> list[str]:
+    """A part's pins that have a wire to the board, each once, in wire order."""
+    return list(dict.fromkeys(pp for pp, _, _ in wires))
+
+
+def _stack_boxes(
+    pids: list[str], by_part: _PartWires, mean_y: dict[str, float], pitch: float, bottom: float
+) -> list[tuple[str, float, float]]:
+    """(part id, top, height) of each box in one column: each box centred on its wires where
+    it can be, pushed down past the one above, and the whole stack slid up if it would run
+    past `bottom` (but never above the title)."""
+    next_y = CONTENT_TOP
+    boxes: list[tuple[str, float, float]] = []
+    for pid in pids:
+        box_h = PART_HEAD_H + len(_part_pins(by_part[pid])) * pitch
+        y0 = max(next_y, mean_y[pid] - box_h / 2)
+        boxes.append((pid, y0, box_h))
+        next_y = y0 + box_h + PART_STACK_GAP
+    overflow = next_y - PART_STACK_GAP - bottom
+    if overflow > 0:
+        boxes = [(pid, y0 - overflow, h) for pid, y0, h in boxes]
+        first = boxes[0][1] if boxes else 0.0
+        if first < CONTENT_TOP:
+            boxes = [(pid, y0 + CONTENT_TOP - first, h) for pid, y0, h in boxes]
+    return boxes
+
+
+def _part_shapes(
+    title: str,
+    tag: str,
+    box: tuple[float, float, float],
+    pin_y: dict[str, float],
+    side: str,
+    frame: _Frame,
+) -> list[Shape]:
+    """A part's box with its name on top and its wired pins along the edge facing the board."""
+    col_x, y0, box_h = box
+    edge_x = col_x + PART_COL_W if side == "left" else col_x
+    shapes = [
+        Shape(
+            "rect",
+            col_x,
+            y0,
+            PART_COL_W,
+            box_h,
+            fill=PART_FILL,
+            outline=PART_EDGE,
+            width=PART_EDGE_W,
+            tags=(tag,),
+        ),
+        Shape(
+            "text",
+            col_x + PART_COL_W / 2,
+            y0 + PART_NAME_Y,
+            text=title,
+            size=frame.text_size,
+            bold=True,
+            anchor="center",
+            tags=(tag,),
+        ),
+    ]
+    anchor = "e" if side == "left" else "w"
+    tx = edge_x - PART_LABEL_GAP if side == "left" else edge_x + PART_LABEL_GAP
+    for pp, py in pin_y.items():
+        shapes.append(
+            Shape("text", tx, py, text=pp, size=frame.text_size, anchor=anchor, tags=(tag,))
+        )
+        dot_r = frame.pitch * PART_PIN_RATIO
+        shapes.append(
+            Shape("circle", edge_x, py, dot_r, fill=PART_EDGE, outline=PART_EDGE, tags=(tag,))
+        )
+    return shapes
+
+
+def _far_route(
+    start: tuple[float, float], lane_x: float, spot: PinSpot, frame: _Frame, routing: _Routing
+) -> tuple[tuple[float, float], ...]:
+    """A wire to a pin on the far column: down its lane, under the board, up beside the pad.
+    Each far wire gets its own level under the board and its own column beside the pads."""
+    step = min(FAR_STEP_MAX, (ROUTING_H - ROUTING_MARGIN) / max(1, routing.far_wires))
+    below = frame.bottom + FAR_DROP + routing.far_lane * step
+    out = 1 if spot.side == "right" else -1
+    far_x = spot.x + (FAR_OUT + routing.far_lane * FAR_OUT_STEP) * out
+    routing.far_lane += 1
+    return (start, (lane_x, start[1]), (lane_x, below), (far_x, below), (far_x, spot.y))
+
+
+def _place_column(
+    layout: PinoutLayout,
+    diagram: Diagram | None,
+    by_part: _PartWires,
+    pids: list[str],
+    side: str,
+    frame: _Frame,
+    routing: _Routing,
+) -> None:
+    """The parts of one side, top to bottom by their wires, and each wire in its own lane."""
+    mean_y = {pid: sum(layout.pins[bp].y for _, bp, _ in w) / len(w) for pid, w in by_part.items()}
+    pids.sort(key=mean_y.__getitem__)
+    col_x = MARGIN if side == "left" else layout.width - MARGIN - PART_COL_W
+    edge_x = col_x + PART_COL_W if side == "left" else col_x
+    board_edge = frame.x if side == "left" else frame.x + frame.w
+    gap_lo, gap_hi = sorted((edge_x, board_edge))
+    n_wires = sum(len(by_part[p]) for p in pids)
+    bottom = layout.height - MARGIN - LEGEND_H - LEGEND_CLEARANCE
+    lane = 0
+    for pid, y0, box_h in _stack_boxes(pids, by_part, mean_y, frame.pitch, bottom):
+        part = diagram.part(pid) if diagram is not None else None
+        kind = part.type.removeprefix("wokwi-").removeprefix("board-") if part else ""
+        pins = _part_pins(by_part[pid])
+        pin_y = {pp: y0 + PART_HEAD_H + (i + 0.5) * frame.pitch for i, pp in enumerate(pins)}
+        title = f"{pid} ({kind})"
+        box = (col_x, y0, box_h)
+        layout.shapes.extend(_part_shapes(title, f"part:{pid}", box, pin_y, side, frame))
+        for part_pin, board_pin, colour_name in by_part[pid]:
+            spot = layout.pins[board_pin]
+            colour = _wire_colour(colour_name, routing.wire_index)
+            routing.wire_index += 1
+            # Each wire gets its own vertical lane in the gap, so no two wires run together.
+            lane += 1
+            lane_x = (
+                gap_lo + LANE_MARGIN + (gap_hi - gap_lo - 2 * LANE_MARGIN) * (lane / (n_wires + 1))
+            )
+            start = (edge_x, pin_y[part_pin])
+            if spot.side == side:
+                route = (start, (lane_x, start[1]), (lane_x, spot.y))
+            else:
+                route = _far_route(start, lane_x, spot, frame, routing)
+            points = (*route, (spot.x, spot.y))
+            layout.wires.append(WireSpot(pid, part_pin, board_pin, colour, points))
+            tags = (f"wire:{pid}:{part_pin}", f"pin:{board_pin}")
+            layout.shapes.append(
+                Shape("line", points=points, outline=colour, width=WIRE_W, tags=tags)
+            )
+
+
+def _place_parts(layout: PinoutLayout, diagram: Diagram | None, frame: _Frame) -> None:
+    """Parts go beside the board, on the side most of their wires leave from, in the order of
+    the pins they use, so wires run mostly straight across."""
+    by_part = _wires_by_part(layout, diagram)
+    sides = _part_sides(layout, by_part)
     far_wires = sum(
         1
         for pid, wires in by_part.items()
         for _, bp, _ in wires
         if layout.pins[bp].side != ("left" if pid in sides["left"] else "right")
     )
-    bottom_limit = layout.height - MARGIN - LEGEND_H - 4
+    routing = _Routing(far_wires)
     for side, pids in sides.items():
-        pids.sort(key=mean_y)
-        col_x = MARGIN if side == "left" else layout.width - MARGIN - PART_COL_W
-        edge_x = col_x + PART_COL_W if side == "left" else col_x
-        board_edge = board_x if side == "left" else board_x + board_w
-        gap_lo, gap_hi = sorted((edge_x, board_edge))
-        n_wires = sum(len(by_part[p]) for p in pids)
-        next_y = MARGIN + TITLE_H + 6
-        boxes: list[tuple[str, float, float]] = []
-        for pid in pids:
-            pins = list(dict.fromkeys(pp for pp, _, _ in by_part[pid]))
-            box_h = 9 + len(pins) * pitch
-            y0 = max(next_y, mean_y(pid) - box_h / 2)
-            boxes.append((pid, y0, box_h))
-            next_y = y0 + box_h + 4
-        overflow = next_y - 4 - bottom_limit
-        if overflow > 0:  # pushed below the page: slide the stack up, never above the title
-            boxes = [(pid, y0 - overflow, h) for pid, y0, h in boxes]
-            first = boxes[0][1] if boxes else 0.0
-            floor = MARGIN + TITLE_H + 6
-            if first < floor:
-                boxes = [(pid, y0 + floor - first, h) for pid, y0, h in boxes]
-        lane = 0
-        for pid, y0, box_h in boxes:
-            part = diagram.part(pid) if diagram is not None else None
-            kind = part.type.removeprefix("wokwi-").removeprefix("board-") if part else ""
-            shapes.append(
-                Shape(
-                    "rect",
-                    col_x,
-                    y0,
-                    PART_COL_W,
-                    box_h,
-                    fill="#fff8e1",
-                    outline="#8d6e63",
-                    width=0.5,
-                    tags=(f"part:{pid}",),
-                )
-            )
-            shapes.append(
-                Shape(
-                    "text",
-                    col_x + PART_COL_W / 2,
-                    y0 + 4.2,
-                    text=f"{pid} ({kind})",
-                    size=text_size,
-                    bold=True,
-                    anchor="center",
-                    tags=(f"part:{pid}",),
-                )
-            )
-            pins = list(dict.fromkeys(pp for pp, _, _ in by_part[pid]))
-            pin_y = {pp: y0 + 9 + (i + 0.5) * pitch for i, pp in enumerate(pins)}
-            for pp, py in pin_y.items():
-                anchor = "e" if side == "left" else "w"
-                tx = edge_x - 2.5 if side == "left" else edge_x + 2.5
-                shapes.append(
-                    Shape(
-                        "text",
-                        tx,
-                        py,
-                        text=pp,
-                        size=text_size,
-                        anchor=anchor,
-                        tags=(f"part:{pid}",),
-                    )
-                )
-                shapes.append(
-                    Shape(
-                        "circle",
-                        edge_x,
-                        py,
-                        pitch * 0.18,
-                        fill="#8d6e63",
-                        outline="#8d6e63",
-                        tags=(f"part:{pid}",),
-                    )
-                )
-            for part_pin, board_pin, colour_name in by_part[pid]:
-                spot = layout.pins[board_pin]
-                colour = _wire_colour(colour_name, wire_index)
-                wire_index += 1
-                # Each wire gets its own vertical lane in the gap, so no two wires run together.
-                frac = (lane + 1) / (n_wires + 1)
-                lane += 1
-                lane_x = gap_lo + 4 + (gap_hi - gap_lo - 8) * frac
-                py = pin_y[part_pin]
-                pad_x = spot.x
-                points: tuple[tuple[float, float], ...]
-                if spot.side == side:
-                    points = ((edge_x, py), (lane_x, py), (lane_x, spot.y), (pad_x, spot.y))
-                else:  # a pin on the far column: go round the bottom of the board
-                    step = min(1.5, (ROUTING_H - 4) / max(1, far_wires))
-                    below = board_bottom + 3 + far_lane * step
-                    far_x = pad_x + (6 + far_lane * 1.2) * (1 if spot.side == "right" else -1)
-                    far_lane += 1
-                    points = (
-                        (edge_x, py),
-                        (lane_x, py),
-                        (lane_x, below),
-                        (far_x, below),
-                        (far_x, spot.y),
-                        (pad_x, spot.y),
-                    )
-                layout.wires.append(WireSpot(pid, part_pin, board_pin, colour, points))
-                shapes.append(
-                    Shape(
-                        "line",
-                        points=points,
-                        outline=colour,
-                        width=0.7,
-                        tags=(f"wire:{pid}:{part_pin}", f"pin:{board_pin}"),
-                    )
-                )
+        _place_column(layout, diagram, by_part, pids, side, frame, routing)
     # Pads above the wires, so a wire ends under its pin rather than across it.
-    shapes.sort(key=lambda s: 0 if s.kind == "line" else 1)
+    layout.shapes.sort(key=lambda s: 0 if s.kind == "line" else 1)
 
 
 def _title_and_legend(
     layout: PinoutLayout, findings: list[Finding], diagram: Diagram | None
 ) -> None:
-    shapes = layout.shapes
-    shapes.append(
-        Shape(
-            "text",
-            MARGIN,
-            MARGIN + 4,
-            text=layout.title,
-            size=14,
-            bold=True,
-            anchor="w",
-            tags=("title",),
-        )
-    )
+    """The title and a one-line summary at the top; the colour legend at the bottom."""
     n_err = sum(1 for f in findings if f.severity == "error")
     n_warn = sum(1 for f in findings if f.severity == "warning")
     source = f" — {diagram.source}" if diagram is not None and diagram.source else ""
@@ -604,18 +754,34 @@ def _title_and_legend(
         if findings
         else f"No problems found{source}"
     )
-    shapes.append(
+    layout.shapes += [
         Shape(
             "text",
             MARGIN,
-            MARGIN + 11,
+            MARGIN + TITLE_Y,
+            text=layout.title,
+            size=TITLE_PT,
+            bold=True,
+            anchor="w",
+            tags=("title",),
+        ),
+        Shape(
+            "text",
+            MARGIN,
+            MARGIN + SUMMARY_Y,
             text=summary,
-            size=FONT_PT + 1,
+            size=SUMMARY_PT,
             fill=MUTED,
             anchor="w",
             tags=("title",),
-        )
-    )
+        ),
+    ]
+    layout.shapes += _legend_shapes(layout)
+
+
+def _legend_shapes(layout: PinoutLayout) -> list[Shape]:
+    """What the colours mean, in one row, and the parts the picture could not place."""
+    shapes: list[Shape] = []
     y = layout.height - MARGIN - LEGEND_H / 2
     x = MARGIN
     items = [
@@ -625,17 +791,26 @@ def _title_and_legend(
         (PAD_FILL["ground"], "ground"),
     ]
     for colour, text in items:
-        shapes.append(Shape("circle", x + 2, y, 2.0, fill=colour, outline=TEXT, tags=("legend",)))
-        shapes.append(
-            Shape("text", x + 5.5, y, text=text, size=FONT_PT, anchor="w", tags=("legend",))
+        dot = Shape(
+            "circle",
+            x + LEGEND_DOT_R,
+            y,
+            LEGEND_DOT_R,
+            fill=colour,
+            outline=TEXT,
+            tags=("legend",),
         )
-        x += 5.5 + _text_w(text) + 8
+        label = Shape(
+            "text", x + LEGEND_TEXT_X, y, text=text, size=FONT_PT, anchor="w", tags=("legend",)
+        )
+        shapes += [dot, label]
+        x += LEGEND_TEXT_X + _text_w(text) + LEGEND_ITEM_GAP
     if layout.unplaced:
         shapes.append(
             Shape(
                 "text",
                 MARGIN,
-                y + 6,
+                y + UNPLACED_Y,
                 size=FONT_PT,
                 anchor="w",
                 fill=MUTED,
@@ -643,6 +818,7 @@ def _title_and_legend(
                 tags=("legend",),
             )
         )
+    return shapes
 
 
 # --- the printable file ----------------------------------------------------------------------
@@ -656,7 +832,6 @@ def render_figure(layout: PinoutLayout, dpi: int = PRINT_DPI):
     """The layout as a matplotlib Figure (Agg canvas attached), page-sized at `dpi`."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-    from matplotlib.patches import Circle, Rectangle
 
     # Whole pixels, rounded up: A4 at 150 dpi is 1753.9 px wide and must not lose that pixel.
     px_w, px_h = math.ceil(layout.width / 25.4 * dpi), math.ceil(layout.height / 25.4 * dpi)
@@ -667,56 +842,47 @@ def render_figure(layout: PinoutLayout, dpi: int = PRINT_DPI):
     ax.set_ylim(layout.height, 0)  # y grows downwards, as on the page and the Tk canvas
     ax.set_aspect("equal")
     ax.axis("off")
-    pt = 72 / 25.4  # line widths: mm -> points
-    for z, s in enumerate(layout.shapes):
-        if s.kind == "rect":
-            ax.add_patch(
-                Rectangle(
-                    (s.x, s.y),
-                    s.w,
-                    s.h,
-                    facecolor=s.fill or "none",
-                    edgecolor=s.outline or "none",
-                    linewidth=s.width * pt,
-                    zorder=z,
-                )
-            )
-        elif s.kind == "circle":
-            ax.add_patch(
-                Circle(
-                    (s.x, s.y),
-                    s.w,
-                    facecolor=s.fill or "none",
-                    edgecolor=s.outline or "none",
-                    linewidth=s.width * pt,
-                    zorder=z,
-                )
-            )
-        elif s.kind == "line":
-            xs, ys = zip(*s.points)
-            ax.plot(
-                xs,
-                ys,
-                color=s.outline,
-                linewidth=s.width * pt,
-                zorder=z,
-                solid_joinstyle="round",
-                solid_capstyle="round",
-            )
-        elif s.kind == "text":
-            ha, va = _mpl_anchor(s.anchor)
-            ax.text(
-                s.x,
-                s.y,
-                s.text,
-                fontsize=s.size,
-                ha=ha,
-                va=va,
-                color=s.fill or TEXT,
-                fontweight="bold" if s.bold else "normal",
-                zorder=z,
-            )
+    for z, shape in enumerate(layout.shapes):
+        _draw(ax, shape, z)
     return fig
+
+
+def _draw(ax, s: Shape, z: int) -> None:
+    """One shape on matplotlib axes in page millimetres, above the shapes before it (`z`)."""
+    from matplotlib.patches import Circle, Rectangle
+
+    pt = 72 / 25.4  # line widths: mm -> points
+    edge = {"facecolor": s.fill or "none", "edgecolor": s.outline or "none"}
+    if s.kind == "rect":
+        ax.add_patch(Rectangle((s.x, s.y), s.w, s.h, linewidth=s.width * pt, zorder=z, **edge))
+    elif s.kind == "circle":
+        ax.add_patch(Circle((s.x, s.y), s.w, linewidth=s.width * pt, zorder=z, **edge))
+    elif s.kind == "line":
+        xs, ys = zip(*s.points)
+        ax.plot(
+            xs,
+            ys,
+            color=s.outline,
+            linewidth=s.width * pt,
+            zorder=z,
+            solid_joinstyle="round",
+            solid_capstyle="round",
+        )
+    elif s.kind == "text":
+        ha, va = _mpl_anchor(s.anchor)
+        weight = "bold" if s.bold else "normal"
+        colour = s.fill or TEXT
+        ax.text(
+            s.x,
+            s.y,
+            s.text,
+            fontsize=s.size,
+            ha=ha,
+            va=va,
+            color=colour,
+            fontweight=weight,
+            zorder=z,
+        )
 
 
 def render(layout: PinoutLayout, path: str | os.PathLike[str], dpi: int = PRINT_DPI) -> Path:
