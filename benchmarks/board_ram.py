@@ -22,26 +22,9 @@ from pathlib import Path
 from companion_app.boards import load_board
 from companion_app.device.link import Link
 from companion_app.simulator import VirtualBoard
-from companion_app.simulator.host import HEAP_SCALE_64BIT
+from companion_app.simulator.host import HEAP_SCALE_64BIT, LARGEST_BYTEARRAY_PROGRAM
 
 BOARDS = ("nodemcu", "esp32-devkit-v1", "pico")
-
-# Written to the board's flash and imported: the bisection runs with only its bytecode held.
-LARGEST = """\
-import gc
-def largest():
-    lo, hi = 0, 16 * 1024 * 1024
-    while hi - lo > 64:
-        mid = (lo + hi) // 2
-        try:
-            b = bytearray(mid)
-            b = None
-            lo = mid
-        except MemoryError:
-            hi = mid
-        gc.collect()
-    return lo
-"""
 
 
 def measure(board_id: str) -> dict[str, int | str]:
@@ -49,7 +32,8 @@ def measure(board_id: str) -> dict[str, int | str]:
     with tempfile.TemporaryDirectory(prefix="iotkit-ram-") as tmp:
         flash = Path(tmp) / "flash"
         flash.mkdir()
-        (flash / "ram_probe.py").write_text(LARGEST, encoding="utf-8")
+        # On the flash and imported: the bisection runs with only its bytecode held.
+        (flash / "ram_probe.py").write_text(LARGEST_BYTEARRAY_PROGRAM, encoding="utf-8")
         with VirtualBoard(board=board_id, flash_dir=flash) as board:
             link = Link(board.port)
             link.open()

@@ -25,6 +25,8 @@ import argparse
 import json
 import logging
 import socket
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -117,6 +119,33 @@ class SizedBoard(VirtualBoard):
         return cfg
 
 
+def precompiled(files: list[Any], version: tuple[int, int] | None = None) -> list[Any]:
+    """`files` (deploy.LocalFile) with every module compiled to .mpy, as `deploy --mpy` sends.
+
+    `version`: the .mpy version, default the one the virtual board's interpreter loads.
+    """
+    if version is None:
+        version = virtual_mpy_version()
+    info = engine.BoardInfo(mpy=version[0] | (version[1] << 8))
+    out, _remove, note = engine._apply_mpy(files, info, {})
+    if note:
+        raise RuntimeError(note)
+    return out
+
+
+def virtual_mpy_version() -> tuple[int, int]:
+    """The .mpy version of the installed MicroPython (the virtual board's firmware)."""
+    exe = Path(sys.executable).with_name("micropython")
+    out = subprocess.run(
+        [str(exe), "-c", "import sys; print(sys.implementation._mpy)"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    ).stdout
+    mpy = int(out.strip())
+    return mpy & 0xFF, (mpy >> 8) & 3
+
+
 def set_files(parts: list[str], form: str, extra: dict[str, Any]) -> list[engine.LocalFile]:
     """The files a deploy of `parts` puts on the board, as .py or precompiled .mpy."""
     cfg = engine.build_config(parts or ["wifi"], overrides=extra)
@@ -127,7 +156,7 @@ def set_files(parts: list[str], form: str, extra: dict[str, Any]) -> list[engine
         files = [f for f in files if f.dest in keep]
         files.append(engine.LocalFile(engine.CONFIG_DEST, json.dumps(cfg).encode(), "config"))
     if form == "mpy":
-        files = template_fit.precompiled(files)
+        files = precompiled(files)
     return files
 
 

@@ -19,3 +19,17 @@ def cache_dir(kind: str, env_var: str, override: str | os.PathLike[str] | None =
     import platformdirs
 
     return Path(platformdirs.user_cache_dir(APP)) / kind
+
+
+def config_dir(kind: str) -> Path:
+    """The user's config folder for `kind` ("deploy": the saved deploy settings)."""
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir(APP)) / kind
+
+
+def data_dir(kind: str) -> Path:
+    """The user's data folder for `kind` ("virtual-boards", "virtual-chips": their flash)."""
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir(APP)) / kind

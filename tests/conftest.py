@@ -29,6 +29,27 @@ def collect_tk_garbage_in_main_thread():
     gc.collect()
 
 
+@pytest.fixture
+def root():
+    """A real Tk window (under Xvfb in `make test`), destroyed after the test.
+
+    A test file may define its own `root` for a different size or a checked Tk; this is the
+    usual one. GUI tests are skipped, never failed, where there is no X display at all.
+    """
+    import tkinter as tk
+
+    from gui_helpers import require_display
+
+    require_display()
+    window = tk.Tk()
+    window.geometry("960x640+0+0")
+    yield window
+    try:
+        window.destroy()
+    except tk.TclError:  # the test closed it itself
+        pass
+
+
 @pytest.fixture(autouse=True)
 def secrets_of_one_test_stay_in_it():
     """The secrets a test's deploys and boards taught this process are forgotten after it: a

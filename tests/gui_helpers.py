@@ -8,10 +8,11 @@ so a hang becomes a clear assertion failure rather than a stuck test run.
 from __future__ import annotations
 
 import os
-import time
 import tkinter as tk
 from pathlib import Path
 from typing import Callable
+
+from waiting import wait_until_tk
 
 REPO = Path(__file__).resolve().parent.parent
 # The Windows-like pass (tests/windows_like/sitecustomize.py) runs beside the normal one in
@@ -62,16 +63,31 @@ def require_display() -> None:
         pytest.skip("no display")
 
 
-def pump(root: tk.Misc, until: Callable[[], bool] | None = None, timeout: float = 5.0) -> bool:
-    """Run the Tk event loop until `until()` is true or `timeout` passes; returns `until()`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        root.update()
-        if until is not None and until():
-            return True
-        if time.monotonic() >= deadline:
-            return bool(until and until())
-        time.sleep(0.01)
+def pump(root: tk.Misc, until: Callable[[], object], timeout: float = 5.0) -> bool:
+    """Run the Tk event loop until `until()` is true or `timeout` passes; returns `until()`.
+
+    `until` is required: running the loop for a fixed time is a sleep in disguise, too short
+    under load and wasted when fast. To show that something did NOT happen, wait for a later
+    event instead (`wait_posted`).
+    """
+    try:
+        return bool(wait_until_tk(root, until, timeout, "a GUI condition"))
+    except AssertionError:
+        return False
+
+
+def wait_posted(root: tk.Misc, timeout: float = 5.0) -> None:
+    """Post a marker through the window's one callback queue and wait until it has run.
+
+    Why: a test that asserts something did NOT happen needs proof that the window had its
+    turn, not a guess at how long that takes. By the time the marker runs, Tk has handled
+    every event, idle task and posted callback that was queued before it.
+    """
+    from companion_app.gui.jobs import TkCalls
+
+    ran: list[bool] = []
+    TkCalls.of(root).post(ran.append, True)
+    wait_until_tk(root, lambda: ran, timeout, "a marker posted to the Tk thread")
 
 
 def type_text(widget: tk.Widget, text: str) -> None:

@@ -10,6 +10,8 @@ import threading
 import time
 from typing import Any
 
+from waiting import wait_until
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -108,13 +110,12 @@ class Subscriber:
         client.subscribe(self.topic)
 
     def wait(self, count: int, since: float = 0.0, timeout: float = 15.0) -> list[dict]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            got = [json.loads(p) for t, p in list(self.messages) if t >= since]
-            if len(got) >= count:
-                return got
-            time.sleep(0.05)
-        raise AssertionError(f"{count} messages expected since {since}, got {self.messages}")
+
+        def got() -> list[dict] | None:
+            messages = [json.loads(p) for t, p in list(self.messages) if t >= since]
+            return messages if len(messages) >= count else None
+
+        return wait_until(got, timeout, f"{count} messages since {since}", interval=0.05)
 
     def close(self) -> None:
         self.client.loop_stop()

@@ -28,15 +28,20 @@ class RawConsole:
         return buf
 
     def drain(self, quiet: float = 0.2) -> bytes:
+        """Read until the board has said nothing for `quiet` seconds; return what came.
+
+        The silence is the condition here: a read that blocks up to `quiet` s and gets
+        nothing ends it.
+        """
         buf = b""
-        while True:
-            chunk = self.serial.read(4096)
-            if not chunk:
-                time.sleep(quiet)
-                chunk = self.serial.read(4096)
-                if not chunk:
-                    return buf
-            buf += chunk
+        timeout = self.serial.timeout
+        self.serial.timeout = max(quiet, timeout or 0.0)
+        try:
+            while chunk := self.serial.read(4096):
+                buf += chunk
+        finally:
+            self.serial.timeout = timeout
+        return buf
 
     def friendly(self) -> None:
         """Get to a fresh friendly prompt, whatever the board was doing."""

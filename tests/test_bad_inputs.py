@@ -27,6 +27,7 @@ import pytest
 import serial
 from conftest import venv_bin
 from firmware_helpers import merged_image
+from waiting import wait_for_file
 
 from companion_app import cli
 from companion_app.inputs import MAX_JSON_DEPTH, SIZE_LIMITS
@@ -515,18 +516,6 @@ def test_a_bug_of_ours_is_one_line_without_the_exception_text(monkeypatch, capsy
     assert "secret-in-the-message" not in err
 
 
-def _wait_for(proc: subprocess.Popen[str], path: Path, text: str = "", deadline_s: float = 30):
-    """Until `path` holds `text` (or anything, when `text` is empty)."""
-    deadline = time.monotonic() + deadline_s
-    while True:
-        content = path.read_text() if path.exists() else ""
-        if (text in content) if text else content.strip():
-            return
-        assert proc.poll() is None, (proc.returncode, content)
-        assert time.monotonic() < deadline, f"the command did not get going: {content}"
-        time.sleep(0.02)
-
-
 def _start(argv: list[str], err: Path) -> subprocess.Popen[str]:
     # Started from Python, not a shell: a shell's background job would ignore SIGINT.
     with open(err, "w") as f:
@@ -564,7 +553,7 @@ def test_ctrl_c_ends_long_running_commands_within_a_second(tmp_path):
         ["sim", "--flash-dir", str(tmp_path / "flash"), "--port-file", str(port_file)], sim_err
     )
     try:
-        _wait_for(sim, port_file)
+        wait_for_file(port_file, sim, 30, "iotkit sim's port file")
         deploy_err = tmp_path / "deploy.err"
         deploy = _start(
             [
@@ -579,7 +568,7 @@ def test_ctrl_c_ends_long_running_commands_within_a_second(tmp_path):
             deploy_err,
         )
         try:
-            _wait_for(deploy, deploy_err, "Restarting the board")
+            wait_for_file(deploy_err, deploy, 30, "the deploy to restart the board", "Restarting")
             timings["deploy"] = _interrupt(deploy, deploy_err, expect=0)
         finally:
             deploy.kill()
@@ -600,6 +589,6 @@ def test_ctrl_c_ends_long_running_commands_within_a_second(tmp_path):
         ],
         chip_err,
     )
-    _wait_for(chip, chip_port)
+    wait_for_file(chip_port, chip, 30, "the virtual chip's port file")
     timings["sim --bootloader"] = _interrupt(chip, chip_err, expect=0)
     assert all(t < 1.0 for t in timings.values()), timings

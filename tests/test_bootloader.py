@@ -9,12 +9,12 @@ import signal
 import struct
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import serial
 from conftest import venv_bin
+from waiting import wait_for_file, wait_until
 
 from companion_app.simulator.bootloader import (
     VirtualBootloader,
@@ -251,12 +251,11 @@ def test_reconnects_after_clean_exit_left_stub_and_killed_client(boot, tmp_path)
         str(path),
     ]
     victim = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 20
-    while "FLASH_DATA" not in bl.commands() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    victim.kill()
-    victim.wait()
-    assert "FLASH_DATA" in bl.commands()
+    try:
+        wait_until(lambda: "FLASH_DATA" in bl.commands(), 20, "esptool to send flash data")
+    finally:
+        victim.kill()
+        victim.wait()
     ok(esptool(bl.port, "write-flash", "0x1000", str(path)))
     assert bl.read_flash(0x1000, len(image)) == image
 
@@ -269,8 +268,8 @@ def test_garbage_on_the_line_is_ignored(boot):
             + bytes(range(256))
             + b"\xc0\x00\xc0"
         )
-        time.sleep(0.1)
-        s.reset_input_buffer()
+        while s.read(4096):  # until the chip has answered all of it (0.2 s of silence)
+            pass
     out = ok(esptool(bl.port, "chip-id"))
     assert "Detecting chip type... ESP8266" in out
 
@@ -404,10 +403,7 @@ def test_run_bootloader_sim_prints_port_and_writes_port_file(tmp_path):
     try:
         pty_line = proc.stdout.readline().strip()
         tcp_line = proc.stdout.readline().strip()
-        deadline = time.monotonic() + 10
-        while not port_file.exists() and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert port_file.read_text().strip() == pty_line
+        assert wait_for_file(port_file, proc, 10, "the port file").strip() == pty_line
         assert pty_line.startswith("/dev/") and tcp_line.startswith("socket://127.0.0.1:")
         assert "Detecting chip type... ESP32-C3" in ok(esptool(tcp_line, "chip-id"))
     finally:

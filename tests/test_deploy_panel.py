@@ -19,9 +19,17 @@ import webbrowser
 from pathlib import Path
 
 import pytest
-from gui_helpers import distinct_colours, grab_window, pump, require_display, type_text
+from gui_helpers import (
+    distinct_colours,
+    grab_window,
+    pump,
+    require_display,
+    type_text,
+    wait_posted,
+)
 from secret_helpers import WIFI_PASSWORD, assert_no_secret
 from test_flash_panel import ThreadCheckingTk
+from waiting import wait_until_tk
 
 from companion_app.gui.app import CompanionApp
 from companion_app.gui.deploy_panel import DeployPanel, dashboard_url, short_note
@@ -150,7 +158,11 @@ def retype(entry: tk.Widget, text: str) -> None:
 
 
 def wait_idle(panel: DeployPanel, timeout: float = DEPLOY_TIMEOUT) -> None:
-    assert pump(panel, lambda: panel.running is None, timeout), panel.status_var.get()
+    """Wait until the panel's deploy or dry run has finished; fails with its status line."""
+    try:
+        wait_until_tk(panel, lambda: panel.running is None, timeout, "the deploy to finish")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; the panel says: {panel.status_var.get()}") from None
 
 
 def all_widget_texts(widget: tk.Misc, skip: tk.Misc) -> list[str]:
@@ -268,7 +280,9 @@ def test_sensor_and_web_deploy_to_the_virtual_board_and_serve_the_dashboard(wind
 
     # Open dashboard: the board's own address for it, and the board really serves it.
     assert pump(panel, lambda: panel.dashboard_button.instate(["!disabled"]), 15), log_text
-    pump(app.root, timeout=0.5)  # a reading or two more in the log
+    # What the screenshot shows: the board's first words and the dashboard's address (later
+    # readings go to the Console, not to this log).
+    assert f"Dashboard: http://127.0.0.1:{port}/" in panel.log_content(), panel.log_content()
 
     # The screenshot a person looks at: the panel after the deploy.
     image = grab_window(app.root, "deploy-panel", also_docs=True)
@@ -393,9 +407,12 @@ def test_pins_follow_the_diagram_the_wiring_tab_holds(window, tmp_path):
     assert panel.collect()["sensor_pin"] == 26
     # Coming back to the tab keeps the person's pick while the wiring stays the same.
     app.show_panel("Console")
-    pump(app.root, timeout=0.2)
+    assert pump(app.root, lambda: not panel.winfo_ismapped())
     app.show_panel("Deploy")
-    pump(app.root, timeout=0.3)
+    # The tab's <Map> handler re-reads the wiring: it has run once the panel is mapped again and
+    # the window has had a turn after that.
+    assert pump(app.root, panel.winfo_ismapped)
+    wait_posted(app.root)
     assert panel.values["sensor_pin"].get() == "26"
 
 

@@ -12,6 +12,7 @@ import time
 
 import pytest
 from sim_helpers import RawConsole
+from waiting import wait_until
 
 from companion_app.simulator import VirtualBoard
 
@@ -22,9 +23,7 @@ BITE = b"task_wdt: Task watchdog got triggered"
 def wait_for_boots(board: VirtualBoard, boots: int, timeout: float) -> float:
     """Seconds until board.boots reached `boots`; fails after `timeout`."""
     start = time.monotonic()
-    while board.boots < boots:
-        assert time.monotonic() - start < timeout, f"no reset within {timeout} s"
-        time.sleep(0.02)
+    wait_until(lambda: board.boots >= boots, timeout, f"boot number {boots}")
     return time.monotonic() - start
 
 

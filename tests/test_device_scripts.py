@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import threading
 import time
 from pathlib import Path
 from typing import Any, Iterator
@@ -22,6 +21,7 @@ from typing import Any, Iterator
 import pytest
 from device_helpers import install, run_main, start_main, wait_ready
 from secret_helpers import WIFI_PASSWORD, assert_no_secret
+from sim_helpers import RawConsole
 
 from companion_app.device.link import Link
 from companion_app.readings.parser import LineParser
@@ -422,37 +422,24 @@ def test_main_with_sensor_and_logger_writes_each_printed_reading_to_the_csv(make
 
 def press(vb: VirtualBoard, bounces: int = 3, hold: float = 0.3) -> None:
     """Press and release BOOT, with contact bounce: a few 8-ms flickers at each edge."""
-    for _ in range(bounces):
-        vb.set_input("boot", pressed=True)
-        time.sleep(0.008)
-        vb.set_input("boot", pressed=False)
-        time.sleep(0.008)
-    vb.set_input("boot", pressed=True)
-    time.sleep(hold)
-    for _ in range(bounces):
-        vb.set_input("boot", pressed=False)
-        time.sleep(0.008)
-        vb.set_input("boot", pressed=True)
-        time.sleep(0.008)
-    vb.set_input("boot", pressed=False)
-    time.sleep(hold)
+    flicker = 0.008
+    levels = (
+        [(True, flicker), (False, flicker)] * bounces
+        + [(True, hold)]
+        + [(False, flicker), (True, flicker)] * bounces
+        + [(False, hold)]
+    )
+    for pressed, seconds in levels:
+        vb.set_input("boot", pressed=pressed)
+        time.sleep(seconds)  # on purpose: how long the finger (or a bouncing contact) stays
 
 
 def test_button_toggles_the_led_once_per_bouncy_press(make_board):
     vb = make_board()
     install(vb.flash_dir, ["button_led.py"], config())
-
-    def presses() -> None:
-        time.sleep(1.0)
-        for _ in range(3):
-            press(vb)
-
-    presser = threading.Thread(target=presses)
-    presser.start()
-    out = board_exec(
-        vb,
-        # The virtual board reads the host's inputs every 50 ms; every 2 ms here, so the board
-        # sees the 8-ms bounces a real pin would, and the debounce has something to do.
+    # The virtual board reads the host's inputs every 50 ms; every 2 ms here, so the board sees
+    # the 8-ms bounces a real pin would, and the debounce has something to do.
+    code = (
         "import asyncio, machine, _simhw, button_led, config\n"
         "_simhw.INPUT_POLL_MS = 2\n"
         "async def go():\n"
@@ -461,9 +448,24 @@ def test_button_toggles_the_led_once_per_bouncy_press(make_board):
         "    except asyncio.TimeoutError:\n"
         "        pass\n"
         "asyncio.run(go())\n"
-        "print('LED', machine.Pin(2, machine.Pin.OUT).value())\n",
+        "print('LED', machine.Pin(2, machine.Pin.OUT).value())\n"
     )
-    presser.join()
+    # The raw REPL by hand, not board_exec: the presses start once the board says it listens.
+    console = RawConsole(vb.port)
+    try:
+        console.write(b"\r\x03\x01")
+        console.read_until(b"raw REPL; CTRL-B to exit\r\n>")
+        console.write(code.encode() + b"\x04")
+        console.read_until(b"button: press the button", timeout=20)
+        for _ in range(3):
+            press(vb)
+        console.read_until(b"\x04>", timeout=20)
+    finally:
+        console.close()
+    reply = console.seen.rsplit(b"raw REPL; CTRL-B to exit\r\n>OK", 1)[1]
+    stdout, err, _ = reply.split(b"\x04", 2)
+    assert err == b"", err.decode(errors="replace")
+    out = stdout.decode().replace("\r\n", "\n")
     assert re.findall(r"button: pressed \(\d+\)", out) == [
         "button: pressed (1)",
         "button: pressed (2)",
@@ -530,7 +532,6 @@ def test_ctrl_c_stops_main_and_gives_back_a_working_prompt(make_board):
     assert len(tail) == 2, out
     assert "KeyboardInterrupt" in tail[1] and tail[1].rstrip().endswith(">>>"), tail[1]
     assert not plot_lines(tail[1])  # nothing runs on after the prompt came back
-    time.sleep(0.5)
     assert board_exec(vb, "print(6 * 7)\n").strip() == "42"
     assert_no_secret(out)
     assert_only_readings_plot(out)

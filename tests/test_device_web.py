@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 from device_helpers import start_main, wait_ready
 from secret_helpers import WIFI_PASSWORD, assert_no_secret
+from waiting import wait_until
 
 from companion_app.simulator import VirtualBoard
 
@@ -231,14 +232,8 @@ def dashboard(tmp_path_factory):
 
 
 def wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
+    """wait_until, asking the board (or the browser) five times a second, not fifty."""
+    return wait_until(predicate, timeout, what, interval=0.2)
 
 
 # ---- what a visitor gets -----------------------------------------------------------------------
@@ -412,9 +407,13 @@ def test_too_many_clients_get_busy_and_then_service_again(dashboard):
     max_clients = constant("MAX_CLIENTS")
     idle = [socket.create_connection(("127.0.0.1", dashboard.port)) for _ in range(max_clients)]
     try:
-        time.sleep(0.5)  # let the board accept them all
-        answer = dashboard.raw(b"GET /api/readings HTTP/1.0\r\n\r\n")
-        assert status_of(answer) == 503 and b"Retry-After: 1" in answer
+
+        def busy_answer() -> bytes | None:
+            answer = dashboard.raw(b"GET /api/readings HTTP/1.0\r\n\r\n")
+            return answer if status_of(answer) == 503 else None  # served: not all accepted yet
+
+        answer = wait_for(busy_answer, 10, "503 Busy once the board has accepted them all")
+        assert b"Retry-After: 1" in answer
     finally:
         for s in idle:
             s.close()
@@ -538,13 +537,18 @@ def test_dashboard_in_a_browser_shows_the_live_value(tmp_path, artifacts):
         assert browser.evaluate("window.notReloaded") is True
         humidity = browser.evaluate("document.getElementById('humidity').textContent")
         assert re.fullmatch(r"\d+\.\d", humidity), humidity
-        # Let the chart draw a few points of the warm room, then take the picture.
-        wait_for(
-            lambda: sum(1 for row in dashboard.readings()["history"] if row[1] == 35.0) >= 3,
-            15,
-            "three readings at 35.0 in the chart's history",
+        # Let the chart draw a few points of the warm room, then take the picture. The page's
+        # own drawChart() is wrapped to note the rows it last drew.
+        browser.evaluate(
+            "(() => { const draw = drawChart;"
+            " drawChart = rows => { window.drawnRows = rows; draw(rows); }; })()"
         )
-        time.sleep(2)
+        wait_for(
+            lambda: browser.evaluate("(window.drawnRows || []).filter(row => row[1] === 35).length")
+            >= 3,
+            20,
+            "three readings at 35.0 drawn in the chart",
+        )
         painted = browser.evaluate(
             "(() => { const c = document.getElementById('chart');"
             " const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"

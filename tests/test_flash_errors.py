@@ -42,13 +42,13 @@ def test_esptool_failures_become_advice(esptool_says, advice):
 def test_busy_port_names_the_process_holding_it(tmp_path):
     master, slave = os.openpty()
     port = os.ttyname(slave)
-    holder = subprocess.Popen(
-        [sys.executable, "-c", f"import time; f = open({port!r}, 'rb'); time.sleep(30)"]
+    holder = subprocess.Popen(  # holds the port open until killed
+        [sys.executable, "-c", f"f = open({port!r}, 'rb'); print('open', flush=True); input()"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
     )
     try:
-        import time
-
-        time.sleep(0.3)
+        assert holder.stdout.readline() == b"open\n"
         err = translate_error(Exception("[Errno 16] Device or resource busy"), port)
         assert f"(pid {holder.pid})" in str(err)
         assert "Close that connection" in str(err)

@@ -319,9 +319,8 @@ def test_practice_on_a_virtual_board_flashes_a_virtual_chip_with_no_port(compani
 
     panel.chip_var.set("esp32s3")
     panel.chip_combo.event_generate("<<ComboboxSelected>>")
-    pump(app.root, timeout=0.1)
+    assert pump(app.root, lambda: flash_state(panel) == "normal", 5), panel.refusal_var.get()
     assert panel.refusal_var.get() == ""
-    assert flash_state(panel) == "normal"
     panel.flash_button.invoke()
     assert pump(app.root, lambda: panel.outcome != "", FLASH_TIMEOUT), panel.log_content()
     assert panel.outcome == "done", panel.outcome_var.get()

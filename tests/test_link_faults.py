@@ -191,9 +191,8 @@ class FakeBoard:
     def _run_garbage(self) -> None:
         rnd = random.Random(1)
         while not self.stop.is_set():
-            self.wire.read(self.stop, timeout=0)
+            self.wire.read(self.stop, timeout=0.001)  # listen a moment between bursts
             self.send(bytes(rnd.randrange(256) for _ in range(64)))
-            time.sleep(0.001)
 
     # The small raw REPL -------------------------------------------------------------------
 

@@ -6,10 +6,10 @@ import json
 import os
 import signal
 import subprocess
-import time
 
 import pytest
 from conftest import venv_bin
+from waiting import wait_for_file
 
 
 @pytest.fixture
@@ -32,12 +32,8 @@ def sim_port(tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-    deadline = time.monotonic() + 10
-    while not port_file.exists():
-        assert proc.poll() is None, proc.stderr.read().decode()
-        assert time.monotonic() < deadline, "iotkit sim wrote no port file"
-        time.sleep(0.05)
-    yield port_file.read_text().strip(), proc, tmp_path / "flash"
+    port = wait_for_file(port_file, proc, 10, "iotkit sim's port file").strip()
+    yield port, proc, tmp_path / "flash"
     proc.send_signal(signal.SIGTERM)
     proc.wait(timeout=5)
 

@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 import pytest
+from waiting import wait_until
 
 from companion_app.cli import main
 from companion_app.readings import recorder as recorder_module
@@ -315,14 +316,6 @@ class PipeWriter(threading.Thread):
             pass  # the plot ended
 
 
-def wait_for(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
-
 def data_rows(path: Path) -> int:
     try:
         with open(path, encoding="utf-8") as f:
@@ -360,7 +353,7 @@ def run_and_interrupt(
         text=True,
     )
     try:
-        wait_for(lambda: data_rows(out) > 2 * MAX_SERIES, 60, "rows in the recording")
+        wait_until(lambda: data_rows(out) > 2 * MAX_SERIES, 60, "rows in the recording")
         assert proc.poll() is None, proc.communicate()
         start = time.monotonic()
         proc.send_signal(signal.SIGINT)

@@ -11,12 +11,14 @@ import csv
 import logging
 import math
 import threading
+import time
 import tkinter as tk
 import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
 from gui_helpers import distinct_colours, grab_window, pump, require_display, type_text
+from waiting import wait_until_tk
 
 from companion_app.gui.plot_widgets import choose_layout, pair_by_time
 
@@ -93,7 +95,9 @@ def panel(root, store):
 
     panel = PlotPanel(root, None, store=store)
     panel.pack(fill="both", expand=True)
-    pump(root, timeout=0.2)
+    # On screen, and its timer has run a frame since: the tests start from a drawn panel.
+    assert pump(root, panel.winfo_viewable)
+    wait_ticks(panel, 1)
     yield panel
     panel.close()
 
@@ -102,6 +106,12 @@ def fill(store, n: int, t0: float = 0.0, dt: float = 0.1, **series) -> None:
     """n rows; each keyword is a function of the row index giving that series' value."""
     for i in range(n):
         store.add(t0 + i * dt, {name: float(f(i)) for name, f in series.items()})
+
+
+def wait_ticks(panel, n: int, timeout: float = 10.0) -> None:
+    """Let the panel's frame timer run `n` more times: time measured in its own frames."""
+    start = panel.ticks
+    wait_until_tk(panel, lambda: panel.ticks >= start + n, timeout, f"{n} frame timer ticks")
 
 
 def frame(panel) -> str:
@@ -147,14 +157,16 @@ def test_virtual_board_dht22_readings_show_live_in_the_plot_tab(root, vboard):
         ), (store.names, plot.status_var.get())
         # A few seconds more, so that the screenshot shows the lines moving, not two dots.
         pump(root, lambda: store.stats("temp").count >= 20, 8)
-        pump(root, timeout=0.3)  # at least one more frame with the newest points
+        r = plot.renderer
+        drawn = r.full_draws + r.blits
+        # At least one more frame with the newest points.
+        assert pump(root, lambda: r.full_draws + r.blits > drawn, 5), plot.status_var.get()
 
         # The echoed program text, the prompt and the paste-mode banner made no series.
         assert store.names == ["temp", "hum"]
         temp, hum = store.stats("temp"), store.stats("hum")
         assert 15 < temp.min <= temp.max < 30  # the emulated DHT22: 22.5 ± 1.5 °C
         assert 20 < hum.min <= hum.max < 70
-        r = plot.renderer
         ax = r.axes[0].ax
         assert ax.get_xlabel() == "time (s)"
         assert ax.get_ylabel() == "temp, hum"
@@ -195,7 +207,7 @@ def test_pause_freezes_the_view_while_the_store_keeps_growing(panel, store):
     draws = panel.renderer.full_draws + panel.renderer.blits
 
     fill(store, 50, t0=5.0, temp=lambda i: 30.0)
-    pump(panel, timeout=0.5)  # ten timer ticks
+    wait_ticks(panel, 10)
     assert store.stats("temp").count == 100  # ingest went on
     assert np.array_equal(line.get_xdata(), frozen_x)  # the view did not
     assert panel.renderer.full_draws + panel.renderer.blits == draws
@@ -305,13 +317,18 @@ def test_the_window_shows_the_last_n_seconds_or_everything(panel, store):
 
 
 def test_the_redraw_timer_skips_frames_when_nothing_changed(panel, store):
+    from companion_app.gui.plot_panel import FRAME_MS
+
     fill(store, 10, temp=lambda i: i)
-    pump(panel, timeout=0.3)
     r = panel.renderer
+    assert pump(panel, lambda: "temp" in r.lines and len(r.lines["temp"].get_xdata()) == 10)
     drawn, skipped, ticks = r.full_draws + r.blits, r.skipped, panel.ticks
-    pump(panel, timeout=1.0)
-    assert panel.ticks - ticks >= 10  # the timer ran…
-    assert panel.ticks - ticks <= 21  # …at no more than 20 fps
+    started = time.monotonic()
+    wait_ticks(panel, 10)  # the timer ran…
+    elapsed = time.monotonic() - started
+    # …at no more than 20 fps: Tk never runs an after() early, so ten ticks span at least nine
+    # frame periods (the first may come at once); 10 % slack for clock rounding.
+    assert elapsed >= 0.9 * 9 * FRAME_MS / 1000, elapsed
     assert r.full_draws + r.blits == drawn  # …and drew nothing
     assert r.skipped - skipped == panel.ticks - ticks
     store.add(1.0, {"temp": 5.0})  # within the current limits: a blit, not a full redraw
@@ -437,7 +454,8 @@ def test_a_frame_cut_short_by_closing_is_not_reported_but_a_failing_frame_is(pan
     panel.redraw = broken_frame
     panel.winfo_viewable = lambda: True
     panel._tick()
-    assert "Drawing failed: pyimage1" in panel.status_var.get()
+    status = panel.status_var.get()
+    assert "drawing the plot: pyimage1" in status and "details are in the log" in status
     assert any(r.levelname == "ERROR" for r in caplog.records)
     caplog.clear()
     panel.status_var.set("")

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from sim_helpers import RawConsole
+from waiting import wait_until
 
 from companion_app.simulator import VirtualBoard, micropython_available
 
@@ -67,15 +68,15 @@ SERVED_AT = re.compile(rb"virtual board: port 80 is (http://127\.0\.0\.1:\d+/) o
 
 def fetch(url: str, deadline_s: float = 10.0) -> str:
     """The page at `url`, asked again until the board's server answers or the deadline passes."""
-    deadline = time.monotonic() + deadline_s
-    while True:
+
+    def page() -> str | None:
         try:
             with urllib.request.urlopen(url, timeout=3) as resp:
                 return resp.read().decode("utf-8")
         except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
+            return None  # not serving yet
+
+    return wait_until(page, deadline_s, f"{url} to answer", interval=0.1)
 
 
 def test_the_test_runs_the_seeds_text():

@@ -8,12 +8,12 @@ what the port's C source does (ports/esp32, ports/rp2, ports/esp8266, extmod, sh
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 from sim_helpers import RawConsole, error_of, run
+from waiting import wait_until
 
 from companion_app.simulator import VirtualBoard
 
@@ -77,13 +77,6 @@ def pico(tmp_path_factory) -> Iterator[tuple[VirtualBoard, RawConsole]]:
 @pytest.fixture(scope="module")
 def nodemcu(tmp_path_factory) -> Iterator[tuple[VirtualBoard, RawConsole]]:
     yield from _board_and_console(tmp_path_factory, "nodemcu", None)
-
-
-def wait_for(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
 
 
 # ---- 1. APIs the ports have --------------------------------------------------------------------
@@ -227,7 +220,7 @@ def test_adc_takes_only_adc_pins_and_a_bare_number_means_what_the_port_says(esp3
     # RP2: ADC(0) is channel 0, which is GP26, where the knob is; ADC(4) the temperature sensor.
     board, console = pico
     board.set_input("pot", value=0.25)
-    wait_for(
+    wait_until(
         lambda: run(console, "print(abs(machine.ADC(0).read_u16() - 16383) < 200)") == ["True"],
         timeout=3,
         what="the knob's reading on channel 0",
@@ -343,7 +336,7 @@ def test_an_unfed_watchdog_resets_the_board_and_reset_cause_says_wdt(tmp_path):
         console.friendly()
         boots = board.boots
         console.run("import machine; w = machine.WDT(timeout=1000)")
-        wait_for(lambda: board.boots > boots, timeout=10, what="the watchdog's reset")
+        wait_until(lambda: board.boots > boots, 10, "the watchdog's reset")
         console.read_until(b">>> ", timeout=10)
         console.drain(0.1)
         assert console.run("import machine; print(machine.reset_cause() == machine.WDT_RESET)") == (

@@ -19,6 +19,7 @@ import time
 
 import pytest
 from sim_helpers import RawConsole
+from waiting import wait_until
 
 from companion_app.simulator import VirtualBoard, micropython_available
 
@@ -342,9 +343,7 @@ def test_umqtt_simple_and_robust_talk_to_a_real_broker(console):
             "c.publish(b'lab/board', b'21.5')\n"
             "print(issubclass(Robust, MQTTClient))\n",
         )
-        deadline = time.monotonic() + 10
-        while not got and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(lambda: got, 10, "the board's message at the host")
         assert got == [b"21.5"]
         host.publish("lab/host", b"led on")
         out = ""

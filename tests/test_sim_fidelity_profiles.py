@@ -6,14 +6,18 @@ check that the running virtual board applies them, not the figures themselves.
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from sim_helpers import RawConsole
+from waiting import wait_for_file
 
 from companion_app.boards import load_board
 from companion_app.simulator import VirtualBoard
-from companion_app.simulator.host import HEAP_SCALE_64BIT, free_heap_target, virtual_heap_bytes
+from companion_app.simulator.host import (
+    HEAP_SCALE_64BIT,
+    LARGEST_BYTEARRAY_PROGRAM,
+    free_heap_target,
+    virtual_heap_bytes,
+)
 
 BOARDS = ("nodemcu", "esp32-devkit-v1", "pico")
 ALL_BOARDS = (
@@ -71,29 +75,13 @@ def test_free_heap_after_boot_is_the_real_boards_times_the_64bit_factor(board_co
     assert abs(free - HEAP_SCALE_64BIT * real) < 4096, (board_id, free, real)
 
 
-LARGEST = """
-import gc
-lo, hi = 0, 8 * 1024 * 1024
-while hi - lo > 256:
-    mid = (lo + hi) // 2
-    try:
-        b = bytearray(mid)
-        b = None
-        lo = mid
-    except MemoryError:
-        hi = mid
-    gc.collect()
-print(lo)
-"""
-
-
 def test_the_free_heap_is_one_piece(board_console):
     # A fresh board's free heap is one piece: the largest bytearray is all of it but what the
     # raw REPL's compile of this very program holds (about 20 KB on the 64-bit heap, more when
     # a collection happens to leave a hole).
     board_id, console = board_console
     target = HEAP_SCALE_64BIT * load_board(board_id).micropython["heap_free"]
-    out, err = console.raw_exec(LARGEST, timeout=30)
+    out, err = console.raw_exec(LARGEST_BYTEARRAY_PROGRAM + "print(largest())\n", timeout=30)
     assert not err, err
     assert target - 32 * 1024 < int(out) <= target, (board_id, int(out), target)
 
@@ -157,11 +145,7 @@ def test_iotkit_sim_heap_gives_a_big_heap_and_refuses_one_too_small_to_boot(tmp_
         stderr=subprocess.PIPE,
     )
     try:
-        deadline = time.monotonic() + 30
-        while not (port_file.exists() and port_file.read_text().strip()):
-            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
-            time.sleep(0.05)
-        console = RawConsole(port_file.read_text().strip())
+        console = RawConsole(wait_for_file(port_file, proc, 30, "the port file").strip())
         console.friendly()
         assert int(_value(console, "__import__('gc').mem_free()")) > 3_500_000
         console.close()

@@ -14,13 +14,13 @@ import shutil
 import signal
 import socket
 import subprocess
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 from conftest import venv_bin
 from device_helpers import DEVICE_SCRIPTS, start_main, wait_ready
+from waiting import wait_until
 
 from companion_app.simulator import VirtualBoard, micropython_available
 from companion_app.simulator.bootloader import VirtualBootloader
@@ -80,16 +80,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def wait_until(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def install_web(flash: Path, port: int) -> None:

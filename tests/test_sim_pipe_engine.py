@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 from conftest import venv_bin
 from sim_helpers import RawConsole
+from waiting import wait_until
 
 from companion_app.device.link import Link
 from companion_app.simulator import VirtualBoard
@@ -283,15 +284,15 @@ def test_stop_ends_micropython_even_in_a_busy_loop(tmp_path):
     finally:
         c.close()
         vb.stop()
-    deadline = time.monotonic() + 10
-    while os.path.exists(f"/proc/{micropython}") and time.monotonic() < deadline:
-        with open(f"/proc/{micropython}/stat", encoding="utf-8") as f:
-            if f.read().split(")")[-1].split()[0] == "Z":
-                break  # dead, waiting for its parent to reap it
-        time.sleep(0.05)
-    if os.path.exists(f"/proc/{micropython}"):
-        with open(f"/proc/{micropython}/stat", encoding="utf-8") as f:
-            assert f.read().split(")")[-1].split()[0] == "Z"
+
+    def ended() -> bool:
+        try:
+            with open(f"/proc/{micropython}/stat", encoding="utf-8") as f:
+                return f.read().split(")")[-1].split()[0] == "Z"  # dead, not yet reaped
+        except FileNotFoundError:
+            return True  # dead and reaped
+
+    wait_until(ended, 10, "MicroPython to end with the board", interval=0.05)
 
 
 @pytest.mark.parametrize("on_pty", [False, pytest.param(True, marks=pytest.mark.pty)])

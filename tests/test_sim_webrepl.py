@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from conftest import venv_bin
+from waiting import wait_for_file, wait_until
 
 pytest.importorskip("websockets")
 from websockets.sync.client import connect  # noqa: E402
@@ -295,14 +296,13 @@ def start_sim_without_pty(tmp_path: Path, env: dict, *more: str):
         stderr=subprocess.PIPE,
         env=env,
     )
-    deadline = time.monotonic() + 30
-    while not endpoints_file.exists():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            out, err = proc.communicate()
-            raise AssertionError(f"iotkit sim wrote no endpoints file: {err.decode()}")
-        time.sleep(0.05)
-    return proc, json.loads(endpoints_file.read_text(encoding="utf-8"))
+    try:
+        text = wait_for_file(endpoints_file, proc, 30, "iotkit sim's endpoints file")
+    except AssertionError:
+        proc.kill()
+        proc.communicate()
+        raise
+    return proc, json.loads(text)
 
 
 def test_iotkit_sim_no_pty_writes_endpoints_and_mpremote_execs_over_the_socket(tmp_path):
@@ -355,12 +355,8 @@ def test_iotkit_sim_reads_the_webrepl_password_from_stdin(tmp_path):
     try:
         proc.stdin.write(b"fromin12\n")
         proc.stdin.flush()
-        deadline = time.monotonic() + 20
-        while not endpoints_file.exists():
-            assert proc.poll() is None, proc.stderr.read().decode()
-            assert time.monotonic() < deadline, "iotkit sim wrote no endpoints file"
-            time.sleep(0.05)
-        endpoints = json.loads(endpoints_file.read_text(encoding="utf-8"))
+        text = wait_for_file(endpoints_file, proc, 20, "iotkit sim's endpoints file")
+        endpoints = json.loads(text)
         assert endpoints["webrepl_password"] == "fromin12"
         assert endpoints["socket"] is None
     finally:
@@ -409,12 +405,8 @@ def test_practice_chip_no_pty_writes_its_endpoints(tmp_path):
         stderr=subprocess.PIPE,
     )
     try:
-        deadline = time.monotonic() + 20
-        while not endpoints_file.exists():
-            assert proc.poll() is None, proc.stderr.read().decode()
-            assert time.monotonic() < deadline, "iotkit sim --bootloader wrote no endpoints file"
-            time.sleep(0.05)
-        endpoints = json.loads(endpoints_file.read_text(encoding="utf-8"))
+        text = wait_for_file(endpoints_file, proc, 20, "iotkit sim --bootloader's endpoints file")
+        endpoints = json.loads(text)
         assert endpoints == {
             "pty": None,
             "socket": endpoints["socket"],
@@ -476,10 +468,9 @@ def test_a_webrepl_client_that_stops_reading_never_stalls_the_board(board):
     )
     header = bytes([0x81, 0x80 | (len(PASSWORD) + 1), 0, 0, 0, 0])  # masked, zero mask
     stalled.sendall(header + PASSWORD.encode() + b"\r")
-    deadline = time.monotonic() + 10
-    while board._ports.session is None:  # logged in: the relay has the session
-        assert time.monotonic() < deadline, "the WebREPL login did not reach the board"
-        time.sleep(0.01)
+    wait_until(  # logged in: the relay has the session
+        lambda: board._ports.session is not None, 10, "the WebREPL login to reach the board"
+    )
     try:
         host, port = board.tcp_url.removeprefix("socket://").split(":")
         with socket.create_connection((host, int(port)), timeout=20) as tcp:

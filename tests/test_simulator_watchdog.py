@@ -74,7 +74,7 @@ def _interrupt_and_compute(console: RawConsole, board: VirtualBoard, rounds: int
     console.write(b"\x04")  # soft reset: boot.py, then main.py
     for n in range(rounds):
         console.read_until(b"go\r\n", timeout=5)
-        time.sleep(rng.uniform(0.0, 0.03))
+        time.sleep(rng.uniform(0.0, 0.03))  # on purpose: Ctrl-C at a random moment of the loop
         console.write(b"\x03")
         out = console.read_until(b">>> ", timeout=3)
         assert b"KeyboardInterrupt" in out
@@ -114,7 +114,7 @@ def test_clients_connecting_while_main_py_imports_always_get_a_prompt(tmp_path):
             (flash / "lib" / f"mod_{start}_{m}.py").write_text(body)
         (flash / "main.py").write_text("".join(f"import mod_{start}_{m}\n" for m in range(12)))
         with VirtualBoard(flash_dir=flash) as board:
-            time.sleep(rng.uniform(0.0, 0.08))
+            time.sleep(rng.uniform(0.0, 0.08))  # on purpose: connect at a random moment of boot
             with Link(board.port, timeout=3) as link:
                 assert link.exec("print(6*7)", timeout=3).strip() == b"42"
             assert board.boots == 1, "the board rebooted on its own"
@@ -123,13 +123,13 @@ def test_clients_connecting_while_main_py_imports_always_get_a_prompt(tmp_path):
 @pytest.mark.parametrize(
     "setup, blocking_call",
     [
-        ("import time", "time.sleep(10)"),
-        ("import time", "time.sleep_ms(10000)"),
-        ("import sys", "sys.stdin.read(1)"),
+        ("import time", "print('under way'); time.sleep(10)"),
+        ("import time", "print('under way'); time.sleep_ms(10000)"),
+        ("import sys", "print('under way'); sys.stdin.read(1)"),
         (
             "import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); "
             "s.bind(socket.getaddrinfo('127.0.0.1', 0)[0][-1])",
-            "s.recv(10)",
+            "print('under way'); s.recv(10)",
         ),
     ],
     ids=["sleep", "sleep_ms", "stdin", "socket"],
@@ -137,8 +137,7 @@ def test_clients_connecting_while_main_py_imports_always_get_a_prompt(tmp_path):
 def test_ctrl_c_still_interrupts_blocking_calls_at_once(console, vboard, setup, blocking_call):
     console.run(setup)
     console.write(blocking_call.encode() + b"\r")
-    console.read_until(b"\r\n")  # the echo: the call is under way
-    time.sleep(0.2)
+    console.read_until(b"under way\r\n")  # printed just before the call blocks (not the echo)
     t0 = time.monotonic()
     console.write(b"\x03")
     out = console.read_until(b">>> ", timeout=3).decode()
@@ -155,7 +154,7 @@ def test_a_board_that_waits_legitimately_is_left_alone(console, vboard):
     assert console.run("time.sleep(1.5); print('slept')", timeout=4) == "slept"
     console.run("_thread.start_new_thread(lambda: (time.sleep(1), lock.release()), ())")
     console.write(b"lock.acquire(); print('got it')\r")
-    time.sleep(0.3)
+    console.read_until(b"print('got it')\r\n")  # the echo: the board is at the lock (or past it)
     console.write(b"\x03")
     out = console.read_until(b">>> ", timeout=4).decode()
     assert "KeyboardInterrupt" in out or "got it" in out
@@ -168,15 +167,15 @@ def test_kbd_intr_minus_one_turns_ctrl_c_off_like_a_board(console, vboard):
     # (mp_hal_set_interrupt_char(CHAR_CTRL_C) in parse_compile_execute), so on a board the
     # setting does not carry over to the next line typed.
     console.run("import micropython, time")
-    console.write(b"micropython.kbd_intr(-1); time.sleep(0.6); print('on')\r")
-    time.sleep(0.2)
+    console.write(b"micropython.kbd_intr(-1); print('off'); time.sleep(0.6); print('on')\r")
+    console.read_until(b"off\r\n")  # Ctrl-C is off now; it lands in the board's 0.6 s sleep
     console.write(b"\x03")
     out = console.read_until(b">>> ", timeout=3).decode()
     assert "on\r\n" in out and "KeyboardInterrupt" not in out
     assert vboard.boots == 1  # it used to kill MicroPython: SIGINT was back to SIG_DFL
     # The next line has Ctrl-C again, as on a board.
-    console.write(b"time.sleep(5)\r")
-    time.sleep(0.2)
+    console.write(b"print('sleeping'); time.sleep(5)\r")
+    console.read_until(b"sleeping\r\n")
     console.write(b"\x03")
     assert "KeyboardInterrupt" in console.read_until(b">>> ", timeout=3).decode()
 
@@ -186,7 +185,7 @@ def test_ctrl_c_storm_over_short_commands_keeps_the_repl_whole(console, vboard):
     rng = random.Random(3)
     for _ in range(25):
         console.write(b"x = [i for i in range(3000)]\r")
-        time.sleep(rng.uniform(0.0, 0.01))
+        time.sleep(rng.uniform(0.0, 0.01))  # on purpose: Ctrl-C at a random moment
         console.write(b"\x03" * rng.randint(1, 3))
         console.read_until(b">>> ", timeout=3)
         console.drain(0.05)

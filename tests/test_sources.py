@@ -14,6 +14,7 @@ from typing import Iterator
 
 import pytest
 from mqtt_helpers import BrokerThread
+from waiting import wait_until
 
 from companion_app.readings.parser import ParsedLine
 from companion_app.readings.session import PlotSession
@@ -50,13 +51,9 @@ def mqtt_broker() -> Iterator[tuple[int, object]]:
 
 
 def wait_for_subscription(broker: object, topic: str, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        subs = getattr(broker, "subscriptions", {})
-        if subs.get(topic):
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"nobody subscribed to {topic} within {timeout} s")
+    wait_until(
+        lambda: getattr(broker, "subscriptions", {}).get(topic), timeout, f"a subscriber to {topic}"
+    )
 
 
 def publisher(port: int):
@@ -315,7 +312,7 @@ def test_http_source_explains_a_refused_connection():
     source.start()
     try:
         assert got.wait(lambda: got.errors)
-        time.sleep(0.3)
+        wait_until(lambda: source.polls > 3, 10, "more polls after the first refusal")
     finally:
         source.stop()
     assert got.errors == [

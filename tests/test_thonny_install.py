@@ -153,95 +153,6 @@ def bundled_python(tmp_path_factory) -> Path:
     return exe
 
 
-INSTALL_FROM_MANAGE_PLUGINS = """
-    import sys, traceback
-    import thonnycontrib
-    from thonny import running
-    from thonny.plugins.pip_gui import PluginsPipDialog
-    from thonny.workdlg import SubprocessDialog
-
-    record("loaded_before", sorted(m for m in sys.modules if m.startswith("thonnycontrib.")))
-    state = {}
-
-    def dialogs(kind, parent=wb):
-        found = []
-        for w in parent.winfo_children():
-            if isinstance(w, kind):
-                found.append(w)
-            found.extend(dialogs(kind, w))
-        return found
-
-    def close_failed_pip_dialogs():
-        # pip's dialog closes itself on success; after a failure it waits for a click.
-        for dlg in dialogs(SubprocessDialog):
-            if dlg.returncode not in (None, 0):
-                dlg.close()
-        if "done" not in state:
-            wb.after(500, close_failed_pip_dialogs)
-
-    def in_the_dialog():
-        # Runs inside the modal "Thonny plug-ins" dialog's event loop.
-        try:
-            (dlg,) = dialogs(PluginsPipDialog)
-            state["title"] = dlg.title()
-            state["user_install"] = dlg._use_user_install()
-            state["target"] = dlg._get_target_directory()
-            real_run_pip = dlg._run_pip_with_dialog
-
-            def run_pip(command, args, title):  # a spy: Thonny's own method does the work
-                rc, out, err = real_run_pip(command, args, title)
-                state["pip"] = {"command": command, "args": list(args), "rc": rc,
-                                "out": out[-4000:]}
-                return rc, out, err
-
-            dlg._run_pip_with_dialog = run_pip
-            real_create = running.create_frontend_python_process
-
-            def create_process(args, *rest, **kw):  # a spy too: records the command and env
-                state["process"] = {"args": list(args),
-                                    "env": dict(kw.get("environment_extras") or {})}
-                return real_create(args, *rest, **kw)
-
-            running.create_frontend_python_process = create_process
-            dlg._install_file(params["wheel"], False)  # "Install from local file"
-        except BaseException:
-            state["error"] = traceback.format_exc()
-        finally:
-            state["done"] = True
-            for dlg in dialogs(PluginsPipDialog):
-                dlg._on_close()
-
-    wb.after(300, in_the_dialog)
-    wb.after(500, close_failed_pip_dialogs)
-    started = now()
-    invoke_menu("tools", "Manage plug-ins...")  # modal: returns when the dialog is closed
-    record("install_seconds", now() - started)
-    record("state", state)
-"""
-
-LOADED_FROM_USER_DIR = """
-    import os, sys
-    import thonnycontrib
-    record("thonnycontrib_path", list(thonnycontrib.__path__))
-    record("inits", [p for p in thonnycontrib.__path__
-                     if os.path.exists(os.path.join(p, "__init__.py"))])
-    import thonnycontrib.iotkit as plugin
-    record("plugin_file", plugin.__file__)
-    record("tools", menu_labels("tools"))
-    yield until(backend_ready, 20, "the Python backend's prompt")
-    view = wb.show_view(plugin.VIEW_IDS["Plot"])
-    assert view, "show_view returned " + repr(view)
-    yield until(lambda: plugin.host.plugin_state().panel("Plot") is not None, 20, "the Plot panel")
-    yield 1.0
-    record("view", widget_info(view))
-    record("panel_class", type(plugin.host.plugin_state().panel("Plot")).__name__)
-    record("errors", list(plugin.host.plugin_state().errors))
-    record("modules", {name: getattr(sys.modules.get(name), "__file__", None)
-                       for name in ("companion_app", "matplotlib", "numpy", "serial")})
-    shot("install-user-dir-plot")
-"""
-
-
 @pytest.mark.timeout(1200)
 def test_manage_plugins_installs_into_the_thonny_user_dir_and_thonny_loads_it_from_there(
     tmp_path, wheel, bundled_python
@@ -251,7 +162,7 @@ def test_manage_plugins_installs_into_the_thonny_user_dir_and_thonny_loads_it_fr
     plugins_site = user_dir / "plugins" / "lib" / bundled_python.name / "site-packages"
 
     first = run_thonny(
-        INSTALL_FROM_MANAGE_PLUGINS,
+        "thonny_scenarios:install_from_manage_plugins",
         tmp_path,
         name="install",
         user_dir=user_dir,
@@ -289,7 +200,11 @@ def test_manage_plugins_installs_into_the_thonny_user_dir_and_thonny_loads_it_fr
     assert not list(bundle_site.glob("thonny_iotkit-*"))
 
     second = run_thonny(
-        LOADED_FROM_USER_DIR, tmp_path, name="restart", user_dir=user_dir, python=bundled_python
+        "thonny_scenarios:loaded_from_user_dir",
+        tmp_path,
+        name="restart",
+        user_dir=user_dir,
+        python=bundled_python,
     )
     v = second.values
     assert Path(v["plugin_file"]).is_relative_to(plugins_site), v["plugin_file"]

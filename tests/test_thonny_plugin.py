@@ -2,8 +2,10 @@
 
 Each test starts ``python -m thonny`` from this venv (where thonny-iotkit is installed, as a
 user's ``pip install`` would) with a fresh THONNY_USER_DIR, and drives it with a scenario that
-runs inside Thonny on Tk's thread (tests/thonny_harness.py, tests/thonny_probe). The scenarios
-read like a person's session: open a view, type in the Shell, run the program, press Deploy.
+runs inside Thonny on Tk's thread: a generator function in tests/thonny_scenarios.py, named as
+"thonny_scenarios:NAME" (tests/thonny_harness.py, tests/thonny_probe). The scenarios read like a
+person's session: open a view, type in the Shell, run the program, press Deploy; they wait for
+conditions with deadlines, never for a fixed time. What they see is recorded; the asserts are here.
 The virtual board (the real MicroPython unix port) stands in for the hardware. Two ways in:
 "Connect Thonny to a virtual board" starts one (``iotkit sim --no-pty``) and Thonny reaches it
 over its own WebREPL client, as on every OS; and for the USB path a board in the test process
@@ -17,7 +19,6 @@ IOTKIT_UPDATE_SCREENSHOTS=1); someone looks at them.
 from __future__ import annotations
 
 import json
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -34,132 +35,6 @@ COMMANDS = {
     "iotkit_deploy": "deploy",
     "iotkit_plot": "plot",
 }
-
-# What every scenario starts with: the plug-in's state, and helpers (the generators among them
-# are used with `yield from`).
-PRELUDE = """
-import thonnycontrib.iotkit as plugin
-from thonnycontrib.iotkit.host import plugin_state
-
-state = plugin_state()
-assert state is not None, "the plug-in's state is missing: load_plugin did not finish"
-
-def open_view(name, timeout=40):
-    view = wb.show_view(plugin.VIEW_IDS[name])
-    assert view, f"show_view({plugin.VIEW_IDS[name]!r}) returned {view!r}"
-    yield until(lambda: state.panel(name) is not None, timeout, f"the {name} panel in its view")
-    yield 0.5  # its first frames
-    return view, state.panel(name)
-
-def welcomes_since(t):
-    return [e for e in events("ToplevelResponse") if e["welcome"] and e["t"] > t]
-
-def board_prompt(timeout=40):
-    yield until(lambda: backend_ready() and "MicroPython" in shell_text(), timeout,
-                "Thonny's Shell at the board's MicroPython prompt")
-
-def watch_reruns():
-    # Every time the plug-in runs the board's program again after a handover: a Ctrl-D through
-    # Thonny's runner (serial), or main.py submitted to the Shell (WebREPL). Spies: Thonny's
-    # methods run.
-    runner, shell = get_runner(), get_shell()
-    calls = []
-    real_ctrld, real_submit = runner.ctrld, shell.submit_python_code
-
-    def ctrld():
-        calls.append("ctrld")
-        return real_ctrld()
-
-    def submit_python_code(cmd_line):
-        calls.append(cmd_line)
-        return real_submit(cmd_line)
-
-    runner.ctrld, shell.submit_python_code = ctrld, submit_python_code
-    return calls
-
-def since_restart():
-    # Thonny clears the Shell when it restarts the program with Ctrl-D; the board prints "soft
-    # reboot", then the program's lines. Run as a Shell command, they follow that command.
-    text = shell_text()
-    at = max(text.rfind("soft reboot"), text.rfind("exec(open('main.py').read())"))
-    return text[at:] if at >= 0 else ""
-
-def program_lines_since_restart():
-    # The templates the tests deploy print "main: starting …" and then a reading every 2 s.
-    return "main: starting" in since_restart()
-
-def back_at_prompt(since, reruns, timeout=40):
-    # Thonny's backend reconnected (a new process that greeted it since `since`) and the Shell
-    # takes commands again. If the plug-in restarted the board's program after the reconnect
-    # (its Ctrl-D, seen by `reruns` from watch_reruns()), stop it the way a person would: once
-    # its first line is in the Shell, Ctrl-C in the Shell (not Stop/Restart). A Ctrl-C sent
-    # earlier, while the board still boots, is lost on a real board too: no program runs yet.
-    yield until(lambda: welcomes_since(since) and get_runner().get_backend_proxy() is not None,
-                timeout, "a new welcome from the board since the handover")
-    # The plug-in decides in the same ToplevelResponse handler that the welcome comes with.
-    if reruns:
-        yield until(program_lines_since_restart, 30,
-                    "the board's program running in the Shell again")
-        record("program_running_after_reconnect", since_restart()[:300])
-        press_key(get_shell().text, "c", CONTROL)
-    yield until(backend_ready, 20, "Thonny's Shell at the board's prompt again")
-
-def watch_restarts():
-    # Every restart of Thonny's backend, with its arguments: Stop/Restart is clean=True.
-    runner = get_runner()
-    calls = []
-    real_restart = runner.restart_backend
-
-    def restart_backend(clean, first=False, automatic=False):  # a spy: Thonny's method runs
-        calls.append({"clean": clean, "first": first, "automatic": automatic, "t": now()})
-        return real_restart(clean, first, automatic)
-
-    runner.restart_backend = restart_backend
-    return calls
-
-def plug_in_usb_board(port):
-    # A test double for a USB cable: Thonny lists only pyserial's comports(), never a pty
-    # (thonny#3916), so the test lists its board's pty there, as a USB-serial adapter would
-    # be, then chooses it as the ESP32 interpreter's port as a person does in the Options.
-    import thonny.plugins.micropython.mp_front as mpf
-    from serial.tools.list_ports_common import ListPortInfo
-
-    real = mpf.list_serial_ports
-
-    def list_serial_ports(*args, **kwargs):
-        info = ListPortInfo(port)
-        info.description = "USB stand-in (the test's virtual board)"
-        return [*real(*args, **kwargs), info]
-
-    mpf.list_serial_ports = list_serial_ports
-    yield until(backend_ready, 30, "the Python backend's prompt")
-    wb.set_option("run.backend_name", "ESP32")
-    wb.set_option("ESP32.port", port)
-    get_runner().restart_backend(False)
-    yield from board_prompt()
-
-def tree_names(tree, node=""):
-    names = []
-    for child in tree.get_children(node):
-        names.append(str(tree.item(child, "text")).strip())
-        names.extend(tree_names(tree, child))
-    return names
-
-def shell_notice():
-    notice = get_shell().notice
-    return notice.cget("text") if notice.winfo_ismapped() else None
-
-def shell_command(code, expect, timeout=20):
-    # Typed into Thonny's Shell with key events, as a person would, then Enter.
-    before = shell_text()
-    type_text(get_shell().text, code + "\\n")
-    yield until(lambda: expect in shell_text()[len(before) - 1:], timeout,
-                f"{expect!r} in the Shell after typing {code!r}")
-"""
-
-
-def scenario(body: str) -> str:
-    return PRELUDE + "\n" + textwrap.dedent(body)
 
 
 def plugin_config(**sections: dict[str, str]) -> dict[str, dict[str, str]]:
@@ -187,81 +62,11 @@ def vboard(tmp_path):
 
 
 # --- 1 and 2: one Thonny session: the plug-in loads, then each view is opened ------------------
-VIEWS_SESSION = scenario("""
-    yield until(backend_ready, 30, "the Python backend's prompt")
-    record("commands", {c["command_id"]: {"menu": c["menu_name"], "label": c["command_label"]}
-                        for c in wb._commands if c["command_id"].startswith("iotkit")})
-    record("tools_menu", menu_labels("tools"))
-    record("view_ids", plugin.VIEW_IDS)
-    record("options", {name: wb.get_option(name)
-                       for name in ("iotkit.board", "iotkit.firmware_cache", "iotkit.baud")})
-    record("option_pages", [str(p) for p in getattr(wb, "_configuration_pages", [])])
-    record("errors_at_start", list(state.errors))
-    record("internal_at_start", list(internal_errors))
-
-    # Tools → Options..., on the "IoT Kit" page (the dialog is modal: looked at from an after()).
-    from thonny.config_ui import ConfigurationDialog
-    options_seen = {}
-
-    def look_at_options():
-        try:
-            (dlg,) = [w for w in wb.winfo_children() if isinstance(w, ConfigurationDialog)]
-            dlg.select_page("iotkit")
-            dlg.update()
-            pages = {key: page for key, _title, page in dlg._page_records}
-            options_seen["titles"] = [title for _k, title, _p in dlg._page_records]
-            page = pages.get("iotkit")
-            if page is not None:
-                options_seen["page"] = widget_info(page)
-                options_seen["page_clipped"] = clipped(page)
-                shot("options-page", dlg)
-        finally:
-            for w in wb.winfo_children():
-                if isinstance(w, ConfigurationDialog):
-                    w._cancel()
-
-    wb.after(500, look_at_options)
-    invoke_menu("tools", "Options...")  # returns when the dialog is closed
-    record("options_dialog", options_seen)
-
-    key_widgets = {
-        "Flash": lambda p: {"port": p.port_combo, "detect": p.detect_button,
-                            "file": p.path_entry, "flash": p.flash_button, "bar": p.progress},
-        "Wiring": lambda p: {"board": p.board_combo, "picture": p.canvas,
-                             "findings": p.tree, "add": p.add_button},
-        "Deploy": lambda p: {"board": p.board_combo, "dry run": p.dry_button,
-                             "deploy": p.deploy_button, "bar": p.progress,
-                             **{f"template {n}": w for n, w in p.template_checks.items()}},
-        "Plot": lambda p: {"pause": p.pause_button, "window": p.window_combo,
-                           "record": p.record_button, "figure": p.canvas.get_tk_widget(),
-                           "toolbar": p.toolbar},
-    }
-    for name in ("Flash", "Wiring", "Deploy", "Plot"):
-        view, panel = yield from open_view(name)
-        yield 1.0
-        info = widget_info(view)
-        info["view_class"] = type(view).__name__
-        info["panel"] = f"{type(panel).__module__}.{type(panel).__name__}"
-        info["panel_size"] = [panel.winfo_width(), panel.winfo_height()]
-        info["key_widgets"] = {k: on_screen(w, view)
-                               for k, w in key_widgets[name](panel).items()}
-        info["clipped"] = clipped(view)
-        if name == "Wiring":  # the pinout picture: every label readable, none drawn over another
-            info["overlapping_labels"] = overlapping_texts(panel.canvas)
-        notebook = view.home_widget.master
-        info["tab"] = notebook.tab(view.home_widget, "text")
-        info["selected"] = notebook.select() == str(view.home_widget)
-        record(name, info)
-        shot(f"view-{name.lower()}")
-    record("errors", list(state.errors))
-    """)
-
-
 @pytest.fixture(scope="module")
 def views_session(tmp_path_factory):
     require_display()
     tmp = tmp_path_factory.mktemp("views")
-    return run_thonny(VIEWS_SESSION, tmp, config=plugin_config(), timeout=100)
+    return run_thonny("thonny_scenarios:views_session", tmp, config=plugin_config(), timeout=100)
 
 
 def test_the_plugin_loads_without_errors_and_adds_its_commands_to_the_tools_menu(views_session):
@@ -351,34 +156,10 @@ for i in range(30):
 def test_a_local_python_program_printing_temp_lines_is_plotted_in_the_iot_plot_view(tmp_path):
     program = tmp_path / "readings.py"
     run = run_thonny(
-        scenario("""
-            yield until(backend_ready, 30, "the Python backend's prompt")
-            view, panel = yield from open_view("Plot")
-            editor = open_editor(params["program"], path=params["path"])
-            record("editor_file", editor.get_filename())
-            get_runner().cmd_run_current_script()  # F5
-            yield until(lambda: panel.live_store.stats("temp").count >= 30, 30,
-                        "30 temp readings in the Plot panel's store")
-            yield until(backend_ready, 15, "the program to end")
-            # Running brought the Shell to the front of the bottom notebook: click IoT Plot.
-            wb.show_view(plugin.VIEW_IDS["Plot"])
-            yield until(lambda: "temp 30" in panel.counts_var.get(), 10, "the plot's counts")
-            yield 2.0  # frames: the legend's last values are redrawn at most 4 times a second
-            record("figure_on_screen", on_screen(panel.canvas.get_tk_widget(), view))
-            record("legend", panel.renderer.legend_texts())
-            t, v = panel.live_store.series("temp")
-            record("names", panel.live_store.names)
-            record("values", v.tolist())
-            record("times_increase", bool((t[1:] >= t[:-1]).all()))
-            record("counts", panel.counts_var.get())
-            record("status", panel.status_var.get())
-            record("shell", shell_text())
-            record("errors", list(state.errors))
-            shot("plot-local-program")
-            """),
+        "thonny_scenarios:plot_local_program",
         tmp_path,
         config=plugin_config(),
-        params={"program": PROGRAM, "path": str(program)},
+        params={"program": PROGRAM, "path": str(program), "last_legend": "temp 34.5"},
         timeout=90,
     )
     v = run.values
@@ -399,47 +180,10 @@ WIRING_SCRIPT = "from machine import Pin\nled = Pin(6, Pin.OUT)\n"
 
 def test_check_wiring_of_this_script_reports_the_flash_pin_and_goes_to_its_line(tmp_path):
     run = run_thonny(
-        scenario("""
-            yield until(backend_ready, 30, "the Python backend's prompt")
-            editor = open_editor(params["code"])
-            text = editor.get_text_widget()
-            text.mark_set("insert", "1.0")
-            (label,) = [c["command_label"] for c in wb._commands
-                        if c["command_id"] == "iotkit_check_wiring"]
-            invoke_menu("tools", label)  # as a click on Tools → Check wiring...
-            yield until(lambda: state.panel("Wiring") is not None
-                        and state.panel("Wiring").findings, 40,
-                        "findings in the IoT Wiring view")
-            panel = state.panel("Wiring")
-            view = wb.get_view(plugin.VIEW_IDS["Wiring"])
-            record("view_visible", bool(view.winfo_viewable()))
-            record("panel_board", panel.board.id)
-            record("panel_findings", [{"rule": f.rule, "severity": f.severity}
-                                      for f in panel.findings])
-            record("tree_rows", [panel.tree.item(i, "values") for i in panel.tree.get_children()])
-            findings = state.check_editor_wiring()
-            record("findings", [{"rule": f.rule, "severity": f.severity,
-                                 "line": getattr(f, "line", None)} for f in findings])
-            index = [f.rule for f in findings].index("flash-pin")
-            state.goto_finding(index)
-            yield 0.3
-            record("insert", text.index("insert"))
-            i = [f.rule for f in panel.findings].index("flash-pin")
-            panel.select_finding(i)
-            yield 0.5
-            record("fix", panel.fix_var.get())
-            record("on_screen", {"findings": on_screen(panel.tree, view),
-                                 "picture": on_screen(panel.canvas, view)})
-            shot("wiring-finding")
-            # The board comes from the options: on a Pico, GPIO6 is an ordinary pin.
-            wb.set_option("iotkit.board", "pico")
-            record("pico_rules", [f.rule for f in state.check_editor_wiring()])
-            wb.set_option("iotkit.board", params["board"])
-            record("errors", list(state.errors))
-            """),
+        "thonny_scenarios:check_wiring",
         tmp_path,
         config=plugin_config(),
-        params={"code": WIRING_SCRIPT, "board": BOARD},
+        params={"code": WIRING_SCRIPT, "board": BOARD, "finding_line": 2},
         timeout=90,
     )
     v = run.values
@@ -451,7 +195,8 @@ def test_check_wiring_of_this_script_reports_the_flash_pin_and_goes_to_its_line(
     assert any(f["rule"] == "flash-pin" for f in v["panel_findings"])
     assert any("flash-pin" in row for row in v["tree_rows"]), v["tree_rows"]
     assert v["insert"].split(".")[0] == "2", v["insert"]
-    assert v["fix"], "selecting the finding shows its fix"
+    # Selecting the finding shows its fix (not the "click a finding" hint shown before).
+    assert "Fix:" in v["fix"] and "GPIO6" in v["fix"], v["fix"]
     for what, where in v["on_screen"].items():
         assert where["ok"], f"the {what} is not wholly visible in the IoT Wiring view: {where}"
     assert "flash-pin" not in v["pico_rules"], v["pico_rules"]
@@ -477,39 +222,7 @@ def _assert_no_secret_anywhere(run, *more: str) -> None:
 @pytest.mark.pty
 def test_deploy_from_the_plugin_takes_the_port_from_thonny_and_gives_it_back(tmp_path, vboard):
     run = run_thonny(
-        scenario("""
-            yield from plug_in_usb_board(params["port"])
-            restarts = watch_restarts()
-            reruns = watch_reruns()
-            proxy = get_runner().get_backend_proxy()
-            record("before", {"port": proxy._port, "pid": proxy._proc.pid})
-            view, panel = yield from open_view("Deploy")
-            panel.choose("wifi", "sensor")
-            panel.values["wifi_ssid"].set(params["ssid"])
-            panel.values["wifi_password"].set(params["password"])
-            yield 0.5
-            record("form_clipped", clipped(view))  # the form, filled: nothing cut off
-            shot("deploy-form")
-            started = now()
-            panel.deploy_button.invoke()  # as a click
-            record("running", panel.running)
-            yield until(lambda: panel.running is None, 60, "the deploy to finish")
-            record("status", panel.status_var.get())
-            record("deploy_log", panel.log_content())
-            yield from back_at_prompt(started, reruns)
-            proxy = get_runner().get_backend_proxy()
-            record("after", {"port": proxy._port, "pid": proxy._proc.pid,
-                             "alive": proxy.process_is_alive()})
-            record("events_since", [e for e in events() if e["t"] > started])
-            yield from shell_command("print(6*7)", "42")
-            record("restarts", restarts)
-            record("reruns", reruns)
-            record("notice", shell_notice())
-            record("shell", shell_text())
-            record("handover_log", list(state.handover_log))
-            record("errors", list(state.errors))
-            shot("deploy-handover")
-            """),
+        "thonny_scenarios:deploy_handover",
         tmp_path,
         config=plugin_config(),
         params={"ssid": SSID, "password": WIFI_PASSWORD, "port": vboard.port},
@@ -562,54 +275,7 @@ def test_flashing_the_port_thonny_holds_stops_its_backend_and_brings_it_back(tmp
     image = tmp_path / "esp32-app.bin"
     image.write_bytes(esp_app_image(0))
     run = run_thonny(
-        scenario("""
-            dispatched = []
-            wb.bind("UICommandDispatched", lambda e: dispatched.append(e.command_id), True)
-            yield from plug_in_usb_board(params["port"])
-            restarts = watch_restarts()
-            reruns = watch_reruns()
-            proxy = get_runner().get_backend_proxy()
-            record("before", {"port": proxy._port, "pid": proxy._proc.pid})
-            view, panel = yield from open_view("Flash")
-            record("panel_port", panel.port())
-            record("practice", bool(panel.practice_var.get()))
-            panel.choose_image(params["image"])
-            yield until(lambda: panel.image is not None, 20, "the image to be checked")
-            yield until(lambda: panel.flash_button.instate(["!disabled"]), 10, "Flash enabled")
-            samples = []
-
-            def flashing_done():
-                p = get_runner().get_backend_proxy()
-                samples.append([panel.task, p is not None and p.process_is_alive()])
-                return panel.task == "idle"
-
-            started = now()
-            panel.flash_button.invoke()  # as a click
-            record("task_after_click", panel.task)
-            yield until(flashing_done, 60, "the flash attempt to end")
-            record("samples", samples)
-            record("outcome", panel.outcome)
-            record("outcome_text", panel.outcome_var.get())
-            record("flash_log", panel.log_content())
-            yield from back_at_prompt(started, reruns)
-            proxy = get_runner().get_backend_proxy()
-            record("after", {"port": proxy._port, "pid": proxy._proc.pid,
-                             "alive": proxy.process_is_alive()})
-            record("events_since", [e for e in events() if e["t"] > started])
-            yield from shell_command("print(6*7)", "42")
-            record("dispatched", dispatched)
-            record("restarts", restarts)
-            record("reruns", reruns)
-            record("notice", shell_notice())
-            record("shell", shell_text())
-            record("handover_log", list(state.handover_log))
-            # The options page's board reaches the built Flash view, so its hint names that board.
-            wb.set_option("iotkit.board", "esp32-cam")
-            state.options_changed()
-            record("board_type_after_options", panel.board_type())
-            record("errors", list(state.errors))
-            shot("flash-handover")
-            """),
+        "thonny_scenarios:flash_handover",
         tmp_path,
         config=plugin_config(),
         params={"image": str(image), "port": vboard.port},
@@ -656,65 +322,7 @@ def test_connect_thonny_to_a_virtual_board_uses_webrepl_for_shell_files_and_a_de
     config = plugin_config()
     config["iotkit"]["virtual_flash_dir"] = str(flash)
     run = run_thonny(
-        scenario("""
-            import thonny.plugins.micropython.mp_front as mpf
-            record("port_list_patched", hasattr(mpf.list_serial_ports, "__wrapped__"))
-            yield until(backend_ready, 30, "the Python backend's prompt")
-            invoke_menu("tools", "Connect Thonny to a virtual board")
-            yield until(lambda: state.virtual_board is not None
-                        and state.virtual_board.webrepl_url, 40, "the virtual board's endpoints")
-            vb = state.virtual_board
-            yield from board_prompt(60)
-            proxy = get_runner().get_backend_proxy()
-            record("connected", {
-                "backend": wb.get_option("run.backend_name"),
-                "proxy_port": proxy._port, "option_port": wb.get_option("ESP32.port"),
-                "url": wb.get_option("ESP32.webrepl_url"), "webrepl": vb.webrepl_url,
-                "socket": vb.port, "sim_args": list(vb.process.args), "pid": proxy._proc.pid,
-                "link_port": state.connection.port, "state": state.connection.state})
-            password = wb.get_option("ESP32.webrepl_password")
-            record("password_ok", len(password) == 9 and password == vb.webrepl_password)
-            yield from shell_command("print(6*7)", "42")
-            shot("webrepl-shell")
-
-            files = wb.show_view("FilesView")
-            yield until(lambda: "boot.py" in tree_names(files.remote_files.tree), 40,
-                        "boot.py in Thonny's Files view (the board's side)")
-            record("board_files", tree_names(files.remote_files.tree))
-            yield 0.5
-            shot("webrepl-files")
-
-            restarts = watch_restarts()
-            reruns = watch_reruns()
-            view, panel = yield from open_view("Deploy")
-            panel.choose("wifi", "sensor")
-            panel.values["wifi_ssid"].set(params["ssid"])
-            panel.values["wifi_password"].set(params["password"])
-            started = now()
-            panel.deploy_button.invoke()  # as a click
-            record("running", panel.running)
-            yield until(lambda: panel.running is None, 90, "the deploy to finish")
-            record("status", panel.status_var.get())
-            record("deploy_log", panel.log_content())
-            yield from back_at_prompt(started, reruns, 60)
-            proxy = get_runner().get_backend_proxy()
-            record("after", {"port": proxy._port, "pid": proxy._proc.pid,
-                             "alive": proxy.process_is_alive()})
-            record("events_since", [e["name"] for e in events() if e["t"] > started])
-            yield from shell_command("print(6*7)", "42")
-            record("restarts", restarts)
-            record("reruns", reruns)
-            record("shell", shell_text())
-            record("handover_log", list(state.handover_log))
-            record("errors", list(state.errors))
-            shot("webrepl-deploy-handover")
-
-            state.on_workbench_close()  # what closing Thonny runs
-            record("closed", {"backend": wb.get_option("run.backend_name"),
-                              "port": wb.get_option("ESP32.port"),
-                              "password": wb.get_option("ESP32.webrepl_password"),
-                              "sim_exit": vb.process.poll()})
-            """),
+        "thonny_scenarios:webrepl_session",
         tmp_path,
         config=config,
         params={"ssid": SSID, "password": WIFI_PASSWORD},
@@ -803,3 +411,17 @@ def test_a_virtual_board_is_known_by_its_endpoints_and_its_password_is_fresh_and
         child.stdin.close()
         child.wait(10)
     assert state.virtual_link_for("ws://127.0.0.1:4001") is None  # it ended: not ours any more
+
+
+def test_a_scenario_is_a_generator_function_named_module_colon_function_checked_before_start(
+    tmp_path,
+):
+    """A misspelt scenario fails at once, in the test, instead of a Thonny run that ends in an
+    import error inside the probe."""
+    with pytest.raises(ValueError, match="has no function 'no_such_scenario'"):
+        run_thonny("thonny_scenarios:no_such_scenario", tmp_path)
+    with pytest.raises(ValueError, match="not a generator function"):
+        run_thonny("thonny_scenarios:iotkit", tmp_path)  # a helper, not a scenario
+    with pytest.raises(ValueError, match="'module:function'"):
+        run_thonny("views_session", tmp_path)
+    assert not (tmp_path / "thonny").exists(), "no Thonny was started"

@@ -8,10 +8,10 @@ when the file lands.
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 from firmware_helpers import uf2_image
+from waiting import wait_until
 
 from companion_app.firmware.image import ImageError
 from companion_app.firmware.uf2 import (
@@ -78,8 +78,7 @@ def test_after_the_copy_the_new_serial_port_is_found(drive, tmp_path):
     boards: list[VirtualBoard] = []
 
     def bootrom_reboots():  # the Pico leaves BOOTSEL and enumerates as MicroPython
-        while not (drive / "RPI-RP2" / fw.name).exists():
-            time.sleep(0.02)
+        wait_until((drive / "RPI-RP2" / fw.name).exists, 10, "the UF2 file on the drive")
         vb = VirtualBoard(board="pico", flash_dir=tmp_path / "pico-flash").start()
         boards.append(vb)
         ports.append(vb.port)

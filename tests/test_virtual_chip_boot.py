@@ -19,6 +19,7 @@ import pytest
 import serial
 from conftest import venv_bin
 from firmware_helpers import merged_image
+from waiting import wait_until
 
 from companion_app.firmware.flasher import PRESS_EN_NOTE, Flasher
 from companion_app.simulator.bootloader import VirtualBootloader
@@ -31,14 +32,6 @@ pytestmark = pytest.mark.skipif(
 
 FLASH = 0x200000
 BANNER = re.compile(rb"MicroPython (v[\d.]+) on (\S+); ([^\r\n]+)\r\n")
-
-
-def wait_until(condition, timeout: float = 10.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or condition}")
-        time.sleep(0.02)
 
 
 def open_console(url: str) -> serial.Serial:
@@ -76,7 +69,7 @@ def press_en(link: serial.Serial) -> None:
     """The EN button through the auto-reset circuit, IO0 left high (esptool's hard reset)."""
     link.dtr = False
     link.rts = True
-    time.sleep(0.1)
+    time.sleep(0.1)  # on purpose: EN held low 100 ms, as esptool's hard reset does
     link.rts = False
 
 
@@ -134,7 +127,7 @@ def test_esptool_default_reset_reflashes_running_micropython_which_then_boots(ch
     modes = [b["mode"] for b in boots(bl)]
     assert modes[-2:] == ["download", "flash"], modes  # the reset into download, then the boot
 
-    wait_until(lambda: bl.state == "app" and bl.board is not old_board, what="the new boot")
+    wait_until(lambda: bl.state == "app" and bl.board is not old_board, 10, "the new boot")
     assert not old_board.running  # the old MicroPython was stopped by the reset
     console = open_console(url)
     try:
@@ -242,7 +235,7 @@ def test_esptool_watchdog_reset_boots_the_flash_over_a_plain_socket(chip, tmp_pa
     )
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
     assert "Hard resetting with a watchdog" in result.stdout
-    wait_until(lambda: bl.state == "app", what="MicroPython to boot")
+    wait_until(lambda: bl.state == "app", 10, "MicroPython to boot")
     assert boots(bl)[-1]["cause"] == "rtc_watchdog"
     console = serial.serial_for_url(bl.tcp_url, baudrate=115200, timeout=0.05)
     try:

@@ -12,11 +12,11 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from firmware_helpers import merged_image
+from waiting import wait_for_file
 
 ROOT = Path(__file__).resolve().parents[1]
 BLOCKER = ROOT / "tests" / "windows_like"
@@ -96,17 +96,6 @@ def test_sim_help_and_a_pty_request_give_sentences_not_tracebacks(tmp_path):
     assert "--no-pty" in result.stdout and "Traceback" not in result.stderr
 
 
-def wait_for_file(path: Path, proc: subprocess.Popen, seconds: float = 30) -> str:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if path.exists() and path.read_text(encoding="utf-8").strip():
-            return path.read_text(encoding="utf-8")
-        if proc.poll() is not None:
-            raise AssertionError(f"the chip exited: {proc.stderr.read()}")
-        time.sleep(0.05)
-    raise AssertionError(f"{path} was not written within {seconds} s")
-
-
 @pytest.mark.parametrize("transport", ["--tcp", "--rfc2217"])
 def test_practice_chip_without_a_pty_is_flashed_by_iotkit_flash(tmp_path, transport):
     """Item 5: `iotkit sim --bootloader esp32 --no-pty --tcp 0` serves loopback TCP (and RFC
@@ -139,7 +128,7 @@ def test_practice_chip_without_a_pty_is_flashed_by_iotkit_flash(tmp_path, transp
         env=windows_like_env(),
     )
     try:
-        record = json.loads(wait_for_file(endpoints, chip))
+        record = json.loads(wait_for_file(endpoints, chip, 30, "the chip's endpoints file"))
         assert record["pty"] is None
         url = record["socket"]
         if transport == "--rfc2217":

@@ -12,6 +12,7 @@ import tkinter as tk
 import pytest
 from gui_helpers import distinct_colours, grab_window, pump, require_display
 from PIL import Image
+from waiting import wait_until_tk
 
 from companion_app.gui.wiring_panel import WiringPanel, default_part_id
 from companion_app.wiring.pinout import HIGHLIGHT
@@ -66,8 +67,12 @@ def panel(root):
 
 
 def wait_checked(root, panel) -> None:
-    assert pump(root, lambda: not panel.checking, 10), "the check did not finish"
-    pump(root, timeout=0.1)
+    """Wait until the latest check finished and its results are shown.
+
+    `checking` turns false in the same Tk callback that fills the findings, the summary and the
+    picture, so nothing is left to wait for after it.
+    """
+    wait_until_tk(root, lambda: not panel.checking, 10, "the wiring check to finish")
 
 
 def open_diagram(root, panel, tmp_path):
@@ -98,8 +103,8 @@ def test_hand_written_diagram_shows_findings_and_screenshot(root, panel, tmp_pat
     assert "dht1:SDA  →  esp:D34" in panel.conn_list.get(0, "end")
     index = next(i for i, f in enumerate(panel.findings) if f.rule == "input-only")
     panel.select_finding(index)
-    pump(root, timeout=0.2)
-    assert "Fix:" in panel.fix_var.get() and "D4" in panel.fix_var.get()
+    assert pump(root, lambda: "Fix:" in panel.fix_var.get(), 2)
+    assert "D4" in panel.fix_var.get()
     image = grab_window(root, "wiring-panel", also_docs=True)
     assert distinct_colours(image) > 50
 
@@ -111,7 +116,7 @@ def test_clicking_a_finding_highlights_its_pin(root, panel, tmp_path):
     index = next(i for i, f in enumerate(panel.findings) if f.rule == "input-only")
     # A real click on the finding's row, as a user does it.
     panel.tree.see(str(index))
-    pump(root, timeout=0.2)
+    assert pump(root, lambda: panel.tree.bbox(str(index), "rule"), 2)  # the row is on screen
     x, y, w, h = panel.tree.bbox(str(index), "rule")
     panel.tree.event_generate("<ButtonPress-1>", x=x + 5, y=y + h // 2)
     panel.tree.event_generate("<ButtonRelease-1>", x=x + 5, y=y + h // 2)

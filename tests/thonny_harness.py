@@ -1,33 +1,38 @@
-"""Run real Thonny (a subprocess, under the test's X display) with a scenario script inside it.
+"""Run real Thonny (a subprocess, under the test's X display) with a scenario inside it.
 
-A test writes what a person would do as a short script; `run_thonny` starts ``python -m thonny``
-with a fresh THONNY_USER_DIR (a configuration.ini, so no first-run dialog, and
-``single_instance = False``, so it never hands the work to another Thonny), puts the probe plug-in
-(tests/thonny_probe/thonnycontrib/iotkit_probe) on PYTHONPATH, and collects what the probe wrote:
+A scenario is what a person would do, written as a generator function in tests/thonny_scenarios.py
+(an ordinary module: black, isort and ruff read it, and its tracebacks point at its real lines).
+`run_thonny` starts ``python -m thonny`` with a fresh THONNY_USER_DIR (a configuration.ini, so no
+first-run dialog, and ``single_instance = False``, so it never hands the work to another Thonny),
+puts the probe plug-in (tests/thonny_probe/thonnycontrib/iotkit_probe) and tests/ on PYTHONPATH,
+names the scenario, and collects what the probe wrote:
 
-    run = run_thonny('''
-        yield until(backend_ready, 15, "the backend's prompt")
-        view = wb.show_view("IotPlotView")
+    # tests/thonny_scenarios.py
+    def plot_view(params):
+        yield from until(backend_ready, 15, "the backend's prompt")
+        view = get_workbench().show_view("IotPlotView")
+        yield from settled(view)
         record("plot", widget_info(view))
-        shot("plot")
-    ''', tmp_path)
+
+    # the test
+    run = run_thonny("thonny_scenarios:plot_view", tmp_path)
     assert run.values["plot"]["width"] > 300
 
-The script runs on Tk's thread as the body of a generator (`thonny_probe` documents ``yield``,
-``until`` and the other names it sees). An ``assert`` that fails inside Thonny fails the test
-with the script's own traceback, plus the tails of Thonny's stdout and frontend.log. Thonny is
-killed (its whole process group, the backend too) if it outlives `timeout`.
+The scenario runs on Tk's thread (`thonny_probe` documents ``yield``, `until` and the helpers it
+offers). An ``assert`` that fails inside Thonny fails the test with the scenario's own traceback,
+plus the tails of Thonny's stdout, frontend.log and backend.log. Thonny is killed (its whole
+process group, the backend too) if it outlives `timeout`.
 """
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from configparser import ConfigParser
 from dataclasses import dataclass, field
@@ -99,6 +104,7 @@ class ThonnyRun:
         return (
             f"--- Thonny stdout/stderr (tail) ---\n{self.stdout[-4000:]}\n"
             f"--- frontend.log (tail) ---\n{self.frontend_log[-4000:]}\n"
+            f"--- backend.log (tail) ---\n{self.backend_log[-3000:]}\n"
             f"--- internal errors ---\n{''.join(self.internal_errors)[-3000:]}"
         )
 
@@ -132,11 +138,22 @@ def write_config(user_dir: Path, config: Mapping[str, Mapping[str, Any]] | None 
     return path
 
 
-def scenario_source(script: str) -> str:
-    """The test's script as the body of ``__scenario__()``, a generator (so line numbers in its
-    traceback are the script's own, plus one)."""
-    body = textwrap.indent(textwrap.dedent(script).strip("\n"), "    ")
-    return f"def __scenario__():\n{body}\n    if False:\n        yield None\n"
+def check_scenario_name(scenario: str) -> None:
+    """Fail at once, in the test, for a scenario name that names no generator function of a
+    module in tests/ (rather than after Thonny has started)."""
+    module, sep, func = scenario.partition(":")
+    path = TESTS / f"{module}.py"
+    if not sep or not path.is_file():
+        raise ValueError(
+            f"a scenario is named 'module:function' of a module in tests/, not {scenario!r}"
+        )
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and node.name == func:
+            if not any(isinstance(n, (ast.Yield, ast.YieldFrom)) for n in ast.walk(node)):
+                raise ValueError(f"{scenario} is not a generator function: it never yields")
+            return
+    raise ValueError(f"{path.name} has no function {func!r}")
 
 
 def thonny_env(
@@ -144,11 +161,11 @@ def thonny_env(
     home: Path,
     extra: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """Thonny's environment: our probe on PYTHONPATH (and nothing else of the test's), the
-    user dir, and XDG folders in the temp dir so the plug-in's settings, firmware cache and
-    virtual boards never touch the real home."""
+    """Thonny's environment: our probe and the scenarios' module on PYTHONPATH (and nothing else
+    of the test's), the user dir, and XDG folders in the temp dir so the plug-in's settings,
+    firmware cache and virtual boards never touch the real home."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "THONNY_"))}
-    env["PYTHONPATH"] = str(PROBE_DIR)
+    env["PYTHONPATH"] = os.pathsep.join([str(PROBE_DIR), str(TESTS)])
     env["THONNY_USER_DIR"] = str(user_dir)
     for name in ("XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME"):
         env[name] = str(home / name.lower())
@@ -196,7 +213,7 @@ def publish_screenshot(path: Path, name: str, docs: bool = True) -> Path:
 
 
 def run_thonny(
-    script: str | None,
+    scenario: str | None,
     tmp_path: Path,
     *,
     config: Mapping[str, Mapping[str, Any]] | None = None,
@@ -209,14 +226,17 @@ def run_thonny(
     user_dir: Path | None = None,
     check: bool = True,
 ) -> ThonnyRun:
-    """Start Thonny with `script` (None: the built-in "timing" scenario) and wait for it to end.
+    """Start Thonny with `scenario` ("module:function", e.g. "thonny_scenarios:views_session";
+    None: the probe's built-in "timing" scenario) and wait for it to end.
 
-    `params` reach the script as ``params`` (JSON). `launcher` replaces ``-m thonny`` (the
-    benchmark starts Thonny through ``-c``). `user_dir` reuses a Thonny user dir (its
-    configuration.ini is rewritten from `config`). With `check`, a scenario that did not run to
-    its end fails the test here.
+    `params` reach the scenario function as its argument (through JSON). `launcher` replaces
+    ``-m thonny`` (the benchmark starts Thonny through ``-c``). `user_dir` reuses a Thonny user
+    dir (its configuration.ini is rewritten from `config`). With `check`, a scenario that did not
+    run to its end fails the test here.
     """
     require_display()
+    if scenario is not None:
+        check_scenario_name(scenario)
     base = tmp_path / name
     base.mkdir(parents=True, exist_ok=True)
     user_dir = user_dir or base / "user"
@@ -231,16 +251,10 @@ def run_thonny(
         run_config.setdefault(section, {}).update(items)
     write_config(user_dir, run_config)
 
-    if script is None:
-        scenario = "timing"
-    else:
-        scenario_file = out_dir / "scenario.py"
-        scenario_file.write_text(scenario_source(script), encoding="utf-8")
-        scenario = str(scenario_file)
     (out_dir / "params.json").write_text(json.dumps(dict(params or {})), encoding="utf-8")
 
     probe_env = {
-        "IOTKIT_PROBE_SCENARIO": scenario,
+        "IOTKIT_PROBE_SCENARIO": scenario or "timing",
         "IOTKIT_PROBE_OUT": str(out_dir),
         "IOTKIT_PROBE_TIMEOUT": str(max(5.0, timeout - 10.0)),
     }

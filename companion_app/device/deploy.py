@@ -56,6 +56,8 @@ from typing import Any
 from companion_app import secrets
 from companion_app.device import fsops, libs
 from companion_app.device.errors import (
+    DeployError,
+    DeployUsageError,
     DeviceDisconnectedError,
     DeviceExecError,
     ExecTimeoutError,
@@ -63,7 +65,12 @@ from companion_app.device.errors import (
     NoResponseError,
     PortSharedError,
 )
-from companion_app.errors import IotkitError, UsageError
+from companion_app.device.manifest import (
+    manifest,
+    resolve_templates,
+)
+from companion_app.device.manifest import scripts_dir as _scripts_dir
+from companion_app.device.manifest import template_info, template_names
 
 log = logging.getLogger(__name__)
 
@@ -227,16 +234,6 @@ class DeployResult:
         return [c for c in self.changes if c.action in ("add", "update")]
 
 
-class DeployError(IotkitError):
-    """A deploy could not be done; the message says what to do."""
-
-
-class DeployUsageError(DeployError, UsageError):
-    """The request itself is wrong: unknown template, bad config value, missing folder."""
-
-    exit_code = 2
-
-
 class DeployInterrupted(DeployError):
     """The link broke mid-deploy. Every file on the board is complete (old or new)."""
 
@@ -250,54 +247,6 @@ class DeployDoesNotFit(DeployError):
 
 
 # --------------------------------------------------------------------------- manifest & config
-
-
-def _scripts_dir() -> Path:
-    from device_scripts import scripts_dir
-
-    return scripts_dir()
-
-
-@lru_cache(maxsize=1)
-def _manifest() -> dict[str, Any]:
-    return json.loads((_scripts_dir() / "manifest.json").read_text(encoding="utf-8"))
-
-
-def template_names() -> list[str]:
-    return list(_manifest()["templates"])
-
-
-def template_info(name: str) -> dict[str, Any]:
-    templates = _manifest()["templates"]
-    if name not in templates:
-        raise DeployUsageError(_unknown_template_text(name))
-    return dict(templates[name], name=name)
-
-
-def _unknown_template_text(name: str) -> str:
-    return f"Unknown template {name!r}. Templates: {', '.join(template_names())}."
-
-
-def resolve_templates(names: Iterable[str]) -> list[str]:
-    """The templates with what they need, needs first, each once: ["web"] -> wifi, sensor, web."""
-    templates = _manifest()["templates"]
-    order: list[str] = []
-
-    def visit(name: str, trail: tuple[str, ...]) -> None:
-        if name not in templates:
-            raise DeployUsageError(_unknown_template_text(name))
-        if name in order or name in trail:
-            return
-        for need in templates[name].get("needs", []):
-            visit(need, trail + (name,))
-        order.append(name)
-
-    wanted = [n.strip() for n in names if n and n.strip()]
-    if not wanted:
-        raise DeployUsageError(f"Pick at least one template: {', '.join(template_names())}.")
-    for name in wanted:
-        visit(name, ())
-    return order
 
 
 @lru_cache(maxsize=1)
@@ -403,7 +352,7 @@ def build_config(
     if names:
         cfg["parts"] = resolve_templates(names)
     else:
-        cfg["parts"] = [p for p in cfg.get("parts", []) if p in _manifest()["templates"]]
+        cfg["parts"] = [p for p in cfg.get("parts", []) if p in manifest()["templates"]]
     return cfg
 
 
@@ -468,7 +417,7 @@ def _ordered(files: list[LocalFile]) -> list[LocalFile]:
 def _libs_of(resolved: list[str]) -> list[str]:
     out: list[str] = []
     for name in resolved:
-        for lib in _manifest()["templates"][name].get("libs", []):
+        for lib in manifest()["templates"][name].get("libs", []):
             if lib not in out:
                 out.append(lib)
     return out
@@ -492,7 +441,7 @@ def template_files(
     resolved = resolve_templates(names)
     source = lib_source or libs.lib_files
     folder = _scripts_dir()
-    manifest = _manifest()
+    manifest_data = manifest()
     out: list[LocalFile] = []
     have = set(have_libs)
     for lib in _libs_of(resolved):
@@ -515,9 +464,9 @@ def template_files(
         out.append(LocalFile("/" + name, data, origin))
 
     for name in resolved:
-        for fname in manifest["templates"][name]["files"]:
+        for fname in manifest_data["templates"][name]["files"]:
             add(fname, f"template {name}", f"The template {name}")
-    for fname in manifest["common"]["files"]:
+    for fname in manifest_data["common"]["files"]:
         add(fname, COMMON_ORIGIN, "The common part of the templates")
     cfg = dict(config)
     cfg["parts"] = resolved
@@ -711,7 +660,7 @@ def _check_dests(files: list[LocalFile]) -> None:
 
 def _import_libs() -> dict[str, str]:
     """import name -> manifest lib name, for the libraries a board may have built in."""
-    return {info["import"]: name for name, info in _manifest()["libs"].items() if "import" in info}
+    return {info["import"]: name for name, info in manifest()["libs"].items() if "import" in info}
 
 
 # Prepended to the survey: the secret values of the board's /config.json as it is now, on the

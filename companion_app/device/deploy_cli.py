@@ -41,6 +41,12 @@ def add_deploy_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--config", metavar="FILE", help="a JSON file with config values")
     p.add_argument(
+        "--saved",
+        metavar="BOARD",
+        help="start from the programs and settings the Deploy panel saved for this board type "
+        "(see `iotkit boards`; never a password); --template, --config and --set win",
+    )
+    p.add_argument(
         "--set",
         action="append",
         default=[],
@@ -101,14 +107,19 @@ def run_deploy(args: argparse.Namespace) -> int:
     if args.list:
         return _list_templates()
     names = _templates_arg(args.template)
+    if args.folder and (args.config or args.set or args.saved):
+        raise UsageError(
+            "--config, --set and --saved go with --template (a folder brings its own files)"
+        )
+    saved = _saved_settings(args.saved) if args.saved else None
+    if not names and saved is not None:  # in the manifest's order, as the panel deploys them
+        names = [n for n in engine.template_names() if n in saved.programs]
     if not names and not args.folder:
         raise UsageError(
             "say what to deploy: --template NAME (see `iotkit deploy --list`) or a project folder"
         )
     if names and args.folder:
         raise UsageError("give either --template or a project folder, not both")
-    if args.folder and (args.config or args.set):
-        raise UsageError("--config and --set go with --template (a folder brings its own files)")
     if not args.port:
         raise UsageError(
             "--port is needed: the board's serial port (see `iotkit ports`), or the port "
@@ -121,7 +132,9 @@ def run_deploy(args: argparse.Namespace) -> int:
     cfg: dict[str, Any] | None = None
     if names:
         resolved = engine.resolve_templates(names)
-        base = engine.load_config_file(args.config) if args.config else None
+        base = _saved_values(saved, engine.config_defaults()) if saved is not None else {}
+        if args.config:
+            base.update(engine.load_config_file(args.config))
         cfg = engine.build_config(resolved, base, engine.parse_set(_set_items(args.set)))
         _password_from_env(cfg)
         files = None
@@ -184,6 +197,29 @@ def run_deploy(args: argparse.Namespace) -> int:
             print(f"warning: {note}", file=sys.stderr)
     _print_summary(result)
     return 0
+
+
+def _saved_settings(board_id: str) -> Any:
+    """The Deploy panel's saved settings for this board type (companion_app/device/settings.py)."""
+    from companion_app.boards import load_board
+    from companion_app.device import settings
+    from companion_app.device.deploy import DeployError
+
+    board_id = load_board(board_id).id  # an unknown id is refused, with the known ones
+    saved = settings.load_settings(board_id)
+    if saved is None:
+        raise DeployError(
+            f"No deploy settings are saved for {board_id} yet: deploy once from the Deploy "
+            f"panel with that board type (they are kept in {settings.settings_dir()}), or give "
+            "--template and --set."
+        )
+    return saved
+
+
+def _saved_values(saved: Any, defaults: dict[str, Any]) -> dict[str, Any]:
+    """Saved values as a config base: keys this version knows, and no empty field (an empty
+    field in the form meant "the default")."""
+    return {k: v for k, v in saved.values.items() if k in defaults and k != "parts" and v != ""}
 
 
 def _set_items(items: list[str]) -> list[str]:

@@ -14,7 +14,7 @@ import re
 import sys
 
 from companion_app.device.ports import has_no_modem_lines
-from companion_app.errors import IotkitError
+from companion_app.errors import IotkitError, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -336,3 +336,13 @@ def describe_open_error(port: str, exc: BaseException) -> LinkError:
         )
     log.debug("unmapped open error on %s: %r", port, exc)
     return PortNotFoundError(port, detail=text)
+
+
+class DeployError(IotkitError):
+    """A deploy could not be done; the message says what to do."""
+
+
+class DeployUsageError(DeployError, UsageError):
+    """The request itself is wrong: unknown template, bad config value, missing folder."""
+
+    exit_code = 2

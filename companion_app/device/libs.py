@@ -27,11 +27,11 @@ import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
 from companion_app import paths
+from companion_app.device.manifest import manifest
 from companion_app.errors import IotkitError
 
 log = logging.getLogger(__name__)
@@ -68,20 +68,13 @@ def lib_cache_dir(override: str | os.PathLike[str] | None = None) -> Path:
     return paths.cache_dir("libs", "IOTKIT_LIB_CACHE", override)
 
 
-@lru_cache(maxsize=1)
-def _manifest() -> dict:
-    from device_scripts import scripts_dir
-
-    return json.loads((scripts_dir() / "manifest.json").read_text(encoding="utf-8"))
-
-
 def lib_names() -> list[str]:
-    return sorted(_manifest()["libs"])
+    return sorted(manifest()["libs"])
 
 
 def lib_info(name: str) -> dict:
     try:
-        return dict(_manifest()["libs"][name], name=name)
+        return dict(manifest()["libs"][name], name=name)
     except KeyError:
         raise LibraryError(
             f"Unknown library {name!r}. Known libraries: {', '.join(lib_names())}."

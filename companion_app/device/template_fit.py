@@ -29,6 +29,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from companion_app.device.manifest import resolve_templates
+
 log = logging.getLogger(__name__)
 
 DATA_FILE = Path(__file__).with_name("template_ram.json")
@@ -139,8 +141,6 @@ def _advice(names: list[str], have: int, word_bytes: int) -> str:
 
 def need_alone(name: str, form: str, word_bytes: int) -> int:
     """What one template needs with the templates it depends on."""
-    from companion_app.device.deploy import resolve_templates
-
     return need(resolve_templates([name]), form, word_bytes)
 
 
@@ -180,35 +180,3 @@ def from_measurements(
         "sets": sets,
         "adds": adds,
     }
-
-
-def precompiled(files: list[Any], version: tuple[int, int] | None = None) -> list[Any]:
-    """`files` (deploy.LocalFile) with every module compiled to .mpy, as `deploy --mpy` sends.
-
-    `version`: the .mpy version, default the one the virtual board's interpreter loads.
-    """
-    from companion_app.device import deploy as engine
-
-    if version is None:
-        version = virtual_mpy_version()
-    info = engine.BoardInfo(mpy=version[0] | (version[1] << 8))
-    out, _remove, note = engine._apply_mpy(files, info, {})
-    if note:
-        raise RuntimeError(note)
-    return out
-
-
-def virtual_mpy_version() -> tuple[int, int]:
-    """The .mpy version of the installed MicroPython (the virtual board's firmware)."""
-    import subprocess
-    import sys
-
-    exe = Path(sys.executable).with_name("micropython")
-    out = subprocess.run(
-        [str(exe), "-c", "import sys; print(sys.implementation._mpy)"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    ).stdout
-    mpy = int(out.strip())
-    return mpy & 0xFF, (mpy >> 8) & 3

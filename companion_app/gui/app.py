@@ -24,17 +24,18 @@ A panel is any Tk widget built by a *factory*::
 
 To ship a new built-in panel, append it to `default_panels()`.
 
-Threads: everything here runs in the Tk thread. Serial I/O, port scans and the virtual board's
-start-up run in `companion_app.gui.worker` threads and report through queues polled with
-``after()``.
+Threads: everything here runs in the Tk thread. Serial I/O and port scans run in
+`companion_app.gui.worker` threads, and the virtual board starts in a job; all of them report to
+the Tk thread through a `JobRunner` (companion_app/gui/jobs.py: one ``after()`` loop per window).
 """
 
 from __future__ import annotations
 
 import logging
-import queue
 import signal
+import threading
 import tkinter as tk
+from collections import deque
 from dataclasses import dataclass
 from tkinter import ttk
 from typing import Any, Callable, Sequence
@@ -42,16 +43,67 @@ from typing import Any, Callable, Sequence
 from companion_app.boards import DEFAULT_BOARD
 from companion_app.device.ports import looks_like_board
 from companion_app.errors import IotkitError
+from companion_app.gui.jobs import JobRunner, describe_error
 from companion_app.gui.listeners import Listeners
-from companion_app.gui.worker import LinkWorker, PortPoller, VirtualBoardStarter
+from companion_app.gui.worker import LinkWorker, PortInfoSnapshot, PortPoller, start_virtual_board
 from companion_app.secrets import mask_text
 from companion_app.simulator import virtual_board_unavailable
 
 log = logging.getLogger(__name__)
 
 APP_TITLE = "Thonny IoT Kit"
-POLL_MS = 20  # how often the Tk thread drains the link worker's queue
-APP_POLL_MS = 100  # how often it drains port scans and virtual-board reports
+#: Bytes from the board handed to the listeners per tick at most: the rest waits for the next
+#: tick, so a board that floods us with output never freezes the window.
+DATA_BUDGET = 256 * 1024
+#: How long closing the window waits for a virtual board that is still starting (seconds).
+CLOSE_WAIT_S = 10.0
+
+
+class _LinkReports:
+    """One `LinkWorker`'s reports on their way to the Tk thread, in order, with every run of
+    "data" reports joined into one emit per tick (a flood costs one Text insert per tick, not
+    one per read).
+
+    Called in the worker's thread, it only posts: a "data" report adds its bytes here and posts
+    a flush keyed by this object (the runner runs only the newest of a run of them); any other
+    report is posted with the number of chunks that came before it, and hands those over first.
+    At most `DATA_BUDGET` bytes are handed over per tick: a report whose earlier bytes exceed
+    that waits for the next tick, and holds back the flushes and reports that came after it.
+    """
+
+    def __init__(self, runner: JobRunner, owner: "DeviceConnection") -> None:
+        self._runner = runner
+        self._owner = owner
+        self._lock = threading.Lock()
+        self._chunks: deque[tuple[int, bytes]] = deque()
+        self._count = 0  # chunks added so far
+        # Tk thread only: the report still handing over its earlier bytes, and how many.
+        self.waiting: tuple[tuple, int] | None = None
+
+    def __call__(self, report: tuple) -> None:  # the worker's thread
+        with self._lock:
+            if report[0] == "data":
+                self._count += 1
+                self._chunks.append((self._count, report[1]))
+            upto = self._count
+        if report[0] == "data":
+            self._runner.post(self._owner._flush_data, self, upto, latest=self)
+        else:
+            self._runner.post(self._owner._on_report, self, upto, report)
+
+    def take(self, upto: int, budget: int | None = None) -> tuple[bytes, bool]:
+        """The bytes of chunks 1..`upto` not taken yet (at most about `budget` of them), and
+        whether some of those are still left."""
+        taken: list[bytes] = []
+        size = 0
+        with self._lock:
+            while self._chunks and self._chunks[0][0] <= upto:
+                if budget is not None and size >= budget:
+                    return b"".join(taken), True
+                data = self._chunks.popleft()[1]
+                taken.append(data)
+                size += len(data)
+        return b"".join(taken), False
 
 
 class DeviceConnection(Listeners):
@@ -62,21 +114,15 @@ class DeviceConnection(Listeners):
     opening failed) and ``"disconnected"`` (why, or ``""`` when closed on request).
     """
 
-    def __init__(
-        self,
-        root: tk.Misc,
-        link_factory: Callable[[str], Any] | None = None,
-        poll_ms: int = POLL_MS,
-    ) -> None:
+    def __init__(self, root: tk.Misc, link_factory: Callable[[str], Any] | None = None) -> None:
         super().__init__()
         self.root = root
         self._link_factory = link_factory
-        self._poll_ms = poll_ms
+        self._runner = JobRunner(root)
         self._worker: LinkWorker | None = None
-        self._reports: "queue.Queue[tuple]" = queue.Queue()
+        self._reports: _LinkReports | None = None  # the current worker's; older ones are stale
         self._calls: dict[int, Callable[[Any, BaseException | None], None]] = {}
         self._next_token = 0
-        self._after_id: str | None = None
         self.state = "disconnected"  # disconnected | connecting | connected
         self.port: str | None = None
         self.last_port: str | None = None
@@ -91,7 +137,7 @@ class DeviceConnection(Listeners):
         """Open `port` in a new worker; the old connection, if any, is closed first."""
         previous = self._worker
         self._drop_worker(notify=False)
-        self._reports = queue.Queue()
+        self._reports = _LinkReports(self._runner, self)
         # The port may be the same one: the new worker waits until the old one released it.
         self._worker = LinkWorker(
             port, self._reports, link_factory=self._link_factory, wait_for=previous
@@ -100,7 +146,6 @@ class DeviceConnection(Listeners):
         self.state = "connecting"
         self._emit("connecting", port)
         self._worker.start()
-        self._schedule()
 
     def reconnect(self) -> None:
         """Open the last port again (the Reconnect button after the board went away)."""
@@ -112,6 +157,24 @@ class DeviceConnection(Listeners):
     def disconnect(self) -> None:
         """Close the port on request (a Flash panel does this before esptool takes it)."""
         self._drop_worker(notify=True)
+
+    def release_port(self) -> Callable[[float], bool]:
+        """`disconnect` for a program that opens the port itself (the Flash panel's esptool).
+
+        Returns ``wait_released(timeout)``, true once the port is free. The link's worker
+        holds the port exclusively and closes it in its own thread, so call it off the Tk
+        thread (in the flash job), never on it.
+        """
+        worker = self._worker
+        self.disconnect()
+
+        def wait_released(timeout: float) -> bool:
+            if worker is None:
+                return True
+            worker.join(timeout)
+            return not worker.is_alive()
+
+        return wait_released
 
     def write(self, data: bytes) -> None:
         """Queue bytes for the board; never blocks the Tk thread."""
@@ -133,18 +196,16 @@ class DeviceConnection(Listeners):
         """Stop the worker and wait briefly, so the port is released before the app exits."""
         worker = self._worker
         self._drop_worker(notify=False)
-        if self._after_id is not None:
-            try:
-                self.root.after_cancel(self._after_id)
-            except tk.TclError:
-                pass
-            self._after_id = None
+        self._runner.close()
         if worker is not None:
+            # A bounded wait on the Tk thread, only here: the window is closing, and the
+            # process must not exit while the worker still holds the port open.
             worker.join(timeout=1.0)
 
     # --- internals --------------------------------------------------------------------------
     def _drop_worker(self, notify: bool) -> None:
         worker, self._worker = self._worker, None
+        self._reports = None  # what the old worker still reports is dropped
         was = self.state
         self.state = "disconnected"
         self.port = None
@@ -159,36 +220,33 @@ class DeviceConnection(Listeners):
         for on_done in calls.values():
             on_done(None, IotkitError("The connection was closed before the task finished."))
 
-    def _schedule(self) -> None:
-        if self._after_id is None:
-            self._after_id = self.root.after(self._poll_ms, self._poll)
+    def _flush_data(self, reports: _LinkReports, upto: int) -> None:
+        """Tk thread: hand the board's bytes so far to the listeners, one emit per tick."""
+        if reports is not self._reports:
+            return  # from a worker that was replaced or stopped
+        limit = upto if reports.waiting is None else min(upto, reports.waiting[1])
+        data, more = reports.take(limit, DATA_BUDGET)
+        if more or limit < upto:  # a flood: the rest goes in a later tick
+            self._runner.post(self._flush_data, reports, upto, latest=reports)
+        if data:
+            self._emit("data", data)
 
-    def _poll(self) -> None:
-        self._after_id = None
-        if self._worker is None:
+    def _on_report(self, reports: _LinkReports, upto: int, report: tuple) -> None:
+        """Tk thread: a report other than data, after the data that came before it."""
+        if reports is not self._reports:
             return
-        reports = self._reports
-        chunks: list[bytes] = []
-        budget = 256 * 1024  # keep each tick short even when a board floods us with output
-        while budget > 0:
-            try:
-                report = reports.get_nowait()
-            except queue.Empty:
-                break
-            if report[0] == "data":
-                chunks.append(report[1])
-                budget -= len(report[1])
-                continue
-            if chunks:
-                self._emit("data", b"".join(chunks))
-                chunks = []
+        if reports.waiting is not None and reports.waiting[0] is not report:
+            # An earlier report is still handing over its bytes: queue up behind it, in order.
+            self._runner.post(self._on_report, reports, upto, report)
+            return
+        data, more = reports.take(upto, DATA_BUDGET)
+        reports.waiting = (report, upto) if more else None
+        if more:  # the rest of the bytes before this report, and then it, in the next tick
+            self._runner.post(self._on_report, reports, upto, report)
+        if data:
+            self._emit("data", data)
+        if not more and reports is self._reports:  # (a listener may have reconnected)
             self._handle(report)
-            if reports is not self._reports:  # a listener reconnected meanwhile
-                return
-        if chunks:
-            self._emit("data", b"".join(chunks))
-        if self._worker is not None:
-            self._schedule()
 
     def _handle(self, report: tuple) -> None:
         kind = report[0]
@@ -197,11 +255,13 @@ class DeviceConnection(Listeners):
             self._emit("connected", report[1])
         elif kind == "error":
             self._worker = None
+            self._reports = None
             self.state = "disconnected"
             self.port = None
             self._emit("error", report[1])
         elif kind == "disconnected":
             self._worker = None
+            self._reports = None
             self.state = "disconnected"
             self.port = None
             self._fail_pending_calls()
@@ -339,7 +399,6 @@ class CompanionApp:
         self._closed = False
         self.virtual_board: Any = None
         self._virtual_starting = False
-        self._starter: VirtualBoardStarter | None = None
         self._virtual_reason = ""
         self._connect_after_virtual = False
         self._choices: list[_PortChoice] = []
@@ -347,7 +406,8 @@ class CompanionApp:
         self._label: str = ""
         self._note: str = ""
         self._panels: list[_Panel] = []
-        self._reports: "queue.Queue[tuple]" = queue.Queue()
+        # Port scans and the virtual board's start-up report to the Tk thread through this.
+        self._runner = JobRunner(root)
 
         root.title(APP_TITLE)
         style = ttk.Style(root)
@@ -385,13 +445,17 @@ class CompanionApp:
             from companion_app.device.ports import list_ports as real_list_ports
 
             list_ports = real_list_ports
-        self._poller = PortPoller(self._reports, list_ports, interval=port_poll_s)
+        runner = self._runner
+        self._poller = PortPoller(
+            lambda snapshot: runner.post(self._on_ports, snapshot, latest=(id(self), "ports")),
+            list_ports,
+            interval=port_poll_s,
+        )
         self._poller.start()
         self._refresh_choices()
         if port is not None:
             self._select_device(port)
             self._connect_choice(self._current_choice())
-        self._poll_id: str | None = self.root.after(APP_POLL_MS, self._poll)
 
     # --- panels -----------------------------------------------------------------------------
     def add_panel(
@@ -604,10 +668,14 @@ class CompanionApp:
         self._virtual_reason = reason
         self._connect_after_virtual = connect
         self.set_status(f"Starting a virtual board ({self.virtual_board_id})…")
-        self._starter = VirtualBoardStarter(
-            self._reports, self.virtual_board_id, self._virtual_factory
+        board, factory = self.virtual_board_id, self._virtual_factory
+        self._runner.run(
+            lambda: start_virtual_board(board, factory),
+            self._on_virtual_done,
+            name="virtual board",
+            # Started after the window closed: nobody will use it, and it must not outlive us.
+            on_cancelled=self._stop_virtual_board,
         )
-        self._starter.start()
 
     @staticmethod
     def _stop_virtual_board(vb: Any) -> None:
@@ -637,26 +705,8 @@ class CompanionApp:
             self._lost = event == "disconnected" and bool(payload)
             self._update_button()
 
-    # --- reports from the worker threads ----------------------------------------------------
-    def _poll(self) -> None:
-        if self._closed:
-            return
-        while True:
-            try:
-                report = self._reports.get_nowait()
-            except queue.Empty:
-                break
-            kind = report[0]
-            if kind == "ports":
-                self._on_ports(report[1])
-            elif kind == "virtual_started":
-                self._on_virtual_started(report[1])
-            elif kind == "virtual_failed":
-                self._virtual_starting = False
-                self.set_status(f"Could not start a virtual board: {report[1]}")
-        self._poll_id = self.root.after(APP_POLL_MS, self._poll)
-
-    def _on_ports(self, snapshot: Any) -> None:
+    # --- reports from the worker threads and jobs (posted to the Tk thread) -----------------
+    def _on_ports(self, snapshot: PortInfoSnapshot) -> None:
         self._ports = list(snapshot.ports)
         self._refresh_choices()
         if snapshot.error:
@@ -679,8 +729,12 @@ class CompanionApp:
         else:
             self.set_status("No board found. Plug one in, or choose the virtual board.")
 
-    def _on_virtual_started(self, vb: Any) -> None:
+    def _on_virtual_done(self, vb: Any, exc: BaseException | None) -> None:
         self._virtual_starting = False
+        if exc is not None:
+            text = describe_error(exc, what="the virtual board")
+            self.set_status(f"Could not start a virtual board: {text}")
+            return
         if self._closed:
             self._stop_virtual_board(vb)
             return
@@ -704,8 +758,6 @@ class CompanionApp:
         if self._closed:
             return
         self._closed = True
-        if self._poll_id is not None:
-            self.root.after_cancel(self._poll_id)
         for p in self._panels:
             closer = getattr(p.widget, "close", None)
             if callable(closer):
@@ -715,19 +767,17 @@ class CompanionApp:
                     log.exception("closing panel %s failed", p.title)
         self.connection.close()
         self._poller.stop()
-        if self._starter is not None and self._starter.is_alive():
-            # A virtual board still starting would outlive the window: wait for it, stop it.
-            self._starter.join(timeout=10.0)
-        while True:
-            try:
-                report = self._reports.get_nowait()
-            except queue.Empty:
-                break
-            if report[0] == "virtual_started":
-                self._stop_virtual_board(report[1])
+        starting = self._runner.running("virtual board")
+        # A board that finishes starting from now on goes to its job's on_cancelled (stopped).
+        self._runner.close()
+        for job in starting:
+            # A bounded wait on the Tk thread, only here: the app is exiting, and a virtual
+            # board is a subprocess that must not outlive it; its job stops it once started.
+            job.join(timeout=CLOSE_WAIT_S)
         if self.virtual_board is not None:
             self._stop_virtual_board(self.virtual_board)
             self.virtual_board = None
+        self._runner.calls.stop()  # the window's one callback loop ends with the window
         try:
             self.root.destroy()
         except tk.TclError:
@@ -745,7 +795,8 @@ def main(port: str | None = None) -> int:
         ) from exc
     app = CompanionApp(root, port=port)
     # Ctrl-C in the terminal or a kill must still release the port and stop the virtual board.
-    # The handlers run between Tk events (the app polls every 100 ms), so close() is safe here.
+    # The handlers run between Tk events (the window's callback loop wakes every few dozen ms),
+    # so close() is safe here.
     previous = {}
     for signum in (signal.SIGINT, signal.SIGTERM):
         try:

@@ -10,9 +10,14 @@ on the projector (it is masked, never logged, and the dry run shows the masked c
 Threads: every Tk call happens in the Tk thread. The dry run and the deploy run in the window's
 connection worker through ``ctx.connection.call_with_link``, so the Console and the Deploy share
 one open port and the engine's ``deploy(link, ...)`` holds it while it works. The engine's
-events (`DeployEvent`) are put on a `queue.Queue` from that worker and drained here with
-``after()``, as in the Flash and Wiring panels; the result comes back through ``call_with_link``'s
-``on_done``, which the connection already calls in the Tk thread.
+events (`DeployEvent`) are posted from that worker to the Tk thread through the panel's
+`JobRunner` (companion_app/gui/jobs.py, the one way work reports to Tk); the result comes back
+through ``call_with_link``'s ``on_done`` and is posted the same way, so it is shown after every
+event the deploy sent before it, whichever host's connection delivered it.
+
+The programs and settings of the last deploy are kept per board type by the engine
+(`companion_app.device.settings`, which never writes a password), so ``iotkit deploy --saved``
+reuses them.
 
 The panel depends only on its `ctx` (the companion's `PanelContext`, or Thonny's): the
 connection, ``set_status``, and the optional hooks ``ctx.wiring_diagram()``, ``ctx.board_id()``
@@ -24,7 +29,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import queue
 import re
 import threading
 import tkinter as tk
@@ -39,14 +43,14 @@ from typing import Any, Callable
 
 from companion_app import secrets
 from companion_app.boards import DEFAULT_BOARD, list_boards, load_board
+from companion_app.device import settings as saved_settings
 from companion_app.device.pinchoice import PIN_FIELDS, PinChoices, field_spec, pin_choices
 from companion_app.errors import IotkitError
 from companion_app.gui.boardpick import board_combobox, board_id_of, board_label
-from companion_app.gui.worker import describe_error
+from companion_app.gui.jobs import JobRunner, describe_error
 
 log = logging.getLogger(__name__)
 
-POLL_MS = 50
 MAX_LOG_LINES = 2000
 SENSORS = ("dht22", "dht11", "bme280", "none")
 MASK = "•"
@@ -84,18 +88,6 @@ DASHBOARD_RE = re.compile(r"web: dashboard at (https?://[^\s'\"]+)")
 WIFI_IP_RE = re.compile(r"wifi: .*?\bIP (\d{1,3}(?:\.\d{1,3}){3})")
 # A virtual board serves a port below 1024 on a high port of the computer and says so.
 VIRTUAL_PORT_RE = re.compile(r"virtual board: port (\d+) is (https?://[^\s'\"]+) on this computer")
-
-
-#: Keys whose value is masked in the form, never saved to disk and never shown elsewhere: the
-#: engine's one predicate (companion_app/secrets.py), so the panel and the engine agree.
-is_secret = secrets.is_secret_key
-
-
-def settings_dir() -> Path:
-    """Where the last config per board is kept between sessions (without any password)."""
-    import platformdirs
-
-    return Path(platformdirs.user_config_dir("thonny-iotkit")) / "deploy"
 
 
 def dashboard_url(output: str, config: dict[str, Any] | None = None) -> str | None:
@@ -211,7 +203,7 @@ class DeployPanel(ttk.Frame):
         self._compact = compact
         self.engine = _engine()
         self._config_dir = Path(config_dir) if config_dir is not None else None
-        self._events: "queue.Queue[Any]" = queue.Queue()
+        self._runner = JobRunner(self)  # the engine's events and results reach Tk through it
         self._cancel = threading.Event()
         self._closed = False
         self.running: str | None = None  # "dry run" | "deploy" while the worker has the link
@@ -250,7 +242,6 @@ class DeployPanel(ttk.Frame):
         if ctx is not None:
             ctx.connection.add_listener(self._on_connection_event)
         self.bind("<Map>", lambda e: self._on_shown(), add="+")
-        self._after_id: str | None = self.after(POLL_MS, self._poll)
 
     # --- layout -----------------------------------------------------------------------------
     def _build(self) -> None:
@@ -584,7 +575,7 @@ class DeployPanel(ttk.Frame):
 
     def _make_field(self, key: str, default: Any) -> tk.Widget:
         var = self.values[key]
-        if is_secret(key):
+        if secrets.is_secret_key(key):
             entry = ttk.Entry(self.form, textvariable=var, show=MASK, width=18)
             self.secret_entry = entry
             return entry
@@ -602,7 +593,7 @@ class DeployPanel(ttk.Frame):
         return ttk.Entry(self.form, textvariable=var, width=18)
 
     def _make_extra(self, key: str) -> tk.Widget | None:
-        if is_secret(key):
+        if secrets.is_secret_key(key):
             return ttk.Checkbutton(
                 self.form, text="show", variable=self.show_secret_var, command=self._toggle_secret
             )
@@ -821,11 +812,13 @@ class DeployPanel(ttk.Frame):
         engine = self.engine
         self._cancel = threading.Event()
         cancel = self._cancel
-        events = self._events
+        runner = self._runner
         dry = what == "dry run"
 
-        def on_event(event: Any) -> None:  # the connection's worker thread: the queue only
-            events.put(event)
+        def on_event(event: Any) -> None:  # the connection's worker thread: posts only
+            # Only the newest of a run of progress figures is worth drawing.
+            latest = (id(self), "progress") if getattr(event, "kind", "") == "progress" else None
+            runner.post(self._on_event, event, latest=latest)
 
         def work(link: Any) -> Any:  # the connection's worker thread
             result, _used = engine.deploy_templates(
@@ -847,8 +840,10 @@ class DeployPanel(ttk.Frame):
         if self.ctx is None:
             self._finish(what, names, None, IotkitError("No board connection in this window."))
             return
+        # Posted, not called: the result is shown after the events the deploy posted before it
+        # returned, even where the host's connection delivers results by another route.
         self.ctx.connection.call_with_link(
-            work, lambda result, exc: self._finish(what, names, result, exc)
+            work, lambda result, exc: runner.post(self._finish, what, names, result, exc)
         )
 
     def cancel(self) -> None:
@@ -858,10 +853,9 @@ class DeployPanel(ttk.Frame):
             self._set_status("Cancelling after the current file…")
 
     def _finish(self, what: str, names: list[str], result: Any, exc: BaseException | None) -> None:
-        """The worker is done (Tk thread, from call_with_link's on_done)."""
+        """The worker is done (Tk thread, posted from call_with_link's on_done)."""
         if self._closed:
             return
-        self._drain_events()
         self.running = None
         if exc is not None:
             text = self._scrub(describe_error(exc, what="the deploy"))
@@ -975,28 +969,14 @@ class DeployPanel(ttk.Frame):
             return
         self._set_status(f"Opening {url} in the browser…")
         # A browser launch can take a moment: never in the Tk thread.
-        threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()
+        self._runner.run(lambda: webbrowser.open(url), name="open the dashboard")
 
     def plot_readings(self) -> None:
         hook = getattr(self.ctx, "show_panel", None)
         if not (callable(hook) and hook("Plot")):
             self._say("This window has no Plot panel.", error=True)
 
-    # --- events from the worker -------------------------------------------------------------
-    def _poll(self) -> None:
-        if self._closed:
-            return
-        self._drain_events()
-        self._after_id = self.after(POLL_MS, self._poll)
-
-    def _drain_events(self) -> None:
-        for _ in range(500):  # bounded: a flood of events must not freeze a tick
-            try:
-                event = self._events.get_nowait()
-            except queue.Empty:
-                return
-            self._on_event(event)
-
+    # --- events from the worker (posted to the Tk thread by the runner) ----------------------
     def _on_event(self, event: Any) -> None:
         kind = getattr(event, "kind", "")
         text = self._scrub(str(getattr(event, "text", "") or ""))
@@ -1026,7 +1006,7 @@ class DeployPanel(ttk.Frame):
         return secrets.mask_text(text, extra=self._secrets_in_form())
 
     def _secrets_in_form(self) -> set[str]:
-        return {var.get() for key, var in self.values.items() if is_secret(key)}
+        return {var.get() for key, var in self.values.items() if secrets.is_secret_key(key)}
 
     def _log(self, line: str, tag: str = "") -> None:
         line = self._scrub(line)
@@ -1069,55 +1049,39 @@ class DeployPanel(ttk.Frame):
         web = self._deployed_web and self.dashboard_address() is not None and not busy
         self.dashboard_button.configure(state="normal" if web else "disabled")
 
-    # --- saved settings ---------------------------------------------------------------------
-    def _settings_file(self, board_id: str) -> Path:
-        base = self._config_dir if self._config_dir is not None else settings_dir()
-        return base / f"{board_id}.json"
-
+    # --- saved settings (kept by the engine: companion_app/device/settings.py) ---------------
     def _save(self, board_id: str) -> None:
-        """Keep this board's programs and settings for the next session, never a password."""
+        """Keep this board's programs and settings for the next session; the engine drops every
+        secret before anything is written."""
+        keys = self.config_keys()
+        values = {k: v.get() for k, v in self.values.items() if k in keys}
         try:
-            config = {
-                k: v.get()
-                for k, v in self.values.items()
-                if not is_secret(k) and k in self.config_keys()
-            }
-            data = {"templates": sorted(self._user_chosen), "config": config}
-            path = self._settings_file(board_id)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(data, indent=2, sort_keys=True), encoding="utf-8")
+            saved_settings.save_settings(board_id, self._user_chosen, values, self._config_dir)
         except OSError as exc:
             log.debug("could not save the deploy settings: %s", exc)
 
     def _load_saved(self, board_id: str) -> None:
-        try:
-            data = json.loads(self._settings_file(board_id).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+        saved = saved_settings.load_settings(board_id, self._config_dir)
+        if saved is None:
             for key in PIN_FIELDS:
                 self._pin_source[key] = "auto"
             return
-        chosen = [n for n in data.get("templates", []) if n in self.infos]
+        chosen = [n for n in saved.programs if n in self.infos]
         if chosen:
             self._user_chosen = set(chosen)
-        for key, value in (data.get("config") or {}).items():
-            if is_secret(key):
-                continue
+        for key, value in saved.values.items():
             self.values.setdefault(key, tk.StringVar()).set(str(value))
             if key in PIN_FIELDS:
                 self._pin_source[key] = "saved"
 
     # --- closing ----------------------------------------------------------------------------
     def close(self) -> None:
+        """Stop a running deploy between two files; nothing the worker posts reaches us after."""
         self._closed = True
         self._cancel.set()
+        self._runner.close()
         if self.ctx is not None:
             self.ctx.connection.remove_listener(self._on_connection_event)
-        if self._after_id is not None:
-            try:
-                self.after_cancel(self._after_id)
-            except tk.TclError:
-                pass
-            self._after_id = None
 
 
-__all__ = ["DeployPanel", "FormError", "dashboard_url", "is_secret", "settings_dir"]
+__all__ = ["DeployPanel", "FormError", "dashboard_url"]

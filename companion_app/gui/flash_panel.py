@@ -6,10 +6,16 @@ the detected chip before the Flash button is even enabled. The engine is
 `companion_app.firmware.flasher.Flasher`; this module only arranges it for people.
 
 Threads: every Tk call happens in the Tk thread. Detecting the board, inspecting a file, reading
-the firmware cache, starting the virtual chip and flashing all run in worker threads. They
-report through one `queue.Queue` that the panel drains with ``after()`` every `POLL_MS`.
-esptool's progress callbacks run in the flash worker, so they only put `Progress` objects on
-that queue; no worker ever calls Tk.
+the firmware cache, starting the virtual chip and flashing are jobs of the panel's
+`companion_app.gui.jobs.JobRunner`: each runs in its own thread and names the method that gets
+its result on the Tk thread (``_flash_done`` for a flash). esptool's progress callbacks run in
+the flash job, so they only ``post`` to the Tk thread: every line worth logging is posted, and
+of the progress figures only the newest is drawn. No job ever calls Tk.
+
+Closing the panel never waits for a job: it sets the Cancel event (esptool stops between two
+blocks and closes the port in its own thread) and closes the runner, so no result reaches a
+closed panel. A practice chip that finishes starting after that is stopped by its job's
+``on_cancelled``.
 
 The serial port is handed over, as Thonny does with its backend: if the window's connection
 uses the port being flashed, it is closed first (the link opens ports exclusively, and esptool
@@ -24,7 +30,6 @@ from __future__ import annotations
 
 import logging
 import os
-import queue
 import threading
 import tkinter as tk
 from dataclasses import dataclass
@@ -35,7 +40,6 @@ from typing import Any, Callable
 
 from companion_app.boards import CHIPS, flash_mode, load_board
 from companion_app.device.ports import looks_like_board
-from companion_app.errors import IotkitError
 from companion_app.firmware.flasher import FlashCancelled, Flasher, Progress, describe_board
 from companion_app.firmware.image import (
     ImageError,
@@ -44,11 +48,10 @@ from companion_app.firmware.image import (
     inspect_image,
     targets,
 )
-from companion_app.gui.worker import describe_error
+from companion_app.gui.jobs import JobRunner, OnDone, describe_error
 
 log = logging.getLogger(__name__)
 
-POLL_MS = 50  # how often the Tk thread drains the workers' reports
 DEFAULT_PRACTICE_CHIP = "esp32"
 
 
@@ -62,7 +65,7 @@ def practice_chips() -> list[str]:
 
 NOT_DETECTED = "not detected yet: press Detect board"
 MAX_LOG_LINES = 2000  # a long session of flashes must not grow the log without end
-RELEASE_WAIT_S = 2.0  # how long a flash waits for the Console's link to let go of the port
+RELEASE_WAIT_S = 2.0  # how long a job waits for the Console's link to let go of the port
 ERROR_COLOUR = "#b00000"
 OK_COLOUR = "#006400"
 HINT_COLOUR = "#555555"
@@ -106,28 +109,6 @@ class _CacheEntry:
     label: str
 
 
-class _Job(threading.Thread):
-    """Runs one blocking function and reports ``("done", tag, result, exc)``; never calls Tk."""
-
-    def __init__(self, tag: str, func: Callable[[], Any], reports: "queue.Queue[tuple]") -> None:
-        super().__init__(name=f"iotkit-flash-{tag}", daemon=True)
-        self.tag = tag
-        self._func = func
-        self._reports = reports
-
-    def run(self) -> None:
-        try:
-            result = self._func()
-        except BaseException as exc:  # noqa: BLE001 - handed to the Tk thread as a message
-            if isinstance(exc, IotkitError):
-                log.debug("%s failed", self.tag, exc_info=True)
-            else:
-                log.warning("%s failed", self.tag, exc_info=True)
-            self._reports.put(("done", self.tag, None, exc))
-        else:
-            self._reports.put(("done", self.tag, result, None))
-
-
 class FlashPanel(ttk.Frame):
     """Board → firmware → Flash, with progress, a log, Cancel and a practice chip.
 
@@ -152,11 +133,9 @@ class FlashPanel(ttk.Frame):
         self._compact = compact
         self._cache = cache
         self._list_ports = list_ports
-        self._reports: "queue.Queue[tuple]" = queue.Queue()
-        self._jobs: dict[str, _Job] = {}
+        self._runner = JobRunner(self)
         self._cancel = threading.Event()
         self._closed = False
-        self._after_id: str | None = None
         self.board: Any = None  # BoardInfo of the last detection
         self._board_port: str | None = None  # the port that detection was on
         self.image: Any = None  # ImageInfo of the chosen file
@@ -168,7 +147,7 @@ class FlashPanel(ttk.Frame):
         self._practice_chip: str | None = None
         self._real_port = ""  # the port field's text before practice mode took it over
         self._handed_over: str | None = None  # the Console's port, to reopen after flashing
-        self._last_decile = -1
+        self._last_decile = -1  # the flash job's: which 10 % of a stage was logged last
         self.task = "idle"  # idle | detecting | flashing
         self.outcome = ""  # "done" | "incomplete" | "failed" | "refused" after a flash
 
@@ -177,7 +156,6 @@ class FlashPanel(ttk.Frame):
         self._set_default_port()
         self._update_buttons()
         self._refresh_ports()
-        self._after_id = self.after(POLL_MS, self._poll)
 
     # --- layout -----------------------------------------------------------------------------
     def _build(self) -> None:
@@ -453,7 +431,7 @@ class FlashPanel(ttk.Frame):
 
     def _refresh_ports(self) -> None:
         """List serial ports off the Tk thread (USB enumeration can take a while)."""
-        if self._closed or "ports" in self._jobs:
+        if self._closed or self._runner.running("ports"):
             return
 
         def work() -> tuple[list[str], list[str]]:
@@ -469,7 +447,7 @@ class FlashPanel(ttk.Frame):
             boards = [p for p in usable if not isinstance(p, str) and looks_like_board(p)]
             return [getattr(p, "device", p) for p in usable], [p.device for p in boards]
 
-        self._start_job("ports", work)
+        self._start("ports", work, self._ports_done)
 
     def port(self) -> str:
         """The port the buttons act on: the practice chip's, or the one typed or picked."""
@@ -511,26 +489,66 @@ class FlashPanel(ttk.Frame):
 
         return default_flash_image(chip)
 
-    def _ensure_practice_chip(self, chip: str) -> str:
-        """Worker thread: start the virtual chip if needed and return its port."""
-        bl = self._practice
-        if bl is None:
-            from companion_app.simulator.bootloader import VirtualBootloader
+    def _run_on_target(
+        self,
+        name: str,
+        practice_chip: str | None,
+        port: str,
+        work: Callable[[str], Any],
+        on_done: OnDone,
+    ) -> None:
+        """Run ``work(port)`` as job `name`, then ``on_done``; in practice mode on the practice
+        chip's port, after starting the chip in a job of its own if it is not running yet.
 
-            path = self._practice_flash_file(chip)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            bl = VirtualBootloader(chip, flash_image=path)
-            bl.start()
-            self._reports.put(("practice_started", chip, bl))
-        return bl.port
+        The chip starts in its own job so that one which is still starting when the panel
+        closes is stopped (`_stop_chip` as ``on_cancelled``) instead of outliving the window.
+        """
+        if not practice_chip:
+            self._start(name, lambda: work(port), on_done)
+            return
+        if self._practice is not None:
+            where = self._practice.port
+            self._start(name, lambda: work(where), on_done)
+            return
+
+        def started(bl: Any, exc: BaseException | None) -> None:  # Tk thread
+            if exc is not None:
+                on_done(None, exc)
+                return
+            self._practice_started(practice_chip, bl)
+            if self._practice is bl:
+                self._start(name, lambda: work(bl.port), on_done)
+            else:  # switched off meanwhile: the job ends as if cancelled
+                self._cancel.set()
+                on_done(None, FlashCancelled())
+
+        self._start(
+            "practice",
+            lambda: self._start_practice_chip(practice_chip),
+            started,
+            on_cancelled=_stop_chip,
+        )
+
+    def _start_practice_chip(self, chip: str) -> Any:
+        """Job thread: start a virtual `chip` in download mode and return it."""
+        from companion_app.simulator.bootloader import VirtualBootloader
+
+        path = self._practice_flash_file(chip)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return VirtualBootloader(chip, flash_image=path).start()
+
+    def _practice_started(self, chip: str, bl: Any) -> None:
+        if self._practice_chip != chip or self._practice is not None:
+            _stop_chip(bl)  # unticked or switched meanwhile
+            return
+        self._practice = bl
+        self.port_var.set(bl.port)
+        self.log(f"Virtual {chip_label(chip)} ready in download mode on {bl.port}")
 
     def _stop_practice(self) -> None:
         bl, self._practice = self._practice, None
         if bl is not None:
-            try:
-                bl.stop()
-            except Exception:  # noqa: BLE001 - it may have stopped already
-                log.debug("stopping the practice chip failed", exc_info=True)
+            _stop_chip(bl)
 
     @property
     def practice_bootloader(self) -> Any:
@@ -551,21 +569,21 @@ class FlashPanel(ttk.Frame):
         self.chip_info.set("detecting…")
         self.mac_info.set("")
         self.size_info.set("")
-        previous = self._hand_over(port, "detecting the board")
+        wait_released = self._hand_over(port, "detecting the board")
         self._update_buttons()
         cancel = self._cancel
 
         board_id = None if practice_chip else self.board_type()
 
-        def work() -> tuple[str, Any]:
-            where = self._ensure_practice_chip(practice_chip) if practice_chip else port
-            _wait_for_release(previous)
+        def work(where: str) -> tuple[str, Any]:
+            if wait_released is not None:
+                wait_released(RELEASE_WAIT_S)
             flasher = Flasher(
                 where, on_progress=self._progress_from_worker, cancel=cancel, board=board_id
             )
             return where, flasher.detect()
 
-        self._start_job("detect", work)
+        self._run_on_target("detect", practice_chip, port, work, self._detect_done)
 
     def _target(self) -> tuple[str | None, str] | None:
         """(practice chip, port) for the next job, or None after saying what is missing."""
@@ -583,32 +601,32 @@ class FlashPanel(ttk.Frame):
             return None
         return None, port
 
-    def _hand_over(self, port: str, doing: str = "flashing") -> threading.Thread | None:
-        """Close the Console's connection if it holds `port`; returns the thread to wait for.
+    def _hand_over(self, port: str, doing: str = "flashing") -> Callable[[float], bool] | None:
+        """Close the Console's connection if it holds `port`; returns ``wait_released(timeout)``
+        for the job's thread, true once the port is free (None: nothing was handed over).
 
-        A host whose connection is someone else's port (Thonny's backend) words the log lines
-        itself through the connection's optional ``handover_text(port, doing)`` and
-        ``giveback_text(port)``; its ``disconnect()`` must have released the port on return.
+        The connection's ``release_port()`` disconnects and says how to wait: the window's
+        link opens the port exclusively and closes it in its own thread, so esptool must wait
+        for that, off the Tk thread. A host whose connection is someone else's port (Thonny's
+        backend) words the log lines itself through the connection's optional
+        ``handover_text(port, doing)`` and ``giveback_text(port)``.
         """
         if self.ctx is None or not port:
             return None
         conn = self.ctx.connection
         if conn.port != port or conn.state not in ("connected", "connecting"):
             return None
-        # The link opens the port exclusively; its worker must have closed it before esptool
-        # opens it, so the flash worker waits for that thread.
-        previous = getattr(conn, "_worker", None)
         describe = getattr(conn, "handover_text", None)
         if callable(describe):
             line = describe(port, doing)
         else:
             line = f"Closing the Console's connection to {port} while {doing}"
-        conn.disconnect()
+        wait_released = conn.release_port()
         self._handed_over = port
-        # After disconnect(): the window's own "Disconnected, press Connect" would hide it.
+        # After disconnecting: the window's own "Disconnected, press Connect" would hide it.
         self.log(line)
         self.ctx.set_status(line)
-        return previous
+        return wait_released
 
     def _give_back(self) -> None:
         port, self._handed_over = self._handed_over, None
@@ -647,7 +665,7 @@ class FlashPanel(ttk.Frame):
         def work() -> Any:
             return inspect_image(path)
 
-        self._start_job("inspect", work)
+        self._start("inspect", work, lambda result, exc: self._inspect_done(path, result, exc))
 
     def set_cache(self, cache: Any | None) -> None:
         """Use another `FirmwareCache` (None: the default one), e.g. after the Thonny plugin's
@@ -657,7 +675,7 @@ class FlashPanel(ttk.Frame):
 
     def refresh_cache(self) -> None:
         """List cached MicroPython versions for boards with the chip at hand (worker thread)."""
-        if self._closed or "cache" in self._jobs:
+        if self._closed or self._runner.running("cache"):
             return
         chip = self._known_chip()
 
@@ -681,7 +699,7 @@ class FlashPanel(ttk.Frame):
                     entries.append(_CacheEntry(b.id, item.version, label))
             return entries
 
-        self._start_job("cache", work)
+        self._start("cache", work, self._cache_done)
 
     def _on_cache_selected(self) -> None:
         label = self.cache_var.get()
@@ -697,7 +715,7 @@ class FlashPanel(ttk.Frame):
             # verify() reads the whole file: never in the Tk thread (the cache may be a share).
             return str(cache.find(entry.board_id, entry.version, download=False).path)
 
-        self._start_job("cache_pick", work)
+        self._start("cache_pick", work, self._cache_pick_done)
 
     def _known_chip(self) -> str | None:
         """The chip a file must fit: detected, else the practice chip's, else the board type's."""
@@ -760,20 +778,19 @@ class FlashPanel(ttk.Frame):
         self._set_outcome("", None)
         what = f"a virtual {chip_label(practice_chip)}" if practice_chip else port
         self.log(f"Flashing {os.path.basename(image_path)} to {what}")
-        previous = self._hand_over(port)
-        if previous is None and self.ctx is not None:
+        wait_released = self._hand_over(port)
+        if wait_released is None and self.ctx is not None:
             self.ctx.set_status(f"Flashing {os.path.basename(image_path)} to {what}…")
         self._update_buttons()
         cancel = self._cancel
         board_id = None if practice_chip else self._board_for_flasher()
+        if practice_chip and self._practice is None:
+            stage = "Starting the virtual chip"
+            self._progress_from_worker(Progress(stage, message=stage))
 
-        def work() -> Any:
-            if practice_chip:
-                self._progress_from_worker_text("Starting the virtual chip")
-                where = self._ensure_practice_chip(practice_chip)
-            else:
-                where = port
-            _wait_for_release(previous)
+        def work(where: str) -> Any:
+            if wait_released is not None:
+                wait_released(RELEASE_WAIT_S)
             flasher = Flasher(
                 where,
                 baud=baud,
@@ -784,7 +801,7 @@ class FlashPanel(ttk.Frame):
             # A virtual chip has no MicroPython to start: no reset, and no "press EN" note.
             return flasher.flash(image_path, erase=erase, reset=not practice_chip)
 
-        self._start_job("flash", work)
+        self._run_on_target("flash", practice_chip, port, work, self._flash_done)
 
     def cancel(self) -> None:
         """Stop between two blocks; the board then needs a new flash, and the panel says so."""
@@ -795,60 +812,46 @@ class FlashPanel(ttk.Frame):
         self.stage_var.set("Cancelling…")
         self._update_buttons()
 
-    # --- worker plumbing (the only methods a worker thread runs) ------------------------------
-    def _progress_from_worker(self, progress: Any) -> None:
-        """esptool's thread: hand the report to the Tk thread, touch nothing else."""
-        self._reports.put(("progress", progress))
+    # --- jobs (these two, and `_start_practice_chip`, run in a job's thread) -------------------
+    def _progress_from_worker(self, progress: Progress) -> None:
+        """esptool's thread: post the report to the Tk thread, touch nothing else.
 
-    def _progress_from_worker_text(self, stage: str) -> None:
-        self._reports.put(("progress", Progress(stage, None, None, stage)))
+        A line worth logging is posted in order; the figure for the bar is posted with
+        ``latest``, so that only the newest of a burst is drawn (no redraw storm).
+        """
+        line = self._progress_line(progress)
+        if line:
+            self._runner.post(self.log, line)
+        self._runner.post(self._show_progress, progress, latest="progress")
 
-    def _start_job(self, tag: str, func: Callable[[], Any]) -> None:
-        job = _Job(tag, func, self._reports)
-        self._jobs[tag] = job
-        job.start()
+    def _progress_line(self, p: Progress) -> str:
+        """esptool's lines go to the log; its progress bar only every 10 %, not every block.
 
-    # --- the Tk side of the reports ---------------------------------------------------------
-    def _poll(self) -> None:
-        self._after_id = None
-        if self._closed:
-            return
-        progress = None
-        while True:
-            try:
-                report = self._reports.get_nowait()
-            except queue.Empty:
-                break
-            if report[0] == "progress":
-                progress = report[1]
-                self._log_progress(progress)
-            else:
-                if progress is not None:
-                    self._show_progress(progress)
-                    progress = None
-                self._handle(report)
-        if progress is not None:  # only the latest report is drawn: no redraw storm
-            self._show_progress(progress)
-        self._after_id = self.after(POLL_MS, self._poll)
+        Runs in the one detect or flash job at a time, which alone keeps `_last_decile`.
+        """
+        if not p.message:
+            return ""
+        if p.percent is None:
+            self._last_decile = -1
+            return p.message
+        decile = int(p.percent // 10)
+        if decile == self._last_decile:
+            return ""
+        self._last_decile = decile
+        return f"{p.message} ({p.percent:.0f} %)"
 
-    def _handle(self, report: tuple) -> None:
-        kind = report[0]
-        if kind == "practice_started":
-            _, chip, bl = report
-            if self._practice_chip != chip or self._practice is not None or self._closed:
-                bl.stop()  # unticked or switched meanwhile
-                return
-            self._practice = bl
-            self.port_var.set(bl.port)
-            self.log(f"Virtual {chip_label(chip)} ready in download mode on {bl.port}")
-            return
-        if kind != "done":
-            return
-        _, tag, result, exc = report
-        self._jobs.pop(tag, None)
-        handler = getattr(self, f"_{tag}_done")
-        handler(result, exc)
+    def _start(
+        self,
+        name: str,
+        func: Callable[[], Any],
+        on_done: OnDone,
+        on_cancelled: Callable[[Any], None] | None = None,
+    ) -> None:
+        """Run `func` as the panel's job `name`; nothing starts once the panel is closed."""
+        if not self._closed:
+            self._runner.run(func, on_done, name=name, on_cancelled=on_cancelled)
 
+    # --- results, on the Tk thread ----------------------------------------------------------
     def _ports_done(
         self, result: tuple[list[str], list[str]] | None, exc: BaseException | None
     ) -> None:
@@ -881,8 +884,8 @@ class FlashPanel(ttk.Frame):
         assert result is not None
         self.choose_image(result)
 
-    def _inspect_done(self, result: Any, exc: BaseException | None) -> None:
-        if self.path_var.get() != getattr(result, "path", self.path_var.get()):
+    def _inspect_done(self, path: str, result: Any, exc: BaseException | None) -> None:
+        if self.path_var.get() != path:
             return  # another file was chosen meanwhile
         if exc is not None:
             self.image = None
@@ -975,19 +978,6 @@ class FlashPanel(ttk.Frame):
             self.progress.configure(value=max(0.0, min(100.0, p.percent)))
         self.stage_var.set(progress_text(p.stage, p.percent, p.eta_s))
 
-    def _log_progress(self, p: Any) -> None:
-        """esptool's lines go to the log; its progress bar only every 10 %, not every block."""
-        if not p.message:
-            return
-        if p.percent is None:
-            self.log(p.message)
-            self._last_decile = -1
-            return
-        decile = int(p.percent // 10)
-        if decile != self._last_decile:
-            self._last_decile = decile
-            self.log(f"{p.message} ({p.percent:.0f} %)")
-
     def log(self, line: str) -> None:
         """Add one line to the panel's log (Tk thread)."""
         self.log_text.configure(state="normal")
@@ -1042,26 +1032,17 @@ class FlashPanel(ttk.Frame):
 
     # --- closing ----------------------------------------------------------------------------
     def close(self) -> None:
-        """Stop a running flash between blocks, stop the practice chip, stop the timer."""
+        """Stop a running flash between blocks and the practice chip; returns at once.
+
+        Nothing is joined here, on the Tk thread: the flash job sees the Cancel event and
+        esptool closes the port in that job's thread; a practice chip still starting is
+        stopped by its job's ``on_cancelled`` when it is up.
+        """
         if self._closed:
             return
         self._closed = True
         self._cancel.set()
-        if self._after_id is not None:
-            try:
-                self.after_cancel(self._after_id)
-            except tk.TclError:
-                pass
-            self._after_id = None
-        for job in list(self._jobs.values()):
-            job.join(timeout=5.0)  # esptool closes the port when it sees the cancel
-        while True:  # a practice chip started meanwhile must not outlive the window
-            try:
-                report = self._reports.get_nowait()
-            except queue.Empty:
-                break
-            if report[0] == "practice_started":
-                report[2].stop()
+        self._runner.close()
         self._stop_practice()
 
 
@@ -1079,10 +1060,12 @@ def _show_only_with_text(label: ttk.Label, var: tk.StringVar, **pack: Any) -> No
     update()
 
 
-def _wait_for_release(previous: threading.Thread | None) -> None:
-    """Worker thread: wait until the Console's link worker has closed the port."""
-    if previous is not None and previous is not threading.current_thread():
-        previous.join(timeout=RELEASE_WAIT_S)
+def _stop_chip(bl: Any) -> None:
+    """Stop a practice chip; one that stopped already is no error."""
+    try:
+        bl.stop()
+    except Exception:  # noqa: BLE001 - it may have stopped already
+        log.debug("stopping the practice chip failed", exc_info=True)
 
 
 def _message(exc: BaseException) -> str:

@@ -7,9 +7,10 @@ events; what was printed before the view existed is replayed through `ingest_bac
 Threads: every Tk call happens in the Tk thread. Bytes from the board arrive as the companion
 connection's ``"data"`` events (already in the Tk thread) and are handed to a `ChunkSource`,
 which parses them in its own thread and adds the readings to the `SeriesStore`. Sources report
-errors through a queue that the panel's timer drains into its status line. The timer runs at
-most `FPS` times a second and draws only when the store's ``version`` (or a setting) changed;
-the drawing itself (blitting, decimation, stepped limits) is `plot_widgets.PlotRenderer`.
+errors from their threads with `post_status`, which the panel's `JobRunner` (gui/jobs.py, the
+one way work reports to Tk) hands to the Tk thread. The frame timer runs at most `FPS` times a
+second and draws only when the store's ``version`` (or a setting) changed; the drawing itself
+(blitting, decimation, stepped limits) is `plot_widgets.PlotRenderer`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import queue
 import time
 import tkinter as tk
 from pathlib import Path
@@ -25,6 +25,7 @@ from tkinter import filedialog, ttk
 from typing import Any
 
 from companion_app.errors import IotkitError
+from companion_app.gui.jobs import JobRunner, describe_error
 from companion_app.gui.plot_widgets import (
     LAYOUTS,
     MAX_DRAWN_SERIES,
@@ -95,7 +96,7 @@ class PlotPanel(ttk.Frame):
         self._t_frozen: float | None = None
         self._closed = False
         self._after_id: str | None = None
-        self._events: "queue.Queue[tuple[str, str]]" = queue.Queue()
+        self._runner = JobRunner(self)  # sources' messages reach the status line through it
         self._chunk_source: Any = None
         self._sessions: list[Any] = []
         self._recorder: Any = None
@@ -429,8 +430,11 @@ class PlotPanel(ttk.Frame):
         return session
 
     def post_status(self, message: str) -> None:
-        """Show `message` in the status line; safe from any thread (sources call it)."""
-        self._events.put(("status", str(message)))
+        """Show `message` in the status line; safe from any thread (sources call it).
+
+        Only the newest of a run of messages is shown: the line holds one at a time anyway.
+        """
+        self._runner.post(self.set_status, str(message), latest=(id(self), "status"))
 
     def set_status(self, message: str) -> None:
         self.status_var.set(message)
@@ -450,7 +454,6 @@ class PlotPanel(ttk.Frame):
         self._after_id = None
         try:
             self.ticks += 1
-            self._drain_events()
             self._update_recording_label()
             if self.winfo_viewable():  # a hidden tab costs nothing but the ingest
                 self.redraw()
@@ -461,7 +464,7 @@ class PlotPanel(ttk.Frame):
                 log.debug("plot frame cut short by closing", exc_info=True)
                 return
             log.exception("plot frame failed")
-            self.set_status(f"Drawing failed: {exc}")
+            self.set_status(describe_error(exc, what="drawing the plot"))
         self._schedule()
 
     _stopping = False
@@ -510,15 +513,6 @@ class PlotPanel(ttk.Frame):
             self.record_var.set(f"Recording stopped: {recorder.rows_written} rows")
         else:
             self.record_var.set(f"● {self._record_path}  {recorder.rows_written} rows")
-
-    def _drain_events(self) -> None:
-        while True:
-            try:
-                kind, message = self._events.get_nowait()
-            except queue.Empty:
-                return
-            if kind == "status":
-                self.set_status(message)
 
     # --- record / export / review -----------------------------------------------------------
     def _on_record_button(self) -> None:
@@ -664,6 +658,7 @@ class PlotPanel(ttk.Frame):
         if self._closed:
             return
         self._closed = True
+        self._runner.close()
         if self._after_id is not None:
             try:
                 self.after_cancel(self._after_id)

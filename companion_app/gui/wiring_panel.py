@@ -7,10 +7,12 @@ so both go through exactly the same checks. Findings are listed with their fix, 
 picture (`companion_app.wiring.pinout`, the same layout that is exported for printing) shows
 where each problem is; clicking a finding highlights its pin.
 
-Threads: every Tk call happens in the Tk thread. Checks run in a worker thread (a script scan
-reads files, and a panel must never freeze on I/O) and report through a `queue.Queue` drained
-with ``after()``, as in the Flash and Plot panels. A generation counter drops results of checks
-that a newer edit has already replaced.
+Threads: every Tk call happens in the Tk thread. Checks are jobs of the panel's
+`companion_app.gui.jobs.JobRunner` (a script scan reads files, and a panel must never freeze on
+I/O): each runs in its own thread and `_check_done` gets its result on the Tk thread. A
+generation counter drops results of checks that a newer edit has already replaced. The live
+probe runs in the connection's worker (``call_with_link``) and posts each step's summary
+through the same runner.
 """
 
 from __future__ import annotations
@@ -18,9 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-import queue
 import re
-import threading
 import tkinter as tk
 from pathlib import Path
 from tkinter import filedialog, ttk
@@ -30,6 +30,7 @@ from companion_app.boards import DEFAULT_BOARD, Board, list_boards, load_board
 from companion_app.boards.parts import list_parts
 from companion_app.errors import IotkitError
 from companion_app.gui.boardpick import board_combobox, board_id_of, board_label
+from companion_app.gui.jobs import JobRunner, describe_error
 from companion_app.inputs import read_json_file
 from companion_app.wiring.check import pick_board
 from companion_app.wiring.codescan import scan_file, scan_source
@@ -40,7 +41,6 @@ from companion_app.wiring.rules import Finding, run_checks
 
 log = logging.getLogger(__name__)
 
-POLL_MS = 50
 FORM_SOURCE = "wiring form"
 BOARD_PART_ID = "esp"
 PT_TO_PX = 96 / 72  # Tk font sizes in pixels, from the layout's points at screen resolution
@@ -100,23 +100,6 @@ def run_wiring_check(
     return board, diagram, run_checks(board, diagram, scans)
 
 
-class _Job(threading.Thread):
-    """Runs one function and reports ``(tag, generation, result, exc)``; never calls Tk."""
-
-    def __init__(self, tag: str, gen: int, func: Callable[[], Any], out: "queue.Queue[tuple]"):
-        super().__init__(name=f"iotkit-wiring-{tag}", daemon=True)
-        self.tag, self.gen, self._func, self._out = tag, gen, func, out
-
-    def run(self) -> None:
-        try:
-            result = self._func()
-        except BaseException as exc:  # noqa: BLE001 - shown in the panel, not lost in a thread
-            log.debug("wiring %s failed", self.tag, exc_info=True)
-            self._out.put((self.tag, self.gen, None, exc))
-        else:
-            self._out.put((self.tag, self.gen, result, None))
-
-
 class WiringPanel(ttk.Frame):
     """Board picker, wiring (diagram or form), findings with fixes, and the pinout picture.
 
@@ -139,8 +122,8 @@ class WiringPanel(ttk.Frame):
         self.on_finding_click = on_finding_click
         self._compact = compact
         self._centred: tuple[int, int] | None = None  # compact picture: centred at this size
-        self._reports: "queue.Queue[tuple]" = queue.Queue()
-        self._gen = 0
+        self._runner = JobRunner(self)
+        self._gen = 0  # the latest check; results of older ones are dropped
         self._closed = False
         self.boards = list_boards()
         self.board = load_board(DEFAULT_BOARD)
@@ -158,7 +141,6 @@ class WiringPanel(ttk.Frame):
         self._highlighted: list[str] = []
         self._build()
         self._refresh_form_choices()
-        self._after_id = self.after(POLL_MS, self._poll)
         self.recheck()
 
     # --- layout -----------------------------------------------------------------------------
@@ -477,26 +459,39 @@ class WiringPanel(ttk.Frame):
 
     # --- checking ---------------------------------------------------------------------------
     def recheck(self) -> None:
-        """Run the check in a worker; results older than the latest edit are dropped."""
+        """Run the check in a job; results older than the latest edit are dropped."""
+        if self._closed:
+            return
         self._gen += 1
+        gen = self._gen
         self.checking = True
         self.probe_findings = []  # they were about the wiring before this edit
         board_id = self.board.id
-        data = json.loads(json.dumps(self.wiring))  # the worker gets its own copy
+        data = json.loads(json.dumps(self.wiring))  # the job gets its own copy
         source, scripts, texts = self.source, list(self.scripts), list(self.script_texts)
         self.summary_var.set("Checking…")
-        _Job(
-            "check",
-            self._gen,
+        self._runner.run(
             lambda: run_wiring_check(board_id, data, source, scripts, texts),
-            self._reports,
-        ).start()
+            lambda result, exc: self._check_done(gen, result, exc),
+            name="check",
+        )
+
+    def _check_done(self, gen: int, result: Any, exc: BaseException | None) -> None:
+        if gen != self._gen:
+            return  # a newer edit replaced this check
+        self.checking = False
+        if exc is not None:
+            self._show_error(describe_error(exc, what="checking the wiring"))
+            return
+        board, self.diagram, findings = result
+        self.board = board
+        self._show_findings(findings)
 
     def probe(self) -> None:
         """Ask the connected board: I2C scan, DHT read, button levels (`wiring.probe`).
 
         It runs in the connection's worker through ``call_with_link``, so the Console's reading
-        pauses and the port stays open; each step's summary comes back through the queue.
+        pauses and the port stays open; each step's summary is posted to the Tk thread.
         """
         module = _probe_module()
         if module is None or self.ctx is None:
@@ -508,17 +503,21 @@ class WiringPanel(ttk.Frame):
                 "the board against the wiring."
             )
             return
-        board, diagram, reports, gen = self.board, self.diagram, self._reports, self._gen
+        board, diagram, runner = self.board, self.diagram, self._runner
         self.probing = True
         self.summary_var.set("Probing the board…")
 
-        def on_step(step: Any) -> None:  # worker thread: only the queue, never Tk
-            reports.put(("probe-step", gen, getattr(step, "summary", str(step)), None))
+        def on_step(step: Any) -> None:  # the connection's worker: only post, never Tk
+            runner.post(self._show_probe_step, getattr(step, "summary", str(step)))
 
         def on_done(result: Any, exc: BaseException | None) -> None:  # Tk thread
             self.probing = False
+            if self._closed:
+                return
             if exc is not None:
-                self._show_error(f"The probe did not finish: {exc}")
+                self._show_error(
+                    f"The probe did not finish: {describe_error(exc, what='the probe')}"
+                )
                 return
             static = [f for f in self.findings if f not in self.probe_findings]
             self.probe_findings = list(result.findings)
@@ -533,25 +532,9 @@ class WiringPanel(ttk.Frame):
             lambda link: module.probe(link, board, diagram, on_step=on_step), on_done
         )
 
-    def _poll(self) -> None:
-        if self._closed:
-            return
-        while True:
-            try:
-                tag, gen, result, exc = self._reports.get_nowait()
-            except queue.Empty:
-                break
-            if tag == "probe-step" and self.probing:
-                self.summary_var.set(f"Probing: {result}")
-            elif tag == "check" and gen == self._gen:
-                self.checking = False
-                if exc is not None:
-                    self._show_error(str(exc))
-                else:
-                    board, self.diagram, findings = result
-                    self.board = board
-                    self._show_findings(findings)
-        self._after_id = self.after(POLL_MS, self._poll)
+    def _show_probe_step(self, summary: str) -> None:
+        if self.probing:
+            self.summary_var.set(f"Probing: {summary}")
 
     def _show_findings(self, findings: list[Finding]) -> None:
         self.findings = findings
@@ -761,13 +744,9 @@ class WiringPanel(ttk.Frame):
 
     # --- closing ----------------------------------------------------------------------------
     def close(self) -> None:
+        """Drop the results of running checks and probe steps; returns at once."""
         self._closed = True
-        if self._after_id is not None:
-            try:
-                self.after_cancel(self._after_id)
-            except tk.TclError:
-                pass
-            self._after_id = None
+        self._runner.close()
 
 
 __all__ = ["WiringPanel", "default_part_id", "empty_wiring", "run_wiring_check"]

@@ -1,10 +1,13 @@
 """Background threads for the Tk front ends, so the Tk thread never waits on a serial port.
 
-Tk is not thread-safe: a worker never calls Tk. Each worker owns its resource (a `Link`, a
-virtual board, the port scan) and talks to the Tk thread through `queue.Queue` objects. The Tk
-side polls the report queue with `after()` (see `companion_app.gui.app.DeviceConnection`).
+Tk is not thread-safe: a worker never calls Tk. Each worker owns its resource (a `Link`, the
+port scan) and reports through a callable it is given, called in the worker's thread; the owner
+makes that callable post to the Tk thread with its `JobRunner` (companion_app/gui/jobs.py, the
+one way work reports to Tk), e.g. ``report=lambda r: runner.post(self._handle, r)``. See
+`companion_app.gui.app.DeviceConnection`, which also joins runs of "data" reports into one.
+Starting a virtual board is a plain function, `start_virtual_board`, run as a `JobRunner` job.
 
-Reports are plain tuples so they are cheap to make and easy to assert on in tests:
+`LinkWorker`'s reports are plain tuples so they are cheap to make and easy to assert on in tests:
 
 - ``("connected", port)``: the link is open.
 - ``("data", bytes)``: bytes that arrived from the board.
@@ -22,36 +25,13 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-from companion_app.errors import IotkitError
-from companion_app.secrets import mask_text
+from companion_app.gui.jobs import describe_error, log_failure
 
 log = logging.getLogger(__name__)
 
 # Paste and other large writes are cut into pieces this big, with a read between pieces, so the
 # board's echo keeps flowing and its UART receive buffer (256 bytes on an ESP32) never overflows.
 WRITE_CHUNK = 64
-
-
-def describe_error(
-    exc: BaseException, port: str | None = None, what: str = "the connection"
-) -> str:
-    """Turn any exception into one line for a person; explained errors keep their own text.
-
-    Masked, because an error may quote what the board printed (its config, say).
-    """
-    if isinstance(exc, IotkitError):
-        return mask_text(str(exc))
-    where = f" on {port}" if port else ""
-    text = str(exc).strip() or type(exc).__name__
-    return mask_text(f"Unexpected problem with {what}{where}: {text} (details are in the log)")
-
-
-def _log_failure(message: str, exc: BaseException, *args: object) -> None:
-    """Explained errors are expected (debug); anything else is a bug worth a traceback."""
-    if isinstance(exc, IotkitError):
-        log.debug(message, *args, exc_info=True)
-    else:
-        log.warning(message, *args, exc_info=True)
 
 
 class LinkWorker(threading.Thread):
@@ -64,7 +44,7 @@ class LinkWorker(threading.Thread):
     def __init__(
         self,
         port: str,
-        reports: "queue.Queue[tuple]",
+        report: Callable[[tuple], None],
         link_factory: Callable[[str], Any] | None = None,
         baudrate: int = 115200,
         wait_for: threading.Thread | None = None,
@@ -72,7 +52,7 @@ class LinkWorker(threading.Thread):
         super().__init__(name=f"iotkit-link-{port}", daemon=True)
         self._wait_for = wait_for
         self.port = port
-        self.reports = reports
+        self.report = report  # called in this thread: it must only hand the report on
         self._link_factory = link_factory
         self._baudrate = baudrate
         self._commands: "queue.Queue[tuple]" = queue.Queue()
@@ -110,16 +90,16 @@ class LinkWorker(threading.Thread):
             # Reconnecting to the same port: the previous worker must release it first.
             self._wait_for.join(timeout=2.0)
         if self._stop_event.is_set():
-            self.reports.put(("disconnected", ""))
+            self.report(("disconnected", ""))
             return
         try:
             link = self._make_link()
             link.open()
         except Exception as exc:  # noqa: BLE001 - every failure becomes a message
-            _log_failure("opening %s failed", exc, self.port)
-            self.reports.put(("error", describe_error(exc, self.port)))
+            log_failure("opening %s failed", exc, self.port)
+            self.report(("error", describe_error(exc, self.port)))
             return
-        self.reports.put(("connected", self.port))
+        self.report(("connected", self.port))
         reason = ""
         try:
             reason = self._relay(link)
@@ -128,7 +108,7 @@ class LinkWorker(threading.Thread):
                 link.close()
             except Exception:  # noqa: BLE001 - closing a dead port may fail; nothing to do
                 log.debug("closing %s failed", self.port, exc_info=True)
-            self.reports.put(("disconnected", reason))
+            self.report(("disconnected", reason))
 
     def _relay(self, link: Any) -> str:
         """Move bytes until asked to stop (returns "") or the link fails (returns why)."""
@@ -155,20 +135,20 @@ class LinkWorker(threading.Thread):
                 else:
                     data = link.read_available(timeout=0.05)
             except Exception as exc:  # noqa: BLE001 - the board went away or the port broke
-                _log_failure("link to %s failed", exc, self.port)
+                log_failure("link to %s failed", exc, self.port)
                 return describe_error(exc, self.port)
             if data:
-                self.reports.put(("data", bytes(data)))
+                self.report(("data", bytes(data)))
         return ""
 
     def _run_call(self, link: Any, token: object, func: Callable[[Any], Any]) -> None:
         try:
             result = func(link)
         except Exception as exc:  # noqa: BLE001 - handed back to the caller in the Tk thread
-            _log_failure("call_with_link failed", exc)
-            self.reports.put(("call_done", token, None, exc))
+            log_failure("call_with_link failed", exc)
+            self.report(("call_done", token, None, exc))
         else:
-            self.reports.put(("call_done", token, result, None))
+            self.report(("call_done", token, result, None))
         # The console types into the friendly REPL: leave the raw REPL the call may have used.
         if getattr(link, "in_raw_repl", False):
             try:
@@ -195,12 +175,12 @@ class PortPoller(threading.Thread):
 
     def __init__(
         self,
-        reports: "queue.Queue[tuple]",
+        report: Callable[[PortInfoSnapshot], None],
         list_ports: Callable[[], Sequence[Any]],
         interval: float = 2.0,
     ) -> None:
         super().__init__(name="iotkit-port-poller", daemon=True)
-        self.reports = reports
+        self.report = report  # called in this thread with each new `PortInfoSnapshot`
         self._list_ports = list_ports
         self.interval = interval
         self._stop_event = threading.Event()
@@ -221,45 +201,28 @@ class PortPoller(threading.Thread):
                 ports = list(self._list_ports())
                 error = None
             except Exception as exc:  # noqa: BLE001 - a broken scan must not kill the poller
-                _log_failure("listing ports failed", exc)
+                log_failure("listing ports failed", exc)
                 ports, error = [], describe_error(exc)
             key = (tuple((p.device, p.hint) for p in ports), error)
             if key != last_key:
                 last_key = key
-                self.reports.put(("ports", PortInfoSnapshot(ports, error)))
+                self.report(PortInfoSnapshot(ports, error))
             self._wake.wait(self.interval)
             self._wake.clear()
 
 
-class VirtualBoardStarter(threading.Thread):
-    """Starts a virtual board off the Tk thread and reports ``("virtual_started", vb)``.
+def start_virtual_board(board: str, factory: Callable[[str], Any] | None = None) -> Any:
+    """Make and start a virtual board (seconds: the interpreter starts); returns it, started.
 
-    On failure it reports ``("virtual_failed", message)``; `SimulatorUnavailable` already carries
-    a plain sentence (for example on a Raspberry Pi, where the interpreter has no wheel).
+    Blocking, so it runs as a `JobRunner` job, never on the Tk thread. A failure is raised;
+    `SimulatorUnavailable` already carries a plain sentence (for example on a Raspberry Pi,
+    where the interpreter has no wheel), which `describe_error` keeps.
     """
+    if factory is not None:
+        vb = factory(board)
+    else:
+        from companion_app.simulator import VirtualBoard
 
-    def __init__(
-        self,
-        reports: "queue.Queue[tuple]",
-        board: str,
-        factory: Callable[[str], Any] | None = None,
-    ) -> None:
-        super().__init__(name="iotkit-virtual-board", daemon=True)
-        self.reports = reports
-        self.board = board
-        self._factory = factory
-
-    def run(self) -> None:
-        try:
-            if self._factory is not None:
-                vb = self._factory(self.board)
-            else:
-                from companion_app.simulator import VirtualBoard
-
-                vb = VirtualBoard(board=self.board, flash_dir=None)
-            vb.start()
-        except Exception as exc:  # noqa: BLE001 - reported to the status bar
-            _log_failure("starting the virtual board failed", exc)
-            self.reports.put(("virtual_failed", describe_error(exc, what="the virtual board")))
-            return
-        self.reports.put(("virtual_started", vb))
+        vb = VirtualBoard(board=board, flash_dir=None)
+    vb.start()
+    return vb

@@ -1751,9 +1751,9 @@ def parse_flash_size(value: str | int | None) -> int | None:
 
 
 def default_flash_image(chip: str) -> Path:
-    import platformdirs
+    from companion_app.paths import data_dir
 
-    return Path(platformdirs.user_data_dir("thonny-iotkit")) / "virtual-chips" / chip / "flash.bin"
+    return data_dir("virtual-chips") / chip / "flash.bin"
 
 
 def run_bootloader_sim(args: argparse.Namespace) -> int:

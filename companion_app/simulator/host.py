@@ -76,9 +76,9 @@ class SimulatorUnavailable(IotkitError):
 
 
 def default_flash_dir(board_id: str) -> Path:
-    import platformdirs
+    from companion_app.paths import data_dir
 
-    return Path(platformdirs.user_data_dir("thonny-iotkit")) / "virtual-boards" / board_id / "flash"
+    return data_dir("virtual-boards") / board_id / "flash"
 
 
 def check_flash_dir(flash_dir: str | os.PathLike[str]) -> None:
@@ -148,6 +148,23 @@ class _Pacer:
 # 32-bit bytes, and importing microdot from source about twice; only raw bytes (a bytearray)
 # take the same, so a bytearray may be twice as large here as on the real board.
 HEAP_SCALE_64BIT = 2
+# A MicroPython program defining largest(): the largest bytearray the heap gives, bisected to
+# 64 bytes. benchmarks/board_ram.py and tests/test_sim_fidelity_profiles.py measure with it.
+LARGEST_BYTEARRAY_PROGRAM = """\
+import gc
+def largest():
+    lo, hi = 0, 16 * 1024 * 1024
+    while hi - lo > 64:
+        mid = (lo + hi) // 2
+        try:
+            b = bytearray(mid)
+            b = None
+            lo = mid
+        except MemoryError:
+            hi = mid
+        gc.collect()
+    return lo
+"""
 # What the front end (repl.py, _simhw, _simos, _simsocket, the emulated machine...) keeps on the
 # heap after boot, which a real board's firmware keeps in flash or static RAM instead. Measured
 # as gc.mem_alloc() after boot and gc.collect(): 90-100 KB on esp32-devkit-v1, nodemcu, pico.

@@ -7,7 +7,8 @@ or esptool behind them) load only when a view is first opened.
 What it adds (see docs/thonny.md): the views "IoT Flash", "IoT Wiring", "IoT Deploy" and
 "IoT Plot" (ids in `VIEW_IDS`), five Tools-menu commands, the "IoT Kit" options page, a port
 handover with Thonny's MicroPython backend, Shell output as plot input, and virtual boards.
-The running state is `thonnycontrib.iotkit.host.plugin_state()`.
+The running state is `thonnycontrib.iotkit.state.plugin_state()` (also importable from
+`thonnycontrib.iotkit.host`); host.py says which module holds which concern.
 """
 
 from __future__ import annotations
@@ -15,15 +16,12 @@ from __future__ import annotations
 import logging
 import time
 
+# View ids are the view classes' names (Thonny's rule); the panels' titles are the keys.
+from thonnycontrib.iotkit.ids import VIEW_IDS
+
 log = logging.getLogger(__name__)
 
-# View ids are the view classes' names (Thonny's rule); the panels' titles are the keys.
-VIEW_IDS = {
-    "Flash": "IotFlashView",
-    "Wiring": "IotWiringView",
-    "Deploy": "IotDeployView",
-    "Plot": "IotPlotView",
-}
+__all__ = ["VIEW_IDS", "load_plugin"]
 
 
 def load_plugin() -> None:

@@ -12,31 +12,37 @@ surface with Thonny's semantics:
   Shell's stdout, fed by the host from ``ProgramOutput``), ``"error"`` and ``"disconnected"``.
 - ``call_with_link(func, on_done)``: the port handover. Thonny's backend is stopped
   (``Runner.destroy_backend()``: the process is killed and the port released), our own
-  `Link` opens the port in a worker thread and runs ``func(link)``, the link is closed, and
-  ``Runner.restart_backend(False)`` reconnects Thonny; ``on_done(result, exc)`` runs in Tk.
+  `Link` opens the port in a job (companion_app.gui.jobs: off the Tk thread) and runs
+  ``func(link)``, the link is closed, and ``Runner.restart_backend(False)`` reconnects
+  Thonny; ``on_done(result, exc)`` runs in Tk.
 - ``disconnect()``/``connect(port)``: the same handover in two steps, for the Flash panel,
-  whose own worker (esptool) opens the port right after ``disconnect()`` returns.
+  whose own job (esptool) opens the port right after ``disconnect()`` returns;
+  ``release_port()`` is ``disconnect()`` with the companion's "wait until it is free" (here
+  nothing to wait for: the backend process that held the port is gone).
 - ``write(data)``: nothing to do; Thonny's Shell is the console.
 
-Threads: every public method is called in the Tk thread; only the handover's worker thread
-touches the port, and it reports through a queue that `after()` drains.
+Threads: every public method is called in the Tk thread; only the handover's job touches the
+port, and its result comes back through the job runner's one queue (`JobRunner.run`). A
+failure is logged there, once (`log_failure`), and worded by `describe_error`.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
-import queue
-import threading
 import time
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from companion_app.errors import IotkitError
+from companion_app.gui.jobs import JobRunner, describe_error, log_failure
 from companion_app.gui.listeners import Listeners
 from thonnycontrib.iotkit import ports
 
 log = logging.getLogger(__name__)
 
-POLL_MS = 25
+DEFAULT_BAUD = 115200
+CLEAR_NOTICE_MS = 4000  # a handover line stays this long in the Shell's notice bar
 NO_INTERPRETER = (
     "Choose a MicroPython interpreter and port in Tools → Options → Interpreter first "
     "(or use Tools → Connect Thonny to a virtual board)."
@@ -59,11 +65,25 @@ DOING_BY_MODULE = {
     "companion_app.gui.flash_panel": "the IoT Flash view works on the board",
 }
 DEFAULT_DOING = "IoT Kit works on the board"
+CLOSED = "IoT Kit is closing with Thonny; the board was not touched."
 
 
 def describe_task(func: Callable[..., Any]) -> str:
     module = getattr(func, "__module__", "") or ""
     return DOING_BY_MODULE.get(module, DEFAULT_DOING)
+
+
+@dataclass
+class _Handover:
+    """The running `call_with_link`: what it does, on which port, and when each step was."""
+
+    doing: str
+    port: str
+    held: bool  # Thonny's backend held the port (so it reconnects afterwards)
+    on_done: Callable[[Any, BaseException | None], None]
+    t_start: float
+    t_released: float = 0.0
+    info: dict[str, Any] = field(default_factory=dict)  # the job's timings, program_restarted
 
 
 class ThonnyConnection(Listeners):
@@ -77,7 +97,7 @@ class ThonnyConnection(Listeners):
         self,
         root_getter: Callable[[], Any],
         *,
-        baud: Callable[[], int] = lambda: 115200,
+        baud: Callable[[], int] = lambda: DEFAULT_BAUD,
         announce: Callable[[str], None] | None = None,
         report_error: Callable[[str], None] | None = None,
         link_factory: Callable[[str, int], Any] | None = None,
@@ -92,8 +112,9 @@ class ThonnyConnection(Listeners):
         self._link_factory = link_factory
         self._link_for_webrepl = link_for_webrepl
         self._port_label = port_label
-        self._reports: "queue.Queue[tuple]" = queue.Queue()
-        self._task: dict[str, Any] | None = None  # the running call_with_link
+        self._jobs: JobRunner | None = None  # made on first use, when Tk runs
+        self._closed = False
+        self._task: _Handover | None = None  # the running call_with_link
         self._stopped_port: str | None = None  # stopped by disconnect(), for connect()
         self._stopped_at = 0.0
         self._pending_doing: str | None = None
@@ -150,7 +171,12 @@ class ThonnyConnection(Listeners):
         self.connect(self.last_port or "")
 
     def close(self) -> None:
+        """Thonny is closing: no more events, and a running handover's result is dropped (its
+        job still closes the link). Returns at once: nothing waits on the Tk thread."""
+        self._closed = True
         self._listeners.clear()
+        if self._jobs is not None:
+            self._jobs.close()
 
     # --- the Flash panel's two-step handover ------------------------------------------------
     def handover_text(self, port: str, doing: str) -> str:
@@ -175,6 +201,13 @@ class ThonnyConnection(Listeners):
         self.last_port = port
         self.timings.append({"release_s": self._stopped_at - t0})
         self._note(f"Thonny's backend stopped in {self._stopped_at - t0:.2f} s; {port} is free")
+
+    def release_port(self) -> Callable[[float], bool]:
+        """`disconnect` for a program that opens the port itself (the Flash panel's esptool),
+        as `DeviceConnection.release_port`. Returns ``wait_released(timeout)``: here the port
+        is free already, since stopping Thonny's backend kills the process that held it."""
+        self.disconnect()
+        return _port_is_free
 
     def connect(self, port: str) -> None:
         """Give the port back to Thonny (after Flash), or start its backend if it is stopped."""
@@ -202,11 +235,14 @@ class ThonnyConnection(Listeners):
         doing: str | None = None,
     ) -> None:
         """Run ``func(link)`` on the board Thonny uses; ``on_done(result, exc)`` in Tk later."""
+        if self._closed:
+            on_done(None, IotkitError(CLOSED))
+            return
         if self._task is not None:
             on_done(
                 None,
                 IotkitError(
-                    f"IoT Kit is already using the board ({self._task['doing']}); wait until it "
+                    f"IoT Kit is already using the board ({self._task.doing}); wait until it "
                     "finishes."
                 ),
             )
@@ -225,9 +261,8 @@ class ThonnyConnection(Listeners):
             on_done(None, exc)
             return
         doing = doing or describe_task(func)
-        task: dict[str, Any] = {"doing": doing, "port": port, "held": held, "on_done": on_done}
+        task = _Handover(doing, port, held, on_done, t_start=time.monotonic())
         self._task = task
-        t0 = time.monotonic()
         if held:
             self._say(self._handover_line(port, doing), notice=True)
             self._destroy_backend()
@@ -236,21 +271,14 @@ class ThonnyConnection(Listeners):
                 f"Thonny's backend is not connected; IoT Kit opens {port} itself while " f"{doing}",
                 notice=True,
             )
-        task["t_start"] = t0
-        task["t_released"] = time.monotonic()
+        task.t_released = time.monotonic()
         self.last_port = port
-        reports = self._reports = queue.Queue()
-        baud = int(self._baud() or 115200)
-        factory = self._link_factory
-        thread = threading.Thread(
-            target=_run_task,
-            args=(port, baud, func, reports, factory),
-            name=f"iotkit-thonny-{port}",
-            daemon=True,
+        baud = int(self._baud() or DEFAULT_BAUD)
+        self._runner().run(
+            functools.partial(_run_task, port, baud, func, self._link_factory, task.info),
+            functools.partial(self._task_done, task),
+            name="board task",
         )
-        task["thread"] = thread
-        thread.start()
-        self._schedule()
 
     # --- Thonny's events (the host binds them and forwards here) ----------------------------
     def on_backend_restart(self, event: Any) -> None:
@@ -358,7 +386,7 @@ class ThonnyConnection(Listeners):
         try:
             runner.restart_backend(False)
         except Exception as exc:  # noqa: BLE001 - UserError for a bad interpreter, and others
-            log.exception("Thonny could not restart its backend")
+            log_failure("Thonny could not restart its backend", exc)
             self._restart_at = None
             self._fail_soft(f"Thonny could not reconnect to the board: {exc}")
         self._clear_notice_later()  # also when the board never answers (a bootloader)
@@ -388,57 +416,43 @@ class ThonnyConnection(Listeners):
         except Exception:  # noqa: BLE001
             log.exception("running the board's program again after the handover failed")
 
-    def _schedule(self) -> None:
-        root = self.root
-        if root is not None:
-            root.after(POLL_MS, self._poll)
+    def _runner(self) -> JobRunner:
+        if self._jobs is None:
+            self._jobs = JobRunner(self.root)
+        return self._jobs
 
-    def _poll(self) -> None:
-        """Tk thread, every POLL_MS while a task runs: finish it once the worker reports."""
-        try:
-            self._poll_once()
-        except Exception:  # noqa: BLE001 - from after(), Thonny would show a modal dialog
-            log.exception("finishing a board task failed")
+    def _task_done(self, task: _Handover, result: Any, exc: BaseException | None) -> None:
+        """Tk thread: the handover's job ended; give the port back and tell the panel."""
+        if self._task is task:
             self._task = None
-
-    def _poll_once(self) -> None:
-        task = self._task
-        if task is None:
-            return
-        try:
-            kind, result, exc, info = self._reports.get_nowait()
-        except queue.Empty:
-            self._schedule()
-            return
-        self._task = None
-        now = time.monotonic()
+        info = task.info
         timing = {
-            "release_s": task["t_released"] - task["t_start"],
+            "release_s": task.t_released - task.t_start,
             "task_s": info.get("task_s", 0.0),
             "open_s": info.get("open_s", 0.0),
-            "total_s": now - task["t_start"],
+            "total_s": time.monotonic() - task.t_start,
         }
         self.timings.append(timing)
+        doing = task.doing[0].upper() + task.doing[1:]
         if exc is None:
             self._note(
-                f"{task['doing'][0].upper()}{task['doing'][1:]}: done in "
-                f"{timing['task_s']:.2f} s (Thonny's backend stopped in "
+                f"{doing}: done in {timing['task_s']:.2f} s (Thonny's backend stopped in "
                 f"{timing['release_s']:.2f} s)"
             )
         else:
-            self._note(
-                f"{task['doing'][0].upper()}{task['doing'][1:]}: failed " f"({_one_line(exc)})"
-            )
-        if task["held"]:
-            self._rerun_after_ready = bool(info.get("program_restarted")) and exc is None
-            self._say(f"Thonny reconnects to {self._label(task['port'])}", notice=True)
-            self._restart_backend()
-        else:
-            self._clear_notice_later()
+            self._note(f"{doing}: failed ({_one_line(describe_error(exc, task.port))})")
         try:
-            task["on_done"](result, exc)
-        except Exception:  # noqa: BLE001 - a panel's callback must not break the handover
-            log.exception("on_done of a board task failed")
+            if task.held:
+                self._rerun_after_ready = bool(info.get("program_restarted")) and exc is None
+                self._say(f"Thonny reconnects to {self._label(task.port)}", notice=True)
+                self._restart_backend()
+            else:
+                self._clear_notice_later()
+        finally:  # the panel hears of the end even if Thonny could not be restarted
+            try:
+                task.on_done(result, exc)
+            except Exception:  # noqa: BLE001 - a panel's callback must not break the handover
+                log.exception("on_done of a board task failed")
 
     def _say(self, line: str, notice: bool = False) -> None:
         self._note(line)
@@ -459,7 +473,7 @@ class ThonnyConnection(Listeners):
         root = self.root
         if root is None:
             return
-        root.after(4000, lambda: self.busy or self._announce_hook(""))
+        root.after(CLEAR_NOTICE_MS, lambda: self.busy or self._announce_hook(""))
 
     def _fail_soft(self, message: str) -> None:
         self._note(message)
@@ -472,13 +486,14 @@ def _run_task(
     port: str,
     baud: int,
     func: Callable[[Any], Any],
-    reports: "queue.Queue[tuple]",
     factory: Callable[[str, int], Any] | None,
-) -> None:
-    """Worker thread: open our own link on the port, run the task, close the link."""
-    info: dict[str, Any] = {}
-    result: Any = None
-    error: BaseException | None = None
+    info: dict[str, Any],
+) -> Any:
+    """The handover's job: open our own link on the port, run the task, close the link.
+
+    `info` gets the timings and whether the task restarted the board's program; a failure is
+    raised to the job runner, which logs it (jobs.log_failure) and hands it to the Tk thread.
+    """
     t0 = time.monotonic()
     link = None
     try:
@@ -491,13 +506,7 @@ def _run_task(
         _watch_resets(link, info)
         link.open()
         info["open_s"] = time.monotonic() - t0
-        result = func(link)
-    except BaseException as exc:  # noqa: BLE001 - handed to the Tk thread
-        if isinstance(exc, IotkitError):
-            log.debug("board task failed", exc_info=True)
-        else:
-            log.warning("board task failed", exc_info=True)
-        error = exc
+        return func(link)
     finally:
         info["task_s"] = time.monotonic() - t0
         if link is not None:
@@ -505,7 +514,11 @@ def _run_task(
                 link.close()
             except Exception:  # noqa: BLE001
                 log.debug("closing the link failed", exc_info=True)
-        reports.put(("done", result, error, info))
+
+
+def _port_is_free(timeout: float) -> bool:
+    """`ThonnyConnection.release_port`'s wait: Thonny's backend process is gone already."""
+    return True
 
 
 def _watch_resets(link: Any, info: dict[str, Any]) -> None:

@@ -1,7 +1,8 @@
 """The "IoT Kit" page of Tools → Options: default board, firmware cache folder, baud rate.
 
 Thonny's page helpers bind the workbench's option variables directly, so an edit would apply
-even on Cancel. This page keeps its own variables and writes the options in `apply()` (OK).
+even on Cancel. This page keeps its own variables and writes the options in `apply()` (OK),
+then tells the built panels (through `state.plugin_state()`, which imports nothing back).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from thonny.config_ui import ConfigurationPage
 
 from companion_app.boards import DEFAULT_BOARD
 from companion_app.gui.boardpick import board_id_of
+from thonnycontrib.iotkit.state import plugin_state
 
 log = logging.getLogger(__name__)
 
@@ -120,8 +122,6 @@ class IotkitConfigPage(ConfigurationPage):
         for name, value in values.items():
             wb.set_option(name, value)
         try:
-            from thonnycontrib.iotkit.host import plugin_state
-
             state = plugin_state()
             if state is not None:
                 state.options_changed()

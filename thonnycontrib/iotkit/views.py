@@ -10,6 +10,10 @@ panels were laid out for the companion's window (at least 640 pixels wide). So t
 view is shown in a session, its column is widened (Thonny keeps the width the user drags to),
 and each panel sits in a `_Scroller`: it gets the whole view when the view is big enough, and
 scroll bars instead of clipped buttons when it is not.
+
+A view finds the plug-in's state with `state.plugin_state()` (a leaf module, so nothing here
+imports host.py back) and asks it to build the panel; `IotViews` is the plug-in's record of the
+views Thonny has built, and how it shows one.
 """
 
 from __future__ import annotations
@@ -18,6 +22,9 @@ import logging
 import tkinter as tk
 from tkinter import ttk
 from typing import Any
+
+from thonnycontrib.iotkit.ids import VIEW_IDS
+from thonnycontrib.iotkit.state import plugin_state
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +96,6 @@ class IotPanelView(ttk.Frame):
         self.scroller.pack(side="top", fill="both", expand=True)
         self.status_var.trace_add("write", lambda *_: self._place_status())
         try:
-            from thonnycontrib.iotkit.host import plugin_state
-
             state = plugin_state()
             if state is None:
                 raise RuntimeError("the IoT Kit plugin did not load (see frontend.log)")
@@ -110,8 +115,6 @@ class IotPanelView(ttk.Frame):
     def show_error(self, text: str) -> None:
         """The error takes the panel's place when there is no panel, else the status line."""
         self.error = text
-        from thonnycontrib.iotkit.host import plugin_state
-
         state = plugin_state()
         if state is not None:
             state.record_error(text)
@@ -145,8 +148,6 @@ class IotPanelView(ttk.Frame):
             self._grown = True
             self.after_idle(self._grow_home)
         try:
-            from thonnycontrib.iotkit.host import plugin_state
-
             state = plugin_state()
             if state is not None:
                 state.view_shown(self)
@@ -222,3 +223,40 @@ class IotPlotView(IotPanelView):
 
 
 VIEW_CLASSES = (IotFlashView, IotWiringView, IotDeployView, IotPlotView)
+
+
+class IotViews:
+    """The IoT views Thonny has built so far (it builds each one once, when first shown)."""
+
+    def __init__(self) -> None:
+        self.by_title: dict[str, IotPanelView] = {}
+
+    def add(self, view: IotPanelView) -> None:
+        self.by_title[view.title] = view
+
+    def view(self, title: str) -> IotPanelView | None:
+        return self.by_title.get(title)
+
+    def panel(self, title: str) -> Any | None:
+        """The panel inside the view for "Flash"/"Wiring"/"Deploy"/"Plot", None if not built."""
+        view = self.by_title.get(title)
+        return view.panel if view is not None else None
+
+    def show(self, title: str) -> bool:
+        """Show (building it if need be) the view of a panel title; False if there is none."""
+        view_id = VIEW_IDS.get(title)
+        if view_id is None:
+            return False
+        from thonny import get_workbench
+
+        return bool(get_workbench().show_view(view_id))
+
+    def close_panels(self) -> None:
+        """Thonny is closing: each panel stops its work (its jobs are cancelled, not joined)."""
+        for title, view in list(self.by_title.items()):
+            closer = getattr(view.panel, "close", None)
+            if callable(closer):
+                try:
+                    closer()
+                except Exception:  # noqa: BLE001
+                    log.exception("closing the IoT %s panel failed", title)

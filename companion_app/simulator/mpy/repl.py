@@ -88,6 +88,14 @@ _GATE = _cfg.get("ctrl_c_gate", False)
 def set_running(on):
     """Tell the launcher that user code runs (Ctrl-C interrupts it) or that it ended."""
     if on:
+        # An interrupt pending before code starts is stale: the launcher sent it while it still
+        # thought the previous code ran (its idle line not read yet). The byte was taken out of
+        # the stream, so on a board it would have been a Ctrl-C at the prompt: drop it.
+        try:
+            for _ in (0, 1):
+                pass  # a backward jump: where the VM raises a pending exception
+        except KeyboardInterrupt:
+            pass
         if _GATE:
             micropython.kbd_intr(CTRL_C)
         sys.stderr.write("\x00iotkit:running %d\n" % _ctrl_c_read)

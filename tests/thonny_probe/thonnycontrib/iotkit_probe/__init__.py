@@ -7,20 +7,24 @@ is set:
 
 - ``IOTKIT_PROBE_SCENARIO=timing``: note when the workbench was ready and when the backend first
   answered, then close Thonny (the start-time benchmark);
-- ``IOTKIT_PROBE_SCENARIO=/path/scenario.py``: run that file's ``__scenario__()`` generator, which
-  the harness made from the test's script. The script reads top to bottom like a person's
-  session; ``yield`` hands control back to Tk's event loop without blocking it:
+- ``IOTKIT_PROBE_SCENARIO=module:function`` (``thonny_scenarios:views_session``): import the
+  module (the harness puts tests/ on PYTHONPATH too) and run ``function(params)``, a generator.
+  Scenarios are ordinary functions in an ordinary module, so the linters read them and a
+  traceback points at their real lines. A scenario reads top to bottom like a person's session;
+  ``yield`` hands control back to Tk's event loop without blocking it:
 
-      yield 0.5                                  # let Tk run for half a second
-      yield until(lambda: backend_ready(), 10)   # poll (every 20 ms) until true, else TimeoutError
-      assert ..., "..."                          # a failure ends the run; the test reports it
+      yield from until(backend_ready, 10, "the backend's prompt")   # look every 20 ms
+      assert ..., "..."      # a failure ends the run; the test reports it with its traceback
 
-Besides Python's builtins a script sees: ``wb``, ``get_runner``, ``get_shell``, ``params`` (from
-the test), ``record(name, value)`` (read back as ``run.values[name]``), ``until``, ``now()``,
-``shot(name, widget=None)``, ``events(name)``, ``program_output()``, ``shell_text()``,
-``backend_ready()``, ``menu_labels(menu)``, ``invoke_menu(menu, label)``, ``open_editor(code,
-path=None)``, ``type_text``, ``press_key``, ``CONTROL``, ``widget_info``, ``on_screen``,
-``clipped``, ``overlapping_texts``, ``descendants`` and ``internal_errors``.
+  `until` is the one way a scenario waits: for a condition, with a deadline, never a fixed time
+  (a fixed delay that is long enough on an idle machine is too short under load). Yielding a
+  number (seconds) lets Tk run that long; only `until` and `settled` do that.
+
+The scenario's helpers are this module's functions: `record` (read back as
+``run.values[name]``), `until`, `settled` (with `steady` and `layout`), `focused`, `now`,
+`shot`, `events`, `program_output`, `shell_text`, `backend_ready`, `menu_labels`, `invoke_menu`,
+`open_editor`, `type_text`, `press_key`, `CONTROL`, `widget_info`, `on_screen`, `clipped`,
+`overlapping_texts`, `descendants` and `internal_errors`.
 
 Whatever happens, the result (recorded values, the scenario's traceback, Thonny's internal errors,
 the workbench events seen, timings) is written to ``IOTKIT_PROBE_OUT/result.json`` and Thonny is
@@ -30,13 +34,17 @@ replaced by a recorder, and a watchdog ends the run at ``IOTKIT_PROBE_TIMEOUT``.
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import json
 import os
 import sys
 import time
 import traceback
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Generator, TypeVar
+
+T = TypeVar("T")
 
 T_IMPORT = time.time()
 
@@ -44,16 +52,29 @@ T_IMPORT = time.time()
 # plug-in under test has registered its views and commands when this one runs.
 load_order_key = "zzzz_iotkit_probe"
 
-POLL_MS = 20
+#: How long `until` lets Tk run between two looks at its condition.
+POLL_S = 0.02
+#: How long a layout must stay the same to count as settled (several rounds of Tk's idle work).
+SETTLE_S = 0.1
+
+#: The probe of this Thonny (one per process), for the helpers the scenarios import.
+_active: Probe | None = None
 
 
-class Until:
-    """What a scenario yields to wait for a condition without blocking Tk."""
+def _probe() -> Probe:
+    if _active is None:
+        raise RuntimeError("no scenario is running: the probe was not started by the harness")
+    return _active
 
-    def __init__(self, cond: Callable[[], Any], timeout: float, what: str) -> None:
-        self.cond = cond
-        self.timeout = timeout
-        self.what = what
+
+def _where(gen: Any) -> list[str]:
+    """The lines a scenario is at now, down its ``yield from`` chain (for a timeout's report)."""
+    lines = []
+    while gen is not None and getattr(gen, "gi_frame", None) is not None:
+        frame = gen.gi_frame
+        lines.append(f"{frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}")
+        gen = gen.gi_yieldfrom
+    return lines or ["(not started)"]
 
 
 def _json_safe(value: Any) -> Any:
@@ -127,20 +148,23 @@ class Probe:
         if self.scenario == "timing":
             return  # _first_idle closes Thonny
         try:
-            self.gen = self._load_scenario(Path(self.scenario))
+            self.gen = self._load_scenario(self.scenario)
         except BaseException:  # noqa: BLE001 - reported to the test
             self.error = traceback.format_exc()
             self.finish()
             return
         self.wb.after(0, self._step)
 
-    def _load_scenario(self, path: Path) -> Any:
+    def _load_scenario(self, name: str) -> Any:
+        """``module:function`` imported and called with the test's params: the generator."""
         params_file = self.out / "params.json"
-        params = json.loads(params_file.read_text()) if params_file.exists() else {}
-        namespace = Helpers(self, params).namespace()
-        code = compile(path.read_text(encoding="utf-8"), str(path), "exec")
-        exec(code, namespace)
-        return namespace["__scenario__"]()
+        params = json.loads(params_file.read_text(encoding="utf-8")) if params_file.exists() else {}
+        module_name, _, func_name = name.partition(":")
+        func = getattr(importlib.import_module(module_name), func_name)
+        gen = func(params)
+        if not inspect.isgenerator(gen):
+            raise TypeError(f"the scenario {name} must be a generator function (use yield)")
+        return gen
 
     # --- running the scenario ---------------------------------------------------------------
     def _step(self, value: Any = None, exc: BaseException | None = None) -> None:
@@ -159,30 +183,11 @@ class Probe:
                 pass
             self.finish()
             return
-        if isinstance(item, Until):
-            self._poll(item, time.monotonic() + item.timeout)
-        elif isinstance(item, (int, float)):
+        if isinstance(item, (int, float)) and not isinstance(item, bool):
             self.wb.after(max(0, int(item * 1000)), self._step)
         else:
-            self.wb.after(
-                0, self._step, None, TypeError(f"yield a number or until(...), not {item!r}")
-            )
-
-    def _poll(self, item: Until, deadline: float) -> None:
-        if self.finished:
-            return
-        try:
-            result = item.cond()
-        except BaseException as exc:  # noqa: BLE001 - raised at the scenario's yield
-            self._step(None, exc)
-            return
-        if result:
-            self._step(result)
-        elif time.monotonic() >= deadline:
-            what = item.what or getattr(item.cond, "__name__", "a condition")
-            self._step(None, TimeoutError(f"waited {item.timeout:g} s for {what}"))
-        else:
-            self.wb.after(POLL_MS, self._poll, item, deadline)
+            error = TypeError(f"a scenario yields seconds for Tk to run, not {item!r}")
+            self.wb.after(0, self._step, None, error)
 
     def _watchdog(self) -> None:
         if self.finished:
@@ -193,7 +198,8 @@ class Probe:
                 dialogs.append(f"{w.winfo_class()} {w.wm_title()!r}")
         self.error = (
             f"the scenario did not finish within {self.timeout:g} s "
-            f"(open windows: {', '.join(dialogs) or 'none'})"
+            f"(open windows: {', '.join(dialogs) or 'none'}); it was at:\n"
+            + "\n".join(f"  {line}" for line in _where(self.gen))
         )
         try:
             self.shoot("timeout")
@@ -208,6 +214,9 @@ class Probe:
 
         wb = self.wb
         wb.update_idletasks()
+        # A round trip to the X server (a pointer query): every drawing request Tk sent before
+        # it has been carried out when the answer comes, so the grab sees the finished picture.
+        wb.winfo_pointerxy()
         target = widget if widget is not None else wb
         x, y = target.winfo_rootx(), target.winfo_rooty()
         w, h = target.winfo_width(), target.winfo_height()
@@ -256,107 +265,163 @@ class Probe:
             pass
 
 
-class Helpers:
-    """The names a scenario script sees, besides Python's builtins."""
+# --- what a scenario uses (each reaches the one probe of this Thonny) --------------------------
+def until(
+    predicate: Callable[[], T],
+    timeout: float,
+    what: str,
+    describe: Callable[[], Any] | None = None,
+) -> Generator[float, Any, T]:
+    """Look at `predicate` every `POLL_S`, letting Tk run in between, until it returns something
+    truthy, and return that (``value = yield from until(...)``).
 
-    def __init__(self, probe: Probe, params: dict[str, Any]) -> None:
-        self.p = probe
-        self.params = params
-
-    def namespace(self) -> dict[str, Any]:
-        import tkinter as tk
-
-        from thonny import get_runner, get_shell, get_workbench
-
-        p = self.p
-        return {
-            "__name__": "iotkit_probe_scenario",
-            "tk": tk,
-            "wb": p.wb,
-            "get_workbench": get_workbench,
-            "get_runner": get_runner,
-            "get_shell": get_shell,
-            "params": self.params,
-            "values": p.values,
-            "record": self.record,
-            "until": until,
-            "now": p.now,
-            "shot": self.shot,
-            "events": self.events,
-            "program_output": self.program_output,
-            "shell_text": self.shell_text,
-            "backend_ready": self.backend_ready,
-            "menu_labels": self.menu_labels,
-            "invoke_menu": self.invoke_menu,
-            "widget_info": widget_info,
-            "descendants": descendants,
-            "on_screen": on_screen,
-            "clipped": clipped,
-            "overlapping_texts": overlapping_texts,
-            "open_editor": self.open_editor,
-            "type_text": type_text,
-            "press_key": press_key,
-            "CONTROL": CONTROL,
-            "internal_errors": p.internal_errors,
-        }
-
-    def record(self, name: str, value: Any) -> Any:
-        """Keep `value` (made JSON-safe) for the test to read as ``run.values[name]``."""
-        self.p.values[name] = _json_safe(value)
-        return value
-
-    def shot(self, name: str, widget: Any = None) -> dict[str, Any]:
-        return self.p.shoot(name, widget)
-
-    def events(self, name: str | None = None) -> list[dict[str, Any]]:
-        return [e for e in self.p.events if name is None or e["name"] == name]
-
-    def program_output(self) -> str:
-        return "".join(data for _, data in self.p.output)
-
-    def shell_text(self) -> str:
-        from thonny import get_shell
-
-        return get_shell().text.get("1.0", "end")
-
-    def backend_ready(self) -> bool:
-        """The backend process is up and waiting at its prompt (it answered since starting)."""
-        from thonny import get_runner
-
-        runner = get_runner()
-        proxy = runner.get_backend_proxy() if runner is not None else None
-        return bool(
-            proxy is not None and proxy.process_is_alive() and runner.is_waiting_toplevel_command()
-        )
-
-    def menu_labels(self, menu_name: str) -> list[str]:
-        menu = self.p.wb.get_menu(menu_name)
-        end = menu.index("end")
-        labels = []
-        for i in range(0 if end is None else end + 1):
-            if menu.type(i) in ("command", "checkbutton", "radiobutton", "cascade"):
-                labels.append(str(menu.entrycget(i, "label")))
-        return labels
-
-    def invoke_menu(self, menu_name: str, label: str) -> Any:
-        """Choose `label` in a menu as a click would (the command's tester decides if it runs)."""
-        menu = self.p.wb.get_menu(menu_name)
-        return menu.invoke(menu.index(label))
-
-    def open_editor(self, code: str, path: str | None = None) -> Any:
-        """A new editor with `code`; saved as `path` (and opened from there) when given."""
-        nb = self.p.wb.get_editor_notebook()
-        if path is not None:
-            Path(path).write_text(code, encoding="utf-8")
-            return nb.show_file(str(path))
-        nb.open_new_file()
-        editor = nb.get_current_editor()
-        editor.get_code_view().set_content(code)
-        return editor
+    At the deadline it raises TimeoutError("waited {timeout} s for {what}"), with what
+    `describe()` shows then, so a failure says what never happened and what was there instead.
+    The predicate is asked once more at the deadline, so a slow look still gets its full time.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            seen = f" (it was: {describe()!r})" if describe is not None else ""
+            raise TimeoutError(f"waited {timeout:g} s for {what}{seen}")
+        yield POLL_S
 
 
-def until(cond: Callable[[], Any], timeout: float = 10.0, what: str = "") -> Until:
-    return Until(cond, timeout, what)
+def layout(widget: Any) -> list[Any]:
+    """Where `widget` and everything in it is drawn (and what its canvases hold): the same in two
+    looks once Tk has stopped laying it out."""
+    widget.update_idletasks()
+    found: list[Any] = []
+    for w in [widget, *descendants(widget)]:
+        if not w.winfo_ismapped():
+            continue
+        box = [w.winfo_rootx(), w.winfo_rooty(), w.winfo_width(), w.winfo_height()]
+        if w.winfo_class() == "Canvas":
+            box += [len(w.find_all()), w.bbox("all")]
+        found.append(box)
+    return found
+
+
+def steady(widget: Any) -> Callable[[], bool]:
+    """A condition: `widget` is on screen with a real size, and its `layout` has stayed the same
+    for `SETTLE_S` (for `until`, or a modal dialog's own polling loop)."""
+    last: list[Any] = [None, 0.0]
+
+    def is_steady() -> bool:
+        if not (widget.winfo_viewable() and widget.winfo_width() > 1 and widget.winfo_height() > 1):
+            last[0] = None
+            return False
+        current = layout(widget)
+        if current != last[0]:
+            last[0], last[1] = current, time.monotonic()
+            return False
+        return time.monotonic() - last[1] >= SETTLE_S
+
+    return is_steady
+
+
+def settled(widget: Any, timeout: float = 20.0, what: str = "") -> Generator[float, Any, None]:
+    """Wait until `widget` is drawn and its layout stops changing: the condition that a fixed
+    "let it draw" delay only hoped for."""
+    label = what or f"{widget.winfo_class()} {widget} to be drawn and stop changing"
+    yield from until(steady(widget), timeout, label)
+
+
+def focused(widget: Any, timeout: float = 10.0) -> Generator[float, Any, None]:
+    """Give `widget` the keyboard focus and wait until it has it: typed keys go to the focus."""
+
+    def has_focus() -> bool:
+        widget.focus_force()
+        try:
+            return str(widget.focus_get()) == str(widget)
+        except KeyError:  # Tk's focus is in a widget tkinter does not know (a popdown)
+            return False
+
+    yield from until(has_focus, timeout, f"the keyboard focus in {widget}")
+
+
+def record(name: str, value: T) -> T:
+    """Keep `value` (made JSON-safe) for the test to read as ``run.values[name]``."""
+    _probe().values[name] = _json_safe(value)
+    return value
+
+
+def now() -> float:
+    """Seconds since the test spawned Thonny."""
+    return _probe().now()
+
+
+def shot(name: str, widget: Any = None) -> dict[str, Any]:
+    """A screenshot of Thonny's window (or of `widget`), published by the test as NAME."""
+    return _probe().shoot(name, widget)
+
+
+def events(name: str | None = None) -> list[dict[str, Any]]:
+    """The workbench events seen so far (all, or those called `name`)."""
+    return [e for e in _probe().events if name is None or e["name"] == name]
+
+
+def internal_errors() -> list[str]:
+    """What Thonny would have shown in its internal-error dialog, so far."""
+    return list(_probe().internal_errors)
+
+
+def program_output() -> str:
+    return "".join(data for _, data in _probe().output)
+
+
+def shell_text() -> str:
+    from thonny import get_shell
+
+    return get_shell().text.get("1.0", "end")
+
+
+def backend_ready() -> bool:
+    """The backend process is up and waiting at its prompt (it answered since starting)."""
+    from thonny import get_runner
+
+    runner = get_runner()
+    proxy = runner.get_backend_proxy() if runner is not None else None
+    return bool(
+        proxy is not None and proxy.process_is_alive() and runner.is_waiting_toplevel_command()
+    )
+
+
+def menu_labels(menu_name: str) -> list[str]:
+    from thonny import get_workbench
+
+    menu = get_workbench().get_menu(menu_name)
+    end = menu.index("end")
+    labels = []
+    for i in range(0 if end is None else end + 1):
+        if menu.type(i) in ("command", "checkbutton", "radiobutton", "cascade"):
+            labels.append(str(menu.entrycget(i, "label")))
+    return labels
+
+
+def invoke_menu(menu_name: str, label: str) -> Any:
+    """Choose `label` in a menu as a click would (the command's tester decides if it runs)."""
+    from thonny import get_workbench
+
+    menu = get_workbench().get_menu(menu_name)
+    return menu.invoke(menu.index(label))
+
+
+def open_editor(code: str, path: str | None = None) -> Any:
+    """A new editor with `code`; saved as `path` (and opened from there) when given."""
+    from thonny import get_workbench
+
+    nb = get_workbench().get_editor_notebook()
+    if path is not None:
+        Path(path).write_text(code, encoding="utf-8")
+        return nb.show_file(str(path))
+    nb.open_new_file()
+    editor = nb.get_current_editor()
+    editor.get_code_view().set_content(code)
+    return editor
 
 
 def descendants(widget: Any) -> list[Any]:
@@ -533,4 +598,6 @@ def load_plugin() -> None:
     out = os.environ.get("IOTKIT_PROBE_OUT")
     if not scenario or not out:
         return  # on the path, but not asked to do anything
-    Probe(scenario, Path(out)).install()
+    global _active
+    _active = Probe(scenario, Path(out))
+    _active.install()
