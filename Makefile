@@ -30,6 +30,13 @@ run: $(VENV)/.installed-run
 # marked `pty` are skipped there). Each has its own X display; the Windows-like pass's output
 # is printed after the normal pass's, and either failing fails `make test`.
 XVFB = xvfb-run -a -s "-screen 0 1280x1024x24"
+# Each pass runs its test files on PYTEST_WORKERS processes (pytest-xdist), a whole file per
+# process (--dist loadfile), so module fixtures (one Thonny, one template matrix) are made once.
+# The tests mostly wait on boards, windows and Thonny, not on the CPU: on the 2-core CI machine
+# two workers per pass took both passes from 18.6 to 10.5 minutes. PYTEST_WORKERS=0 runs in one
+# process, for debugging.
+PYTEST_WORKERS ?= 2
+PYTEST = $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile
 WINDOWS_LIKE_LOG := tests/artifacts/windows-like.log
 
 # Style as pyproject.toml states it: black, isort, and ruff's small rule set. `make test` runs
@@ -61,8 +68,8 @@ test: $(VENV)/.installed-test lint
 	    xvfb-run -a -n $$n -s "-screen 0 1280x1024x24" "$$@"; else "$$@"; fi; }; \
 	echo "The Windows-like pass runs beside this one; its output follows ($(WINDOWS_LIKE_LOG))."; \
 	( export PYTHONPATH=$(CURDIR)/tests/windows_like; \
-	  under_x 150 $(BIN)/python -m pytest $(PYTEST_ARGS) > $(WINDOWS_LIKE_LOG) 2>&1 ) & wl=$$!; \
-	under_x 99 $(BIN)/python -m pytest $(PYTEST_ARGS); first=$$?; \
+	  under_x 150 $(PYTEST) $(PYTEST_ARGS) > $(WINDOWS_LIKE_LOG) 2>&1 ) & wl=$$!; \
+	under_x 99 $(PYTEST) $(PYTEST_ARGS); first=$$?; \
 	wait $$wl; second=$$?; \
 	echo; echo "==== Windows-like pass (POSIX modules blocked for the project's files) ===="; \
 	cat $(WINDOWS_LIKE_LOG); \
@@ -71,16 +78,16 @@ test: $(VENV)/.installed-test lint
 # One pass of each on its own, for working on one side.
 test-normal: $(VENV)/.installed-test
 	@if command -v xvfb-run >/dev/null 2>&1; then \
-	  $(XVFB) $(BIN)/python -m pytest $(PYTEST_ARGS); \
+	  $(XVFB) $(PYTEST) $(PYTEST_ARGS); \
 	else \
-	  $(BIN)/python -m pytest $(PYTEST_ARGS); \
+	  $(PYTEST) $(PYTEST_ARGS); \
 	fi
 
 test-windows-like: $(VENV)/.installed-test
 	@if command -v xvfb-run >/dev/null 2>&1; then \
-	  PYTHONPATH=$(CURDIR)/tests/windows_like $(XVFB) $(BIN)/python -m pytest $(PYTEST_ARGS); \
+	  PYTHONPATH=$(CURDIR)/tests/windows_like $(XVFB) $(PYTEST) $(PYTEST_ARGS); \
 	else \
-	  PYTHONPATH=$(CURDIR)/tests/windows_like $(BIN)/python -m pytest $(PYTEST_ARGS); \
+	  PYTHONPATH=$(CURDIR)/tests/windows_like $(PYTEST) $(PYTEST_ARGS); \
 	fi
 
 clean:

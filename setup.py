@@ -65,6 +65,8 @@ setup(
         "test": [
             "pytest>=8",
             "pytest-timeout>=2.3",
+            # `make test` runs each pass's test files on two processes (Makefile PYTEST_WORKERS).
+            "pytest-xdist>=3.5,<4",
             "thonny>=5.0",
             "mpremote>=1.24",
             "amqtt>=0.11",
