@@ -30,6 +30,14 @@ def collect_tk_garbage_in_main_thread():
 
 
 @pytest.fixture
+def env(tmp_path, monkeypatch):
+    """Practice chips' flash files and the firmware cache in temp folders, not the user's."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.setenv("IOTKIT_FIRMWARE_CACHE", str(tmp_path / "cache"))
+    return tmp_path
+
+
+@pytest.fixture
 def root():
     """A real Tk window (under Xvfb in `make test`), destroyed after the test.
 

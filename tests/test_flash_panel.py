@@ -81,14 +81,6 @@ def test_the_thread_checker_catches_tk_use_from_a_worker(checked_root):
 
 # --- fixtures -----------------------------------------------------------------------------------
 @pytest.fixture
-def env(tmp_path, monkeypatch):
-    """Practice chips' flash files and the firmware cache in temp folders, not the user's."""
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
-    monkeypatch.setenv("IOTKIT_FIRMWARE_CACHE", str(tmp_path / "cache"))
-    return tmp_path
-
-
-@pytest.fixture
 def checked_root(env):
     require_display()
     root = tk.Tk()

@@ -16,7 +16,6 @@ from gui_helpers import (
     grab_window,
     press_key,
     pump,
-    require_display,
     type_text,
     wait_posted,
 )
@@ -67,18 +66,6 @@ def test_multi_line_paste_uses_paste_mode_with_cr_line_ends():
 
 
 # --- fixtures ---------------------------------------------------------------------------------
-@pytest.fixture
-def root():
-    require_display()
-    root = tk.Tk()
-    root.geometry("960x640+0+0")
-    yield root
-    try:
-        root.destroy()
-    except tk.TclError:
-        pass
-
-
 @pytest.fixture
 def app(root, tmp_path, monkeypatch):
     """The companion window with no hardware plugged in: it must start a virtual board."""

@@ -28,14 +28,6 @@ CLOSE_AT_ONCE_S = 0.5
 
 
 @pytest.fixture
-def env(tmp_path, monkeypatch):
-    """Practice chips' flash files and the firmware cache in temp folders, not the user's."""
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
-    monkeypatch.setenv("IOTKIT_FIRMWARE_CACHE", str(tmp_path / "cache"))
-    return tmp_path
-
-
-@pytest.fixture
 def root(env, root):
     """conftest's window, with the practice chips' files in temp folders (`env`)."""
     return root

@@ -17,7 +17,7 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
-from gui_helpers import distinct_colours, grab_window, pump, require_display, type_text
+from gui_helpers import distinct_colours, grab_window, pump, type_text
 from waiting import wait_until_tk
 
 from companion_app.gui.plot_widgets import choose_layout, pair_by_time
@@ -71,15 +71,10 @@ def test_xy_pairs_points_by_time_and_interpolates_x_between_readings():
 
 # --- fixtures ---------------------------------------------------------------------------------
 @pytest.fixture
-def root():
-    require_display()
-    root = tk.Tk()
+def root(root):
+    """conftest's window, a little larger: the plot and its toolbar need the room."""
     root.geometry("1000x700+0+0")
-    yield root
-    try:
-        root.destroy()
-    except tk.TclError:
-        pass
+    return root
 
 
 @pytest.fixture
