@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
 import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
 
 import serial
 
@@ -88,3 +92,44 @@ def error_of(console: RawConsole, statement: str) -> str:
         "except Exception as e:\n    print(type(e).__name__ + ': ' + str(e))\n",
     )
     return line
+
+
+def start_cli_sim(tmp_path: Path, *extra: str, **popen: object) -> subprocess.Popen:
+    """`iotkit sim` as a person starts it: a temp flash, a free TCP port, its port in
+    tmp_path / "p"; stdout and stderr piped unless `popen` says otherwise."""
+    from conftest import venv_bin
+
+    argv = [venv_bin("iotkit"), "sim", "--port-file", str(tmp_path / "p")]
+    argv += ["--flash-dir", str(tmp_path / "flash"), "--tcp", "0", *extra]
+    popen.setdefault("stdout", subprocess.PIPE)
+    popen.setdefault("stderr", subprocess.PIPE)
+    return subprocess.Popen(argv, **popen)  # type: ignore[call-overload]
+
+
+def mpremote(port: str, *args: str, timeout: float = 60) -> str:
+    """Run the real mpremote against `port` and return what it printed; fail on an error."""
+    from conftest import venv_bin
+
+    result = subprocess.run(
+        [venv_bin("mpremote"), "connect", port, *args],
+        capture_output=True,
+        timeout=timeout,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+@contextmanager
+def friendly_board(**board_kwargs: Any) -> Iterator[tuple[Any, "RawConsole"]]:
+    """A virtual board (`VirtualBoard(**board_kwargs)`) and a console at its friendly REPL;
+    both closed afterwards."""
+    from companion_app.simulator import VirtualBoard
+
+    with VirtualBoard(**board_kwargs) as board:
+        console = RawConsole(board.port)
+        try:
+            console.friendly()
+            yield board, console
+        finally:
+            console.close()

@@ -6,6 +6,7 @@ import json
 import subprocess
 
 from conftest import venv_bin
+from test_boards import CONTRACT_BOARD_IDS
 
 
 def iotkit(*args: str) -> subprocess.CompletedProcess[str]:
@@ -16,19 +17,7 @@ def test_boards_json_lists_every_contract_board_id():
     result = iotkit("boards", "--json")
     assert result.returncode == 0
     ids = {b["id"] for b in json.loads(result.stdout)}
-    assert ids == {
-        "esp32-devkit-v1",
-        "esp32-devkitc",
-        "esp32-s3-devkitc-1",
-        "esp32-c3-devkitm-1",
-        "esp32-cam",
-        "nodemcu",
-        "d1-mini",
-        "pico",
-        "pico-w",
-        "pico2-w",
-        "m5stickc-plus2",
-    }
+    assert ids == CONTRACT_BOARD_IDS
 
 
 def test_ports_json_is_a_list_with_hints():

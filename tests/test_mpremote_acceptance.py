@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 
 import pytest
-from conftest import venv_bin
+from sim_helpers import mpremote, start_cli_sim
 from waiting import wait_for_file
 
 
@@ -16,37 +15,11 @@ from waiting import wait_for_file
 def sim_port(tmp_path):
     """`iotkit sim --port-file p &`, as the acceptance text does it."""
     port_file = tmp_path / "p"
-    proc = subprocess.Popen(
-        [
-            venv_bin("iotkit"),
-            "sim",
-            "--port-file",
-            str(port_file),
-            "--flash-dir",
-            str(tmp_path / "flash"),
-            "--tcp",
-            "0",
-            "--endpoints-file",
-            str(tmp_path / "endpoints.json"),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    proc = start_cli_sim(tmp_path, "--endpoints-file", str(tmp_path / "endpoints.json"))
     port = wait_for_file(port_file, proc, 10, "iotkit sim's port file").strip()
     yield port, proc, tmp_path / "flash"
     proc.send_signal(signal.SIGTERM)
     proc.wait(timeout=5)
-
-
-def mpremote(port: str, *args: str, timeout: float = 30) -> str:
-    result = subprocess.run(
-        [venv_bin("mpremote"), "connect", port, *args],
-        capture_output=True,
-        timeout=timeout,
-        text=True,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
 
 
 def test_mpremote_exec_reads_the_emulated_dht22(sim_port):

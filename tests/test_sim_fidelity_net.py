@@ -18,7 +18,7 @@ import threading
 import time
 
 import pytest
-from sim_helpers import RawConsole
+from sim_helpers import RawConsole, friendly_board
 from waiting import wait_until
 
 from companion_app.simulator import VirtualBoard, micropython_available
@@ -45,27 +45,20 @@ def test_wlan_active_returns_the_new_state_as_on_the_esp32(console):
 def test_wlan_status_codes_and_active_are_the_boards_ports(tmp_path, board_id, active, codes):
     """The ESP8266 (SDK STATION_*) and the Pico W (CYW43_LINK_*) number the states otherwise
     than the ESP32, and their WLAN.active(True) returns None."""
-    with VirtualBoard(board=board_id, flash_dir=tmp_path / "flash") as board:
-        c = RawConsole(board.port)
-        try:
-            c.friendly()
-            c.run("import network, time; w = network.WLAN(network.STA_IF)")
-            assert c.run("print(w.active(True))") == active
-            n = "network.STAT_"
-            assert (
-                c.run(
-                    f"print({n}IDLE, {n}CONNECTING, {n}WRONG_PASSWORD, {n}NO_AP_FOUND, {n}GOT_IP)"
-                )
-                == codes
-            )
-            c.run("w.connect('iotkit-lab', 'wrong')")
-            deadline = time.monotonic() + 10
-            status = ""
-            while status != codes.split()[2] and time.monotonic() < deadline:
-                status = c.run("print(w.status())")
-            assert status == codes.split()[2]  # STAT_WRONG_PASSWORD as that port numbers it
-        finally:
-            c.close()
+    with friendly_board(board=board_id, flash_dir=tmp_path / "flash") as (board, c):
+        c.run("import network, time; w = network.WLAN(network.STA_IF)")
+        assert c.run("print(w.active(True))") == active
+        n = "network.STAT_"
+        assert (
+            c.run(f"print({n}IDLE, {n}CONNECTING, {n}WRONG_PASSWORD, {n}NO_AP_FOUND, {n}GOT_IP)")
+            == codes
+        )
+        c.run("w.connect('iotkit-lab', 'wrong')")
+        deadline = time.monotonic() + 10
+        status = ""
+        while status != codes.split()[2] and time.monotonic() < deadline:
+            status = c.run("print(w.status())")
+        assert status == codes.split()[2]  # STAT_WRONG_PASSWORD as that port numbers it
 
 
 def test_module_level_ipconfig_reads_and_sets_the_dns_server(console):
@@ -130,21 +123,16 @@ def test_getaddrinfo_gives_the_esp32_ports_5_tuples(console):
 def test_getaddrinfo_on_the_esp8266_gives_modlwips_fixed_shape(tmp_path):
     """extmod/modlwip.c (ESP8266, RP2) answers SOCK_STREAM whatever type was asked, and
     OSError(-2) for a name it cannot resolve."""
-    with VirtualBoard(board="nodemcu", flash_dir=tmp_path / "flash") as board:
-        c = RawConsole(board.port)
-        try:
-            c.friendly()
-            out = board_exec(
-                c,
-                "import socket\n"
-                "print(socket.getaddrinfo('localhost', 123, 0, socket.SOCK_DGRAM))\n"
-                "try:\n"
-                "    socket.getaddrinfo('no-such-host.invalid', 80)\n"
-                "except OSError as e:\n"
-                "    print('unknown', e.args)\n",
-            )
-        finally:
-            c.close()
+    with friendly_board(board="nodemcu", flash_dir=tmp_path / "flash") as (board, c):
+        out = board_exec(
+            c,
+            "import socket\n"
+            "print(socket.getaddrinfo('localhost', 123, 0, socket.SOCK_DGRAM))\n"
+            "try:\n"
+            "    socket.getaddrinfo('no-such-host.invalid', 80)\n"
+            "except OSError as e:\n"
+            "    print('unknown', e.args)\n",
+        )
     assert out.split("\n")[:2] == ["[(2, 1, 0, '', ('127.0.0.1', 123))]", "unknown (-2,)"], out
 
 
@@ -366,13 +354,8 @@ def test_webrepl_start_says_where_the_virtual_boards_webrepl_is(tmp_path):
         finally:
             c.close()
         assert f"already serves WebREPL at {board.webrepl_url}" in out, out
-    with VirtualBoard(flash_dir=tmp_path / "b") as board:
-        c = RawConsole(board.port)
-        try:
-            c.friendly()
-            out = c.run("import webrepl, os; webrepl.start(); print(os.listdir('/'))")
-        finally:
-            c.close()
+    with friendly_board(flash_dir=tmp_path / "b") as (board, c):
+        out = c.run("import webrepl, os; webrepl.start(); print(os.listdir('/'))")
         assert "iotkit sim --webrepl 8266" in out, out
         assert "['boot.py']" in out, out  # nothing of the virtual board's shows on its flash
 
@@ -390,16 +373,11 @@ def test_webrepl_start_says_where_the_virtual_boards_webrepl_is(tmp_path):
 def test_frozen_network_modules_are_there_as_on_the_boards_firmware(
     tmp_path, board_id, present, absent
 ):
-    with VirtualBoard(board=board_id, flash_dir=tmp_path / "flash") as board:
-        c = RawConsole(board.port)
-        try:
-            c.friendly()
-            for name in present.split():
-                assert c.run(f"import {name}; print('ok')") == "ok", name
-            for name in absent.split():
-                assert "ImportError: no module named" in c.run(f"import {name}"), name
-        finally:
-            c.close()
+    with friendly_board(board=board_id, flash_dir=tmp_path / "flash") as (board, c):
+        for name in present.split():
+            assert c.run(f"import {name}; print('ok')") == "ok", name
+        for name in absent.split():
+            assert "ImportError: no module named" in c.run(f"import {name}"), name
 
 
 # What importing umqtt.simple needs free on a virtual NodeMCU, in bytes of the 64-bit heap:
@@ -420,26 +398,21 @@ def test_a_frozen_micropython_lib_module_costs_its_objects_not_a_compile(
 
     if not precompiled:
         monkeypatch.setattr(board_network, "INTERPRETER_MPY", (99, 0))  # no such mpy-cross
-    with VirtualBoard(board="nodemcu", flash_dir=tmp_path / "flash") as board:
-        c = RawConsole(board.port)
-        try:
-            c.friendly()
-            out = board_exec(
-                c,
-                "import gc\ngc.collect()\nx = []\n"
-                f"while gc.mem_free() > {FROZEN_IMPORT_ROOM} + 1024:\n"
-                "    x.append(bytearray(512))\n"
-                "gc.collect()\n"
-                "try:\n"
-                "    from umqtt.simple import MQTTClient\n"
-                "    print('imported', MQTTClient.__name__)\n"
-                "except MemoryError:\n"
-                "    print('MemoryError')\n"
-                "import os\nprint(os.listdir('/'))\n",
-                timeout=30,
-            )
-        finally:
-            c.close()
+    with friendly_board(board="nodemcu", flash_dir=tmp_path / "flash") as (board, c):
+        out = board_exec(
+            c,
+            "import gc\ngc.collect()\nx = []\n"
+            f"while gc.mem_free() > {FROZEN_IMPORT_ROOM} + 1024:\n"
+            "    x.append(bytearray(512))\n"
+            "gc.collect()\n"
+            "try:\n"
+            "    from umqtt.simple import MQTTClient\n"
+            "    print('imported', MQTTClient.__name__)\n"
+            "except MemoryError:\n"
+            "    print('MemoryError')\n"
+            "import os\nprint(os.listdir('/'))\n",
+            timeout=30,
+        )
     if precompiled:
         assert "imported MQTTClient" in out, out
     else:
@@ -467,13 +440,8 @@ def test_a_frozen_module_that_cannot_be_fetched_says_why_on_import(tmp_path, mon
 
     monkeypatch.setenv("IOTKIT_LIB_CACHE", str(tmp_path / "empty-cache"))
     monkeypatch.setattr(libs.urllib.request, "urlopen", offline)
-    with VirtualBoard(flash_dir=tmp_path / "flash") as board:
-        c = RawConsole(board.port)
-        try:
-            c.friendly()
-            out = c.run("from umqtt.simple import MQTTClient", timeout=15)
-        finally:
-            c.close()
+    with friendly_board(flash_dir=tmp_path / "flash") as (board, c):
+        out = c.run("from umqtt.simple import MQTTClient", timeout=15)
     assert "ImportError: umqtt.simple: The library umqtt.simple is not built into" in out, out
     assert "downloading it from PyPI failed" in out and "IOTKIT_LIB_CACHE" in out, out
 

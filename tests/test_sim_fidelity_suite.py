@@ -240,18 +240,21 @@ print("files", machine._wdt["file"] is not None, time._file is not None)
 """
 
 
+def run_micropython(tmp_path, program: str, *args: str) -> subprocess.CompletedProcess:
+    """`program` run by the bare MicroPython interpreter with `args`, as the board's own code."""
+    runner = tmp_path / "runner.py"
+    runner.write_text(program, encoding="utf-8")
+    return subprocess.run(
+        [venv_bin("micropython"), str(runner), *args], capture_output=True, timeout=60
+    )
+
+
 def test_rtc_and_watchdog_state_files_are_found_from_a_backslash_path(tmp_path):
     """MicroPython's Windows build gives the inputs file as C:\\...\\inputs.json: the RTC and
     watchdog files beside it must still open (cutting at "/" alone pointed inside that file)."""
     state = tmp_path / "state"
     state.mkdir()
-    runner = tmp_path / "runner.py"
-    runner.write_text(BACKSLASH_RUNNER, encoding="utf-8")
-    result = subprocess.run(
-        [venv_bin("micropython"), str(runner), str(MPY_DIR), str(state)],
-        capture_output=True,
-        timeout=60,
-    )
+    result = run_micropython(tmp_path, BACKSLASH_RUNNER, str(MPY_DIR), str(state))
     assert b"files True True" in result.stdout, result.stdout + result.stderr
     assert (state / "rtc").read_bytes().strip() != b""  # the RTC's offset was kept
     assert (state / "watchdog").read_bytes() == b"00060000"  # the armed timeout was kept
@@ -275,13 +278,7 @@ def test_the_frozen_modules_folder_is_found_from_a_backslash_path(tmp_path):
     folder = tmp_path / "mpy"
     (folder / "frozen_src").mkdir(parents=True)
     (folder / "frozen_src" / "probe.py").write_text("x = 1", encoding="utf-8")
-    runner = tmp_path / "runner.py"
-    runner.write_text(FROZEN_RUNNER, encoding="utf-8")
-    result = subprocess.run(
-        [venv_bin("micropython"), str(runner), str(MPY_DIR), str(folder)],
-        capture_output=True,
-        timeout=60,
-    )
+    result = run_micropython(tmp_path, FROZEN_RUNNER, str(MPY_DIR), str(folder))
     assert result.stdout.decode().splitlines() == [f"here {folder}", "read x = 1"], (
         result.stdout + result.stderr
     )

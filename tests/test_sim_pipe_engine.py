@@ -20,8 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import venv_bin
-from sim_helpers import RawConsole
+from sim_helpers import RawConsole, mpremote, start_cli_sim
 from waiting import wait_until
 
 from companion_app.device.link import Link
@@ -176,21 +175,7 @@ def test_raw_repl_reports_an_error_with_end_markers(console):
 
 @pytest.fixture
 def sim_url(tmp_path):
-    port_file = tmp_path / "p"
-    proc = subprocess.Popen(
-        [
-            venv_bin("iotkit"),
-            "sim",
-            "--port-file",
-            str(port_file),
-            "--flash-dir",
-            str(tmp_path / "flash"),
-            "--tcp",
-            "0",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    proc = start_cli_sim(tmp_path)
     deadline = time.monotonic() + 15
     url = None
     while url is None:
@@ -202,17 +187,6 @@ def sim_url(tmp_path):
     yield url, tmp_path / "flash"
     proc.terminate()
     proc.wait(timeout=10)
-
-
-def mpremote(port: str, *args: str, timeout: float = 60) -> str:
-    result = subprocess.run(
-        [venv_bin("mpremote"), "connect", port, *args],
-        capture_output=True,
-        timeout=timeout,
-        text=True,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
 
 
 def test_mpremote_exec_and_fs_cp_over_the_socket(sim_url, tmp_path):

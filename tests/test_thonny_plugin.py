@@ -350,7 +350,7 @@ def test_connect_thonny_to_a_virtual_board_uses_webrepl_for_shell_files_and_a_de
     assert json.loads((flash / "config.json").read_text(encoding="utf-8"))["wifi_ssid"] == SSID
     assert any(c["socket"] in line for line in v["handover_log"]), v["handover_log"]
     # ... while Thonny's backend was stopped, and Thonny is back on WebREPL afterwards.
-    names = v["events_since"]
+    names = [e["name"] for e in v["events_since"]]
     assert "BackendTerminated" in names and "BackendRestart" in names, names
     assert names.index("BackendTerminated") < names.index("BackendRestart")
     assert [r["clean"] for r in v["restarts"]] == [False], v["restarts"]

@@ -502,7 +502,16 @@ def deploy_handover(params: Params) -> Scenario:
     yield from until(lambda: panel.running is None, 60, "the deploy to finish")
     record("status", panel.status_var.get())
     record("deploy_log", panel.log_content())
-    yield from back_at_prompt(started, reruns)
+    yield from after_the_handover(state, started, restarts, reruns)
+    shot("deploy-handover")
+
+
+def after_the_handover(
+    state: Any, started: float, restarts: list, reruns: list[str], timeout: float = 40
+) -> Scenario:
+    """After a board task that took Thonny's port: wait until Thonny is back at its prompt and
+    takes a command, and record what every handover scenario checks."""
+    yield from back_at_prompt(started, reruns, timeout)
     record("after", backend_facts())
     record("events_since", [e for e in events() if e["t"] > started])
     yield from shell_command("print(6*7)", "42")
@@ -512,7 +521,6 @@ def deploy_handover(params: Params) -> Scenario:
     record("shell", shell_text())
     record("handover_log", list(state.handover_log))
     record("errors", list(state.errors))
-    shot("deploy-handover")
 
 
 def flash_handover(params: Params) -> Scenario:
@@ -548,16 +556,8 @@ def flash_handover(params: Params) -> Scenario:
     record("outcome", panel.outcome)
     record("outcome_text", panel.outcome_var.get())
     record("flash_log", panel.log_content())
-    yield from back_at_prompt(started, reruns)
-    record("after", backend_facts())
-    record("events_since", [e for e in events() if e["t"] > started])
-    yield from shell_command("print(6*7)", "42")
+    yield from after_the_handover(state, started, restarts, reruns)
     record("dispatched", dispatched)
-    record("restarts", restarts)
-    record("reruns", reruns)
-    record("notice", shell_notice())
-    record("shell", shell_text())
-    record("handover_log", list(state.handover_log))
     # The options page's board reaches the built Flash view, so its hint names that board.
     wb.set_option("iotkit.board", "esp32-cam")
     state.options_changed()
@@ -637,15 +637,7 @@ def webrepl_session(params: Params) -> Scenario:
     yield from until(lambda: panel.running is None, 90, "the deploy to finish")
     record("status", panel.status_var.get())
     record("deploy_log", panel.log_content())
-    yield from back_at_prompt(started, reruns, 60)
-    record("after", backend_facts())
-    record("events_since", [e["name"] for e in events() if e["t"] > started])
-    yield from shell_command("print(6*7)", "42")
-    record("restarts", restarts)
-    record("reruns", reruns)
-    record("shell", shell_text())
-    record("handover_log", list(state.handover_log))
-    record("errors", list(state.errors))
+    yield from after_the_handover(state, started, restarts, reruns, timeout=60)
     shot("webrepl-deploy-handover")
 
     state.on_workbench_close()  # what closing Thonny runs
