@@ -106,7 +106,7 @@ def _cmd_sim(args: argparse.Namespace) -> int:
 def _cmd_gui(args: argparse.Namespace) -> int:
     from companion_app.gui.app import main as gui_main
 
-    return gui_main(port=getattr(args, "port", None))
+    return gui_main(port=getattr(args, "port", None), scale=getattr(args, "scale", None))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -119,6 +119,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
     parser.add_argument("--port", help="open the companion window on this port")
+    parser.add_argument(
+        "--scale",
+        type=float,
+        metavar="S",
+        help="open the companion window with every font, the pinout and the plots scaled by S "
+        "(1.0 = the desktop's size; remembered, also in the View menu)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("ports", help="list serial ports with board hints")

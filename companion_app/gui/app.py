@@ -31,18 +31,22 @@ the Tk thread through a `JobRunner` (companion_app/gui/jobs.py: one ``after()`` 
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import signal
 import threading
 import tkinter as tk
 from collections import deque
 from dataclasses import dataclass
+from pathlib import Path
 from tkinter import ttk
 from typing import Any, Callable, Sequence
 
 from companion_app.boards import DEFAULT_BOARD
 from companion_app.device.ports import looks_like_board
 from companion_app.errors import IotkitError
+from companion_app.gui import look
 from companion_app.gui.jobs import JobRunner, describe_error
 from companion_app.gui.listeners import Listeners
 from companion_app.gui.worker import LinkWorker, PortInfoSnapshot, PortPoller, start_virtual_board
@@ -311,7 +315,7 @@ PanelFactory = Callable[[tk.Misc, PanelContext], tk.Widget]
 def _make_console(parent: tk.Misc, ctx: PanelContext) -> tk.Widget:
     from companion_app.gui.console import ConsolePanel
 
-    return ConsolePanel(parent, ctx.connection)
+    return ConsolePanel(parent, ctx.connection, show_panel=ctx.show_panel)
 
 
 def _make_flash(parent: tk.Misc, ctx: PanelContext) -> tk.Widget:
@@ -385,8 +389,13 @@ class CompanionApp:
         auto_virtual: bool = True,
         port_poll_s: float = 2.0,
         panels: Sequence[tuple[str, PanelFactory, bool, int | None]] | None = None,
+        zoom: float | None = None,
+        prefs: "WindowPrefs | None" = None,
     ) -> None:
         self.root = root
+        # Where the zoom is remembered (`main` passes the user's file; tests pass none, so a
+        # test that zooms never changes the next run's window).
+        self._prefs = prefs
         self.virtual_board_id = virtual_board
         self._virtual_factory = virtual_board_factory
         # Why the virtual board cannot start here (greyed out in the picker), or None. A test's
@@ -413,8 +422,11 @@ class CompanionApp:
         style = ttk.Style(root)
         if style.theme_use() == "default" and "clam" in style.theme_names():
             style.theme_use("clam")  # Tk's X11 default theme looks dated next to Thonny's
-        root.geometry("960x640")
-        root.minsize(640, 400)
+        self.zoom = look.set_zoom(root, zoom if zoom is not None else 1.0)
+        self._style_focus()
+        look.on_look_change(root, self._style_focus)
+        root.geometry(window_size(root, self.zoom))
+        root.minsize(480, 360)
         root.protocol("WM_DELETE_WINDOW", self.close)
 
         self.connection = DeviceConnection(root, link_factory=link_factory)
@@ -424,6 +436,7 @@ class CompanionApp:
         self._lost = False  # the last connection ended without being asked to
         self.context = PanelContext(root, self.connection, self.set_status, self)
 
+        self._build_menu()
         self._build_toolbar()
         self.notebook = ttk.Notebook(root)
         self.notebook.pack(side="top", fill="both", expand=True, padx=4, pady=(0, 2))
@@ -527,13 +540,72 @@ class CompanionApp:
         ttk.Label(bar, text="Board:").pack(side="left")
         self.port_var = tk.StringVar()
         self.port_combo = ttk.Combobox(
-            bar, textvariable=self.port_var, width=60, postcommand=self._on_dropdown
+            bar, textvariable=self.port_var, width=40, postcommand=self._on_dropdown
         )
-        self.port_combo.pack(side="left", padx=(4, 4))
+        self.connect_button = ttk.Button(bar, text="Connect", command=self._on_connect_button)
+        # The button is packed first, on the right: a narrow window or large fonts shorten the
+        # port box, never the button. (Made after the box, so Tab still goes box → button.)
+        self.connect_button.pack(side="right")
+        self.port_combo.pack(side="left", padx=(4, 4), fill="x", expand=True)
         self.port_combo.bind("<<ComboboxSelected>>", lambda e: self._update_button())
         self.port_combo.bind("<Return>", lambda e: self._on_connect_button())
-        self.connect_button = ttk.Button(bar, text="Connect", command=self._on_connect_button)
-        self.connect_button.pack(side="left")
+        # Tab into the box selects all of its text (Tk's entry habit), and the next key would
+        # replace the port name: keep the text and put the cursor at its end instead.
+        self.port_combo.bind("<<TraverseIn>>", lambda e: self.root.after_idle(self._keep_port))
+
+    def _keep_port(self) -> None:
+        try:
+            self.port_combo.selection_clear()
+            self.port_combo.icursor("end")
+        except tk.TclError:
+            pass
+
+    def _build_menu(self) -> None:
+        """View → Zoom in / Zoom out / Actual size, with Ctrl+plus, Ctrl+minus and Ctrl+0."""
+        menubar = tk.Menu(self.root, tearoff=False)
+        view = tk.Menu(menubar, tearoff=False)
+        view.add_command(
+            label="Zoom in", accelerator="Ctrl++", command=lambda: self.change_zoom(+1)
+        )
+        view.add_command(
+            label="Zoom out", accelerator="Ctrl+-", command=lambda: self.change_zoom(-1)
+        )
+        view.add_command(
+            label="Actual size", accelerator="Ctrl+0", command=lambda: self.change_zoom(0)
+        )
+        menubar.add_cascade(label="View", menu=view, underline=0)
+        self.root.configure(menu=menubar)
+        self.view_menu = view
+        for key, event in look.ZOOM_KEYS.items():
+            self.root.bind(f"<Control-{key}>", lambda e, v=event: self._zoom_key(v))
+        for event, direction in (("<<ZoomIn>>", +1), ("<<ZoomOut>>", -1), ("<<ZoomReset>>", 0)):
+            self.root.bind(event, lambda e, d=direction: self.change_zoom(d))
+
+    def _zoom_key(self, event: str) -> str:
+        self.root.event_generate(event)
+        return "break"
+
+    def change_zoom(self, direction: int) -> float:
+        """One zoom step up (+1), down (-1) or back to 1.0 (0); remembered for the next run."""
+        return self.set_zoom(look.zoom_step(self.zoom, direction))
+
+    def set_zoom(self, value: float) -> float:
+        self.zoom = look.set_zoom(self.root, value)
+        if self._prefs is not None:
+            self._prefs.save_zoom(self.zoom)
+        self.set_status(f"Zoom {round(self.zoom * 100)} %  (View menu; Ctrl+0 for actual size)")
+        return self.zoom
+
+    def _style_focus(self) -> None:
+        """A focus ring a person can see: two pixels in the theme's accent colour (clam draws a
+        faint dotted box otherwise)."""
+        style = ttk.Style(self.root)
+        accent = look.palette(self.root).accent
+        for name in (".", "TButton", "TCheckbutton", "TRadiobutton"):
+            try:
+                style.configure(name, focuscolor=accent, focusthickness=2)
+            except tk.TclError:  # a theme without that option keeps its own ring
+                pass
 
     def set_status(self, text: str) -> None:
         self.status_var.set(mask_text(text))
@@ -784,8 +856,57 @@ class CompanionApp:
             pass
 
 
-def main(port: str | None = None) -> int:
-    """Open the companion window and run it until it is closed; returns the exit code."""
+#: The window's size at zoom 1, before the screen's size is taken into account.
+DEFAULT_SIZE = (960, 640)
+#: Room left around the window for the desktop's panels and the title bar.
+SCREEN_MARGIN = (16, 72)
+
+
+def window_size(root: tk.Misc, zoom: float) -> str:
+    """The window's first geometry: the default size grown with the zoom, within the screen
+    (a 1024x768 projector at zoom 1.5 gets 1008x696, not 1440x960 with its edges off-screen)."""
+    width = min(round(DEFAULT_SIZE[0] * zoom), root.winfo_screenwidth() - SCREEN_MARGIN[0])
+    height = min(round(DEFAULT_SIZE[1] * zoom), root.winfo_screenheight() - SCREEN_MARGIN[1])
+    return f"{max(480, width)}x{max(360, height)}"
+
+
+class WindowPrefs:
+    """The companion window's remembered settings (the zoom), in the user's config folder."""
+
+    def __init__(self, path: "str | os.PathLike[str] | None" = None) -> None:
+        from companion_app.paths import config_dir
+
+        self.path = Path(path) if path is not None else config_dir("companion") / "window.json"
+
+    def load_zoom(self) -> float | None:
+        try:
+            value = json.loads(self.path.read_text(encoding="utf-8")).get("zoom")
+            return look.clamp_zoom(float(value)) if value is not None else None
+        except (OSError, ValueError, TypeError, AttributeError):
+            return None  # no file yet, or one we cannot read: the desktop's size
+
+    def save_zoom(self, zoom: float) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.write_text(json.dumps({"zoom": zoom}) + "\n", encoding="utf-8")
+        except OSError:
+            log.warning("could not remember the zoom in %s", self.path, exc_info=True)
+
+
+def main(port: str | None = None, scale: float | None = None) -> int:
+    """Open the companion window and run it until it is closed; returns the exit code.
+
+    `scale` (``iotkit --scale S``) sets the zoom and is remembered; without it the remembered
+    zoom is used."""
+    prefs = WindowPrefs()
+    if scale is not None:
+        if not look.ZOOM_MIN <= scale <= look.ZOOM_MAX:
+            raise IotkitError(
+                f"--scale takes a number from {look.ZOOM_MIN} to {look.ZOOM_MAX} "
+                f"(1.0 is the desktop's size), not {scale:g}."
+            )
+        prefs.save_zoom(scale)
+    zoom = scale if scale is not None else prefs.load_zoom()
     try:
         root = tk.Tk()
     except tk.TclError as exc:
@@ -793,7 +914,7 @@ def main(port: str | None = None) -> int:
             f"Cannot open the companion window ({exc}). Run it on a desktop, or use the "
             "subcommands, for example `iotkit ports` or `iotkit sim`."
         ) from exc
-    app = CompanionApp(root, port=port)
+    app = CompanionApp(root, port=port, zoom=zoom, prefs=prefs)
     # Ctrl-C in the terminal or a kill must still release the port and stop the virtual board.
     # The handlers run between Tk events (the window's callback loop wakes every few dozen ms),
     # so close() is safe here.

@@ -1,6 +1,7 @@
 """The board picker the Wiring and Deploy panels (and Thonny's options page) share.
 
-A board is shown as "esp32-devkit-v1 — ESP32 DevKit V1 (DOIT)"; `board_id_of` reads the id back.
+A board is shown by the name a person knows first and our id second, "ESP32 DevKit V1 (DOIT) —
+esp32-devkit-v1" (the id is what `iotkit --board` takes); `board_id_of` reads the id back.
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ SEPARATOR = " — "
 
 
 def board_label(board: Any) -> str:
-    return f"{board.id}{SEPARATOR}{board.name}"
+    return f"{board.name}{SEPARATOR}{board.id}"
 
 
 def board_id_of(label: str) -> str:
-    return label.split(SEPARATOR)[0].strip()
+    return label.rsplit(SEPARATOR, 1)[-1].strip()
 
 
 def board_combobox(
