@@ -14,12 +14,13 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
-import tkinter as tk
+import time
 
 import pytest
 from firmware_helpers import merged_image
-from gui_helpers import distinct_colours, grab_window, pump, require_display
+from gui_helpers import distinct_colours, grab_window, pump
 
+from companion_app.gui import look
 from companion_app.gui.flash_panel import INCOMPLETE, FlashPanel, format_eta, progress_text
 
 BIG_PAYLOAD = 2_000_000  # ~2 MB of random bytes: about two seconds of writing on a pty
@@ -54,20 +55,6 @@ def test_the_companion_window_does_not_import_esptool_until_the_flash_tab_is_ope
     assert out[1] == "False False"
 
 
-# --- Tk thread checking -------------------------------------------------------------------------
-class ThreadCheckingTk:
-    """Stands in for the Tcl interpreter object; records any use from a non-main thread."""
-
-    def __init__(self, real: object) -> None:
-        self._real = real
-        self.offenders: list[tuple[str, str]] = []
-
-    def __getattr__(self, name: str):
-        if threading.current_thread() is not threading.main_thread():
-            self.offenders.append((threading.current_thread().name, name))
-        return getattr(self._real, name)
-
-
 def test_the_thread_checker_catches_tk_use_from_a_worker(checked_root):
     """Without this, an empty offenders list could mean the checker sees nothing at all."""
     root, checker = checked_root
@@ -80,20 +67,6 @@ def test_the_thread_checker_catches_tk_use_from_a_worker(checked_root):
 
 
 # --- fixtures -----------------------------------------------------------------------------------
-@pytest.fixture
-def checked_root(env):
-    require_display()
-    root = tk.Tk()
-    root.geometry("960x640+0+0")
-    checker = ThreadCheckingTk(root.tk)
-    root.tk = checker  # every widget made from here on copies this object
-    yield root, checker
-    try:
-        root.destroy()
-    except tk.TclError:
-        pass
-
-
 @pytest.fixture
 def companion(checked_root):
     """The companion window with no hardware and no virtual board, on its Flash tab."""
@@ -230,7 +203,10 @@ def test_wrong_chip_image_is_refused_in_red_and_nothing_is_written(companion, es
     refusal = panel.refusal_var.get()
     assert refusal.startswith("Wrong firmware: ESP32_GENERIC_S3.bin is ")
     assert "the board is an ESP32" in refusal and "Nothing was written" in refusal
-    assert str(panel.refusal_label.cget("foreground")) == "#b00000"
+    # In the theme's error colour, readable on its background (Thonny's dark theme too).
+    pal = look.palette(panel)
+    assert str(panel.refusal_label.cget("foreground")) == pal.error
+    assert look.contrast_ratio(panel, pal.error, pal.background) >= look.MIN_CONTRAST
     assert esp32_chip.destructive_commands() == []
 
     # Once the board is detected, the same file is refused before Flash can be pressed.
@@ -397,3 +373,143 @@ def test_with_only_the_virtual_micropython_board_the_panel_starts_in_practice_mo
     finally:
         panel.close()
     assert checker.offenders == []
+
+
+# --- issue 15: keyboard, practice firmware, the next step ----------------------------------------
+def test_choose_file_and_the_firmware_list_are_disabled_while_flashing(
+    companion, esp32_chip, tmp_path
+):
+    app, panel, _ = companion
+    data = merged_image(0, 0x1000, app_payload=BIG_PAYLOAD)
+    detect(panel, esp32_chip.port)
+    choose(panel, write_image(tmp_path, "fw.bin", data))
+    assert str(panel.browse_button.cget("state")) == "normal"
+    assert str(panel.cache_combo.cget("state")) == "readonly"
+
+    release, holding = threading.Event(), threading.Event()
+    report = panel._progress_from_worker
+
+    def hold_mid_write(p) -> None:
+        report(p)
+        if p.stage == "Writing" and not holding.is_set():
+            holding.set()
+            release.wait(30)
+
+    panel._progress_from_worker = hold_mid_write
+    try:
+        panel.flash_button.invoke()
+        assert pump(app.root, holding.is_set, 30), panel.log_content()
+        assert panel.task == "flashing"
+        # Nothing that cannot act now takes a click (or a Space from the keyboard).
+        for widget in (panel.browse_button, panel.detect_button, panel.flash_button):
+            assert str(widget.cget("state")) == "disabled", widget
+        assert str(panel.cache_combo.cget("state")) == "disabled"
+        assert str(panel.cancel_button.cget("state")) == "normal"
+    finally:
+        release.set()
+    assert pump(app.root, lambda: panel.outcome != "", FLASH_TIMEOUT), panel.log_content()
+    assert panel.outcome == "done", panel.outcome_var.get()
+    assert str(panel.browse_button.cget("state")) == "normal"
+    assert str(panel.cache_combo.cget("state")) == "readonly"
+
+
+def test_the_practice_firmware_is_refused_for_a_real_port_and_not_offered_there(companion, env):
+    from companion_app.firmware.practice import PRACTICE_LABEL, practice_firmware_file
+
+    app, panel, _ = companion
+    panel.port_var.set("/dev/ttyUSB0")
+    panel._port_changed()
+    panel.refresh_cache()
+    assert pump(app.root, lambda: not panel._runner.running("cache"), 10)
+    assert PRACTICE_LABEL not in panel.cache_combo.cget("values")  # only the practice chip's
+
+    practice = practice_firmware_file("esp32", env / "made")
+    choose(panel, str(practice))
+    refusal = panel.refusal_var.get()
+    assert refusal.startswith("practice-firmware-esp32.bin is the practice firmware"), refusal
+    assert "a real board would not start with it" in refusal
+    assert flash_state(panel) == "disabled"
+    grab_window(app.root, "flash-practice-refused")
+
+    # The same file is fine for the practice chip, and refused again once practice is off.
+    panel.practice_check.invoke()
+    assert pump(app.root, lambda: flash_state(panel) == "normal", 10), panel.refusal_var.get()
+    assert panel.path_var.get() == str(practice)  # the chosen file stays chosen
+    panel.practice_check.invoke()
+    assert panel.refusal_var.get().startswith("practice-firmware-esp32.bin is the practice")
+    assert flash_state(panel) == "disabled"
+
+
+def test_without_a_way_to_switch_panels_the_next_step_is_words_only(checked_root, env):
+    """A host with no ``show_panel`` (or one that has no Deploy panel) gets the sentence,
+    not a button that does nothing."""
+    from types import SimpleNamespace
+
+    from companion_app.gui.flash_panel import NEXT_BUTTON, NEXT_NO_PANEL
+
+    root, _ = checked_root
+    connection = SimpleNamespace(port=None, last_port=None, state="disconnected")
+    ctx = SimpleNamespace(connection=connection, app=None, set_status=lambda text: None)
+    panel = FlashPanel(root, ctx, list_ports=lambda: [])
+    panel.pack(fill="both", expand=True)
+    try:
+        assert not panel.next_row.winfo_ismapped()  # nothing flashed yet: no next step
+        panel.practice_check.invoke()
+        assert pump(root, lambda: panel.image is not None, 20), panel.image_var.get()
+        panel.flash_button.invoke()
+        assert pump(root, lambda: panel.outcome != "", FLASH_TIMEOUT), panel.log_content()
+        assert panel.outcome == "done", panel.outcome_var.get()
+        assert pump(root, panel.next_row.winfo_ismapped, 5)
+        assert panel.next_var.get() == NEXT_NO_PANEL
+        assert not panel.next_row.is_visible(panel.next_button)
+        assert str(panel.next_button.cget("text")) == NEXT_BUTTON
+
+        # With a hook that cannot show Deploy, pressing the button says so in words.
+        ctx.show_panel = lambda title: False
+        panel._show_next(True)
+        assert panel.next_row.is_visible(panel.next_button)
+        panel.next_button.invoke()
+        assert panel.next_var.get() == NEXT_NO_PANEL
+        assert not panel.next_row.is_visible(panel.next_button)
+    finally:
+        panel.close()
+
+
+def test_escape_closes_the_choose_file_dialog(companion):
+    """The panel's only dialog is Tk's file chooser; Escape cancels it and nothing changes."""
+    app, panel, _ = companion
+    dialog = f"{panel}.__tk_filedialog"  # where Tk's own file dialog (tkfbox) puts itself
+    tk_call = app.root.tk.call
+    seen: list[str] = []
+    deadline = time.monotonic() + 20
+
+    def shown() -> bool:
+        return bool(int(tk_call("winfo", "exists", dialog))) and bool(
+            int(tk_call("winfo", "viewable", dialog))
+        )
+
+    def give_up(why: str) -> None:  # end the test with a failure rather than hang it
+        seen.append(why)
+        if int(tk_call("winfo", "exists", dialog)):
+            tk_call("destroy", dialog)
+
+    def still_open() -> None:
+        if shown():
+            give_up("Escape did not close it")
+
+    def press_escape() -> None:
+        if shown():
+            seen.append("open")
+            tk_call("focus", "-force", dialog)
+            tk_call("event", "generate", dialog, "<Escape>")
+            app.root.after(10_000, still_open)
+        elif time.monotonic() > deadline:
+            give_up("never opened")
+        else:
+            app.root.after(50, press_escape)
+
+    app.root.after(50, press_escape)
+    panel.browse_button.invoke()  # returns once the dialog is closed
+    assert seen == ["open"]
+    assert not shown()
+    assert panel.path_var.get() == ""  # cancelled: no file chosen

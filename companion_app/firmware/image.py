@@ -114,6 +114,8 @@ class ImageInfo:
 def _human_size(n: int) -> str:
     if n >= 1024 * 1024:
         return f"{n / (1024 * 1024):.1f} MB"
+    if n < 1024:  # the practice firmware for an ESP8266 is a few hundred bytes, not "0 KB"
+        return f"{n} bytes"
     return f"{n / 1024:.0f} KB"
 
 

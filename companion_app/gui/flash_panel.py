@@ -21,6 +21,17 @@ The serial port is handed over, as Thonny does with its backend: if the window's
 uses the port being flashed, it is closed first (the link opens ports exclusively, and esptool
 needs the board in its bootloader anyway) and reopened when flashing ends.
 
+A class with no internet still finishes a practice run (issue 15): with the practice chip
+ticked, the firmware list offers the practice firmware, which our own code makes
+(`companion_app.firmware.practice`), and picks it when the cache has nothing for the chip. A real
+port refuses that file before Flash is enabled. After a flash that worked, the panel names the
+next step and offers a button to the Deploy panel (``ctx.show_panel``; words alone when the host
+has no such hook).
+
+Layout: the panel scrolls as a whole when its place is too short (a projector at zoom 1.5,
+Thonny's side column), its rows of controls wrap (`look.WrapRow`), long sentences wrap to the
+width, and every colour comes from the theme (`look.palette`), Thonny's dark one included.
+
 The companion imports this module only when the Flash tab is first opened, and the engine imports
 esptool only when it first talks to a board, so the window and the Thonny plugin start without
 it. The virtual chip's module is imported on first use too: it needs pseudo-terminals (POSIX).
@@ -35,7 +46,6 @@ import tkinter as tk
 from dataclasses import dataclass
 from pathlib import Path
 from tkinter import filedialog, ttk
-from tkinter.scrolledtext import ScrolledText
 from typing import Any, Callable
 
 from companion_app.boards import CHIPS, flash_mode, load_board
@@ -48,6 +58,12 @@ from companion_app.firmware.image import (
     inspect_image,
     targets,
 )
+from companion_app.firmware.practice import (
+    PRACTICE_LABEL,
+    is_practice_image,
+    practice_firmware_file,
+)
+from companion_app.gui import look
 from companion_app.gui.jobs import JobRunner, OnDone, describe_error
 
 log = logging.getLogger(__name__)
@@ -64,19 +80,35 @@ def practice_chips() -> list[str]:
 
 
 NOT_DETECTED = "not detected yet: press Detect board"
+MIN_WRAP_PX = 80  # a wrapping label never gets narrower than this
+MIN_LOG_LINES = 3  # the log's height when the steps need the room; it takes what they leave
 MAX_LOG_LINES = 2000  # a long session of flashes must not grow the log without end
 RELEASE_WAIT_S = 2.0  # how long a job waits for the Console's link to let go of the port
-ERROR_COLOUR = "#b00000"
-OK_COLOUR = "#006400"
-HINT_COLOUR = "#555555"
 # The board-type picker's first entry: no board chosen, so the words come from the chip.
 NO_BOARD = "not chosen (general steps)"
 # The bar's colour says the state at a glance: the theme's grey bar on a grey trough does not
 # (a full grey bar at 100 % looked empty in the screenshots).
 BAR_COLOURS = {"Flash": "#3b78c9", "FlashDone": "#2e8b3c", "FlashFailed": "#c0392b"}
+BAR_THICKNESS = 16  # pixels at the usual font size; the bar grows with the fonts
 INCOMPLETE = "Flash incomplete — flash again"
 # The engine's advice for a link that breaks down is "flash again with a lower rate": offer it.
 BAUD_RATES = ("460800", "230400", "115200")
+# The words before the firmware list: with a practice chip it also holds the practice firmware.
+CACHE_WORDS = "or from the cache:"
+PICK_WORDS = "or pick one:"
+NOTHING_CACHED = "(nothing cached for this chip)"
+LIST_MIN_CHARS = 20  # the firmware list asks for this much and takes the row's whole width
+# After a flash that worked, the next step of the beginner's loop: put a program on the board.
+NEXT_PANEL = "Deploy"
+NEXT_BUTTON = "Open Deploy"
+NEXT_REAL = "Next: put a program on the board."
+NEXT_PRACTICE = "Next: put a program on a virtual board."
+NEXT_NO_PANEL = "Next: put a program on the board with the Deploy panel."
+PRACTICE_ON_REAL_BOARD = (
+    "{name} is the practice firmware, made on this computer for the practice chip: a real "
+    "board would not start with it. Choose the MicroPython .bin for your board "
+    "(micropython.org/download) or one from the cache, or tick Practice on a virtual board."
+)
 
 
 def format_eta(seconds: float | None) -> str:
@@ -142,6 +174,7 @@ class FlashPanel(ttk.Frame):
         self._image_error: str | None = None
         self._fit_error: str | None = None
         self._cache_entries: list[_CacheEntry] = []
+        self._choice_seq = 0  # counts files chosen, so a late pick from the list cannot undo one
         self._boards: list[Any] = []  # the board types the picker offers (loaded in _build)
         self._practice: Any = None  # the running VirtualBootloader
         self._practice_chip: str | None = None
@@ -159,35 +192,33 @@ class FlashPanel(ttk.Frame):
 
     # --- layout -----------------------------------------------------------------------------
     def _build(self) -> None:
-        style = ttk.Style(self)
-        for name, colour in BAR_COLOURS.items():
-            style.configure(
-                f"{name}.Horizontal.TProgressbar",
-                background=colour,
-                lightcolor=colour,
-                darkcolor=colour,
-                troughcolor="#f4f4f4",
-                thickness=16,
-            )
-        board = ttk.LabelFrame(self, text="1. Board", padding=(8, 2))
+        # Everything scrolls, with the wheel too, when the panel is taller than its place (a
+        # 1024×768 projector at zoom 1.5, Thonny's side column); rows of buttons wrap instead of
+        # running past the edge, and long sentences wrap to the width (issue 15, item 1).
+        self.scroller = look.ScrolledFrame(self)
+        self.scroller.pack(side="top", fill="both", expand=True)
+        body = self.scroller.inner
+
+        board = ttk.LabelFrame(body, text="1. Board", padding=(8, 2))
         board.pack(side="top", fill="x", padx=6, pady=(4, 1))
-        row = ttk.Frame(board)
+        row = look.WrapRow(board)
         row.pack(side="top", fill="x")
-        ttk.Label(row, text="Port:").pack(side="left")
+        pair = ttk.Frame(row)
+        ttk.Label(pair, text="Port:").pack(side="left")
         self.port_var = tk.StringVar()
         self.port_combo = ttk.Combobox(
-            row,
+            pair,
             textvariable=self.port_var,
             width=20 if self._compact else 28,
             postcommand=self._refresh_ports,
         )
-        self.port_combo.pack(side="left", padx=(4, 6))
+        self.port_combo.pack(side="left", padx=(4, 2))
+        row.add(pair)
         self.port_combo.bind("<<ComboboxSelected>>", lambda e: self._port_changed())
         self.port_combo.bind("<FocusOut>", lambda e: self._port_changed())
         self.detect_button = ttk.Button(row, text="Detect board", command=self.detect)
-        self.detect_button.pack(side="left")
-        # Its own row: at the window's minimum width (640 px) it would be cut off beside Detect.
-        row = ttk.Frame(board)
+        row.add(self.detect_button)
+        row = look.WrapRow(board)
         row.pack(side="top", fill="x", pady=(2, 0))
         self.practice_var = tk.BooleanVar(value=False)
         self.practice_check = ttk.Checkbutton(
@@ -196,23 +227,23 @@ class FlashPanel(ttk.Frame):
             variable=self.practice_var,
             command=self._practice_changed,
         )
-        self.practice_check.pack(side="left")
+        row.add(self.practice_check)
         self.chip_var = tk.StringVar(value=DEFAULT_PRACTICE_CHIP)
         self.chip_combo = ttk.Combobox(
             row, textvariable=self.chip_var, values=practice_chips(), width=9, state="readonly"
         )
-        self.chip_combo.pack(side="left", padx=(6, 0))
+        row.add(self.chip_combo)
         self.chip_combo.bind("<<ComboboxSelected>>", lambda e: self._practice_changed())
         # The board type decides the words for "put it in download mode": an ESP32-CAM has no
-        # BOOT button, a NodeMCU calls it FLASH. Its own row, so it fits a narrow Thonny view.
-        row = ttk.Frame(board)
+        # BOOT button, a NodeMCU calls it FLASH.
+        row = look.WrapRow(board)
         row.pack(side="top", fill="x", pady=(2, 0))
-        ttk.Label(row, text="Board type:").pack(side="left")
         from companion_app.boards import list_boards
         from companion_app.gui.boardpick import board_label
 
         self._boards = list_boards()
         self.board_type_var = tk.StringVar(value=NO_BOARD)
+        row.add(ttk.Label(row, text="Board type:"))
         self.board_type_combo = ttk.Combobox(
             row,
             textvariable=self.board_type_var,
@@ -220,97 +251,101 @@ class FlashPanel(ttk.Frame):
             width=24 if self._compact else 40,
             values=[NO_BOARD] + [board_label(b) for b in self._boards],
         )
-        self.board_type_combo.pack(side="left", fill="x", expand=self._compact, padx=(4, 0))
+        row.add(self.board_type_combo)
         self.board_type_combo.bind("<<ComboboxSelected>>", lambda e: self._board_type_changed())
         self.boot_hint_var = tk.StringVar(value="")
-        self.boot_hint_label = ttk.Label(
-            board,
-            textvariable=self.boot_hint_var,
-            foreground=HINT_COLOUR,
-            anchor="w",
-            justify="left",
-        )
-        self.boot_hint_label.bind(
-            "<Configure>",
-            lambda e: self.boot_hint_label.configure(wraplength=max(200, e.width - 8)),
-        )
+        self.boot_hint_label = look.WrapLabel(board, textvariable=self.boot_hint_var, anchor="w")
 
-        facts = ttk.Frame(board)
+        self.facts_row = facts = look.WrapRow(board, gap=12)
         facts.pack(side="top", fill="x", pady=(2, 0))
-        _show_only_with_text(self.boot_hint_label, self.boot_hint_var, side="top", fill="x")
+        # Just under the board type, whose steps it shows.
+        _show_only_with_text(
+            self.boot_hint_label, self.boot_hint_var, side="top", fill="x", before=facts
+        )
         self.chip_info = tk.StringVar(value=NOT_DETECTED)
         self.mac_info = tk.StringVar(value="")
         self.size_info = tk.StringVar(value="")
-        for col, (label, var) in enumerate(
-            (("Chip:", self.chip_info), ("MAC:", self.mac_info), ("Flash:", self.size_info))
+        for label, var in (
+            ("Chip:", self.chip_info),
+            ("MAC:", self.mac_info),
+            ("Flash:", self.size_info),
         ):
-            r, c = (col, 0) if self._compact else (0, 2 * col)
-            ttk.Label(facts, text=label).grid(row=r, column=c, sticky="w", padx=(0, 4))
-            ttk.Label(facts, textvariable=var).grid(row=r, column=c + 1, sticky="w", padx=(0, 24))
+            fact = ttk.Frame(facts)
+            name = ttk.Label(fact, text=label)
+            name.pack(side="left", padx=(0, 4), anchor="n")
+            value = ttk.Label(fact, textvariable=var, justify="left")
+            value.pack(side="left")
+            facts.add(fact)
+            # A value as long as the row ("not detected yet: …" in a narrow view with large
+            # fonts) wraps within the row instead of running past its edge.
+            facts.bind(
+                "<Configure>",
+                lambda e, n=name, v=value: v.configure(
+                    wraplength=max(MIN_WRAP_PX, e.width - n.winfo_reqwidth() - 8)
+                ),
+                add="+",
+            )
+        self._reflow_on_resize(facts)  # the facts change with each detection
 
-        fw = ttk.LabelFrame(self, text="2. Firmware", padding=(8, 2))
+        fw = ttk.LabelFrame(body, text="2. Firmware", padding=(8, 2))
         fw.pack(side="top", fill="x", padx=6, pady=1)
-        row = ttk.Frame(fw)
+        row = look.WrapRow(fw)
         row.pack(side="top", fill="x")
-        ttk.Label(row, text="File:").pack(side="left")
+        pair = ttk.Frame(row)
+        ttk.Label(pair, text="File:").pack(side="left")
         self.path_var = tk.StringVar()
         self.path_entry = ttk.Entry(
-            row, textvariable=self.path_var, state="readonly", width=12 if self._compact else 20
+            pair, textvariable=self.path_var, state="readonly", width=16 if self._compact else 24
         )
-        self.path_entry.pack(side="left", fill="x", expand=True, padx=(4, 4))
-        ttk.Button(row, text="Choose file…", command=self._on_browse).pack(side="left")
-        if self._compact:
-            row = ttk.Frame(fw)
-            row.pack(side="top", fill="x", pady=(2, 0))
-        ttk.Label(row, text="or from the cache:").pack(
-            side="left", padx=(0 if self._compact else 10, 4)
-        )
+        self.path_entry.pack(side="left", padx=(4, 2))
+        row.add(pair)
+        self.browse_button = ttk.Button(row, text="Choose file…", command=self._on_browse)
+        row.add(self.browse_button)
+        # The list gets a row of its own and all of its width: its entries are long.
+        row = ttk.Frame(fw)
+        row.pack(side="top", fill="x", pady=(2, 0))
+        self.list_label = ttk.Label(row, text=CACHE_WORDS)
+        self.list_label.pack(side="left", padx=(0, 4))
         self.cache_var = tk.StringVar()
         self.cache_combo = ttk.Combobox(
             row,
             textvariable=self.cache_var,
-            width=30,
+            width=LIST_MIN_CHARS,
             state="readonly",
             postcommand=self.refresh_cache,
         )
-        self.cache_combo.pack(side="left")
+        self.cache_combo.pack(side="left", fill="x", expand=True)
         self.cache_combo.bind("<<ComboboxSelected>>", lambda e: self._on_cache_selected())
         self.image_var = tk.StringVar(value="Choose a .bin file for an ESP board.")
-        self.image_label = ttk.Label(fw, textvariable=self.image_var, anchor="w")
+        self.image_label = look.WrapLabel(fw, textvariable=self.image_var, anchor="w")
         self.image_label.pack(side="top", fill="x", pady=(2, 0))
         self.refusal_var = tk.StringVar(value="")
-        self.refusal_label = ttk.Label(
-            fw, textvariable=self.refusal_var, foreground=ERROR_COLOUR, anchor="w", justify="left"
-        )
+        # Refusals are long sentences: wrapped to the panel's width rather than cut off.
+        self.refusal_label = look.WrapLabel(fw, textvariable=self.refusal_var, anchor="w")
         _show_only_with_text(self.refusal_label, self.refusal_var, side="top", fill="x")
-        # Refusals are long sentences: wrap them to the panel's width rather than cut them off.
-        self.refusal_label.bind(
-            "<Configure>", lambda e: self.refusal_label.configure(wraplength=max(200, e.width - 8))
-        )
 
-        go = ttk.LabelFrame(self, text="3. Flash", padding=(8, 2))
+        go = ttk.LabelFrame(body, text="3. Flash", padding=(8, 2))
         go.pack(side="top", fill="both", expand=True, padx=6, pady=(1, 4))
-        row = ttk.Frame(go)
+        row = look.WrapRow(go)
         row.pack(side="top", fill="x")
         self.erase_var = tk.BooleanVar(value=False)
         self.erase_check = ttk.Checkbutton(
             row, text="Erase the whole flash first", variable=self.erase_var
         )
-        self.erase_check.pack(side="left")
-        if self._compact:
-            row = ttk.Frame(go)
-            row.pack(side="top", fill="x", pady=(2, 0))
-        ttk.Label(row, text="Speed:").pack(side="left", padx=(0 if self._compact else 16, 4))
+        row.add(self.erase_check)
+        pair = ttk.Frame(row)
+        ttk.Label(pair, text="Speed:").pack(side="left", padx=(0, 4))
         self.baud_var = tk.StringVar(value=BAUD_RATES[0])
         self.baud_combo = ttk.Combobox(
-            row, textvariable=self.baud_var, values=BAUD_RATES, width=8, state="readonly"
+            pair, textvariable=self.baud_var, values=BAUD_RATES, width=8, state="readonly"
         )
         self.baud_combo.pack(side="left")
-        ttk.Label(row, text="baud").pack(side="left", padx=(4, 0))
-        self.cancel_button = ttk.Button(row, text="Cancel", command=self.cancel)
-        self.cancel_button.pack(side="right")
+        ttk.Label(pair, text="baud").pack(side="left", padx=(4, 0))
+        row.add(pair)
         self.flash_button = ttk.Button(row, text="Flash", command=self.flash)
-        self.flash_button.pack(side="right", padx=(0, 6))
+        row.add(self.flash_button)
+        self.cancel_button = ttk.Button(row, text="Cancel", command=self.cancel)
+        row.add(self.cancel_button)
 
         bar_row = ttk.Frame(go)
         bar_row.pack(side="top", fill="x", pady=(4, 0))
@@ -323,20 +358,90 @@ class FlashPanel(ttk.Frame):
         )
         self.progress.pack(side="top", fill="x")
         self.stage_var = tk.StringVar(value="")
-        ttk.Label(bar_row, textvariable=self.stage_var, anchor="w").pack(side="top", fill="x")
+        look.WrapLabel(bar_row, textvariable=self.stage_var, anchor="w").pack(side="top", fill="x")
         self.outcome_var = tk.StringVar(value="")
-        self.outcome_label = ttk.Label(go, textvariable=self.outcome_var, anchor="w")
-        self.outcome_label.bind(
-            "<Configure>", lambda e: self.outcome_label.configure(wraplength=max(200, e.width - 8))
-        )
+        self._outcome_kind: str | None = None  # "error" | "ok": its colour follows the theme
+        self.outcome_label = look.WrapLabel(go, textvariable=self.outcome_var, anchor="w")
 
-        self.log_text = ScrolledText(go, height=3, wrap="word", state="disabled")
-        self.log_text.pack(side="bottom", fill="both", expand=True, pady=(4, 0))
+        # After a flash that worked: what to do next, and a button that goes there.
+        self.next_row = look.WrapRow(go)
+        self.next_var = tk.StringVar(value="")
+        self.next_label = ttk.Label(self.next_row, textvariable=self.next_var)
+        self.next_row.add(self.next_label)
+        self.next_button = ttk.Button(self.next_row, text=NEXT_BUTTON, command=self.go_next)
+        self.next_row.add(self.next_button)
+        self._reflow_on_resize(self.next_row)
+
+        self.log_frame = ttk.Frame(go)
+        self.log_frame.pack(side="bottom", fill="both", expand=True, pady=(4, 0))
+        self.log_text = tk.Text(
+            self.log_frame, height=MIN_LOG_LINES, wrap="word", state="disabled", borderwidth=1
+        )
+        log_bar = ttk.Scrollbar(self.log_frame, orient="vertical", command=self.log_text.yview)
+        self.log_text.configure(yscrollcommand=log_bar.set)
+        log_bar.pack(side="right", fill="y")
+        self.log_text.pack(side="left", fill="both", expand=True)
         # Packed ahead of the log, so a long error (the board's own steps) is never cut off:
         # the log gives up lines first.
         _show_only_with_text(
-            self.outcome_label, self.outcome_var, side="top", fill="x", before=self.log_text.frame
+            self.outcome_label, self.outcome_var, side="top", fill="x", before=self.log_frame
         )
+        self._restyle()
+        look.on_look_change(self, self._restyle)
+        self._log_fit_pending = False
+        for widget in (self.scroller.canvas, self.scroller.inner):
+            widget.bind("<Configure>", lambda e: self._schedule_log_fit(), add="+")
+
+    def _schedule_log_fit(self) -> None:
+        if not self._log_fit_pending:
+            self._log_fit_pending = True
+            self.after_idle(self._fit_log)
+
+    def _fit_log(self) -> None:
+        """Give the log the height the steps leave free. The scrolled area keeps its content at
+        the height it asks for, so the log asks for as many lines as fill the panel, and for
+        `MIN_LOG_LINES` once the steps need the room (then the panel scrolls)."""
+        self._log_fit_pending = False
+        height = self.scroller.canvas.winfo_height()
+        if height <= 1:
+            return
+        font = self.log_text.cget("font")
+        line = max(1, int(self.tk.call("font", "metrics", font, "-linespace")))
+        lines = int(self.log_text.cget("height"))
+        log_height = self.log_text.winfo_reqheight()
+        steps = self.scroller.inner.winfo_reqheight() - log_height
+        chrome = log_height - lines * line  # border and padding around the lines
+        want = max(MIN_LOG_LINES, (height - steps - chrome) // line)
+        if want != lines:
+            self.log_text.configure(height=want)
+            self.log_text.see("end")  # the newest lines stay in view
+
+    @staticmethod
+    def _reflow_on_resize(row: look.WrapRow) -> None:
+        """Lay `row` out again whenever one of its children changes size (new words, fonts):
+        a child's new requested width is known only once Tk has measured it."""
+        for child in row.winfo_children():
+            child.bind("<Configure>", lambda e: row.reflow(), add="+")
+
+    def _restyle(self) -> None:
+        """The theme's colours (Thonny's dark theme too): bar troughs, the log, the words."""
+        pal = look.palette(self)
+        style = ttk.Style(self)
+        for name, colour in BAR_COLOURS.items():
+            style.configure(
+                f"{name}.Horizontal.TProgressbar",
+                background=colour,
+                lightcolor=colour,
+                darkcolor=colour,
+                troughcolor=pal.field,
+                bordercolor=pal.background,
+                thickness=max(BAR_THICKNESS, look.ui_font_px(self) - 2),
+            )
+        look.style_field(self.log_text, pal)
+        self.log_text.configure(highlightbackground=pal.background)
+        self.boot_hint_label.configure(foreground=pal.muted)
+        self.refusal_label.configure(foreground=pal.error)
+        self._colour_outcome()
 
     # --- board type -------------------------------------------------------------------------
     def _set_default_board_type(self) -> None:
@@ -566,9 +671,7 @@ class FlashPanel(ttk.Frame):
         practice_chip, port = target
         self.task = "detecting"
         self._cancel = threading.Event()
-        self.chip_info.set("detecting…")
-        self.mac_info.set("")
-        self.size_info.set("")
+        self._show_facts("detecting…", "", "")
         wait_released = self._hand_over(port, "detecting the board")
         self._update_buttons()
         cancel = self._cancel
@@ -654,6 +757,7 @@ class FlashPanel(ttk.Frame):
     def choose_image(self, path: str | os.PathLike[str]) -> None:
         """Inspect `path` in a worker; the result (or why it is no image) shows below it."""
         path = os.fspath(path)
+        self._choice_seq += 1
         self.path_var.set(path)
         self.path_entry.xview_moveto(1.0)  # the file's name matters more than its folder
         self.image = None
@@ -679,7 +783,7 @@ class FlashPanel(ttk.Frame):
             return
         chip = self._known_chip()
 
-        def work() -> list[_CacheEntry]:
+        def work() -> tuple[str | None, list[_CacheEntry]]:
             from companion_app.boards import list_boards
             from companion_app.firmware.cache import FirmwareCache
 
@@ -697,16 +801,20 @@ class FlashPanel(ttk.Frame):
                     date = f", {item.date}" if item.date else ""
                     label = f"{item.version} for {b.id}{date}"
                     entries.append(_CacheEntry(b.id, item.version, label))
-            return entries
+            return chip, entries
 
         self._start("cache", work, self._cache_done)
 
     def _on_cache_selected(self) -> None:
         label = self.cache_var.get()
+        if label == PRACTICE_LABEL and self.practice_var.get():
+            self._pick_practice_firmware(self.chip_var.get())
+            return
         entry = next((e for e in self._cache_entries if e.label == label), None)
         if entry is None:
             return
         self.image_var.set("Checking the cached file…")
+        seq = self._choice_seq
 
         def work() -> str:
             from companion_app.firmware.cache import FirmwareCache
@@ -715,7 +823,32 @@ class FlashPanel(ttk.Frame):
             # verify() reads the whole file: never in the Tk thread (the cache may be a share).
             return str(cache.find(entry.board_id, entry.version, download=False).path)
 
-        self._start("cache_pick", work, self._cache_pick_done)
+        self._start("cache_pick", work, lambda path, exc: self._cache_pick_done(path, exc, seq))
+
+    def _pick_practice_firmware(self, chip: str) -> None:
+        """Make the practice firmware for the practice chip (a job: it writes a file) and choose
+        it, so a class with no internet and an empty cache can still flash."""
+        self.cache_var.set(PRACTICE_LABEL)
+        self.image_var.set("Making the practice firmware…")
+        seq = self._choice_seq
+
+        def work() -> str:
+            return str(practice_firmware_file(chip))
+
+        self._start(
+            "practice_firmware", work, lambda path, exc: self._cache_pick_done(path, exc, seq)
+        )
+
+    def _offer_practice_firmware(self, cached: bool) -> None:
+        """With a practice chip, pick the practice firmware unasked when nothing is chosen and
+        the cache has nothing for the chip, or when the one chosen is for another chip."""
+        if not self.practice_var.get() or self.task != "idle":
+            return
+        chip = self.chip_var.get()
+        image = self.image
+        other_chip = image is not None and is_practice_image(image) and image.chip != chip
+        if other_chip or (not self.path_var.get().strip() and not cached):
+            self._pick_practice_firmware(chip)
 
     def _known_chip(self) -> str | None:
         """The chip a file must fit: detected, else the practice chip's, else the board type's."""
@@ -737,6 +870,9 @@ class FlashPanel(ttk.Frame):
         chip = self._known_chip()
         size = self.board.flash_size if self.board is not None else None
         try:
+            if is_practice_image(self.image) and not self.practice_var.get():
+                name = os.path.basename(self.image.path)
+                raise ImageError(PRACTICE_ON_REAL_BOARD.format(name=name))
             if chip is not None and chip not in targets()["esp"]:
                 # Only a board type gets here (a Pico): it is flashed as a drive, not by esptool,
                 # and its own steps are shown just under the board type.
@@ -776,6 +912,7 @@ class FlashPanel(ttk.Frame):
         self.progress.configure(value=0.0, style="Flash.Horizontal.TProgressbar")
         self.stage_var.set("Connecting")
         self._set_outcome("", None)
+        self._show_next(False)
         what = f"a virtual {chip_label(practice_chip)}" if practice_chip else port
         self.log(f"Flashing {os.path.basename(image_path)} to {what}")
         wait_released = self._hand_over(port)
@@ -864,17 +1001,28 @@ class FlashPanel(ttk.Frame):
             self.port_var.set(boards[0])
             self._update_buttons()
 
-    def _cache_done(self, result: list[_CacheEntry] | None, exc: BaseException | None) -> None:
+    def _cache_done(
+        self, result: tuple[str | None, list[_CacheEntry]] | None, exc: BaseException | None
+    ) -> None:
+        chip, entries = result if result is not None else (None, [])
         if exc is not None:
-            self._cache_entries = []
-            self.cache_combo.configure(values=[])
             self.log(f"The firmware cache could not be read: {_message(exc)}")
+        elif chip != self._known_chip():
+            self.refresh_cache()  # the chip changed while the cache was read: again
             return
-        self._cache_entries = result or []
-        labels = [e.label for e in self._cache_entries]
-        self.cache_combo.configure(values=labels or ["(nothing cached for this chip)"])
+        self._cache_entries = entries
+        labels = [e.label for e in entries]
+        practice = bool(self.practice_var.get())
+        if practice:
+            labels.insert(0, PRACTICE_LABEL)
+        words = PICK_WORDS if practice else CACHE_WORDS
+        self.list_label.configure(text=words)
+        self.cache_combo.configure(values=labels or [NOTHING_CACHED])
+        self._offer_practice_firmware(cached=bool(entries))
 
-    def _cache_pick_done(self, result: str | None, exc: BaseException | None) -> None:
+    def _cache_pick_done(self, result: str | None, exc: BaseException | None, seq: int) -> None:
+        if seq != self._choice_seq:
+            return  # a file was chosen meanwhile: that choice stands
         if exc is not None:
             self.image = None
             self.image_var.set("")
@@ -894,7 +1042,10 @@ class FlashPanel(ttk.Frame):
         else:
             self.image = result
             self._image_error = None
-            self.image_var.set(result.describe())
+            described = result.describe()
+            if is_practice_image(result):
+                described = f"Practice firmware: {described}"
+            self.image_var.set(described)
         self._check_fit()
 
     def _detect_done(self, result: Any, exc: BaseException | None) -> None:
@@ -902,7 +1053,7 @@ class FlashPanel(ttk.Frame):
         self._give_back()
         if exc is not None:
             self._set_board(None, None)
-            self.chip_info.set("not detected")
+            self._show_facts("not detected", "", "")
             self._say("Detection cancelled." if self._cancel.is_set() else _message(exc))
         else:
             port, board = result
@@ -930,23 +1081,29 @@ class FlashPanel(ttk.Frame):
             image = result.image
             if running:
                 text = f"Done: the board restarted with MicroPython {running}."
+            elif image is not None and is_practice_image(image):
+                text = (
+                    f"Done: the practice firmware (MicroPython {image.micropython_version}) is "
+                    "written and verified."
+                )
             elif image is not None and image.micropython_version:
                 text = f"Done: MicroPython {image.micropython_version} is written and verified."
             else:
                 text = "Done: the firmware is written and verified."
             for note in result.notes:
                 self.log(f"Note: {note}")
-            self._set_outcome(text, OK_COLOUR)
+            self._set_outcome(text, "ok")
             self.log(text)
             if self.ctx is not None:
                 self.ctx.set_status(text)
+            self._show_next(True)
         elif isinstance(exc, FlashCancelled) or self._cancel.is_set():
             self.outcome = "incomplete"
             self.progress.configure(style="FlashFailed.Horizontal.TProgressbar")
             self.stage_var.set(INCOMPLETE)
             self._set_outcome(
                 f"{INCOMPLETE}: the board will not start MicroPython until a flash finishes.",
-                ERROR_COLOUR,
+                "error",
             )
             self.log(INCOMPLETE)
             if self.ctx is not None:
@@ -963,7 +1120,7 @@ class FlashPanel(ttk.Frame):
                 self.outcome = "failed"
                 text = _message(exc)
             self.stage_var.set("Not flashed")
-            self._set_outcome(text, ERROR_COLOUR)
+            self._set_outcome(text, "error")
             self.log(text)
             if self.ctx is not None:
                 self.ctx.set_status(text)
@@ -993,26 +1150,66 @@ class FlashPanel(ttk.Frame):
 
     def _say(self, text: str) -> None:
         """A one-line message about the last action, also in the window's status bar."""
-        self._set_outcome(text, ERROR_COLOUR if text else None)
+        self._set_outcome(text, "error" if text else None)
         if text:
             self.log(text)
             if self.ctx is not None:
                 self.ctx.set_status(text)
 
-    def _set_outcome(self, text: str, colour: str | None) -> None:
+    def _set_outcome(self, text: str, kind: str | None) -> None:
+        """The line under the bar; `kind` ("error", "ok" or None) picks the theme's colour."""
         self.outcome_var.set(text)
-        self.outcome_label.configure(foreground=colour or "")
+        self._outcome_kind = kind
+        self._colour_outcome()
+
+    def _colour_outcome(self) -> None:
+        pal = look.palette(self)
+        colour = {"error": pal.error, "ok": pal.ok}.get(self._outcome_kind or "", "")
+        self.outcome_label.configure(foreground=colour)
+
+    # --- the next step ----------------------------------------------------------------------
+    def _show_next(self, show: bool) -> None:
+        """After a flash that worked, say what comes next, with a button that goes there when
+        the host can switch panels (`ctx.show_panel`), in words alone when it cannot."""
+        if not show:
+            if self.next_row.winfo_manager():
+                self.next_row.pack_forget()
+            return
+        practice = bool(self.practice_var.get())
+        can = self._can_show_panels()
+        self.next_var.set((NEXT_PRACTICE if practice else NEXT_REAL) if can else NEXT_NO_PANEL)
+        self.next_row.set_visible(self.next_button, can)
+        if not self.next_row.winfo_manager():
+            self.next_row.pack(side="top", fill="x", pady=(2, 0), before=self.log_frame)
+
+    def _can_show_panels(self) -> bool:
+        return callable(getattr(self.ctx, "show_panel", None))
+
+    def go_next(self) -> None:
+        """The next-step button: bring the Deploy panel (Thonny's IoT Deploy view) forward."""
+        hook = getattr(self.ctx, "show_panel", None)
+        shown = False
+        if callable(hook):
+            try:
+                shown = bool(hook(NEXT_PANEL))
+            except Exception:  # noqa: BLE001 - a host's hook must not break the panel
+                log.debug("show_panel(%r) failed", NEXT_PANEL, exc_info=True)
+        if not shown:
+            self.next_var.set(NEXT_NO_PANEL)
+            self.next_row.set_visible(self.next_button, False)
 
     def _set_board(self, board: Any, port: str | None) -> None:
         self.board, self._board_port = board, port
         if board is None:
-            self.chip_info.set(NOT_DETECTED)
-            self.mac_info.set("")
-            self.size_info.set("")
-            return
-        self.chip_info.set(f"{chip_label(board.chip)} ({board.description})")
-        self.mac_info.set(board.mac)
-        self.size_info.set(_size_text(board.flash_size))
+            self._show_facts(NOT_DETECTED, "", "")
+        else:
+            chip = f"{chip_label(board.chip)} ({board.description})"
+            self._show_facts(chip, board.mac, _size_text(board.flash_size))
+
+    def _show_facts(self, chip: str, mac: str, size: str) -> None:
+        self.chip_info.set(chip)
+        self.mac_info.set(mac)
+        self.size_info.set(size)
 
     def _update_buttons(self) -> None:
         idle = self.task == "idle"
@@ -1029,6 +1226,10 @@ class FlashPanel(ttk.Frame):
         self.board_type_combo.configure(state="readonly" if idle else "disabled")
         self.baud_combo.configure(state="readonly" if idle else "disabled")
         self.erase_check.configure(state="normal" if idle else "disabled")
+        # A new file cannot be taken while one is being written (issue 15, item 8).
+        self.browse_button.configure(state="normal" if idle else "disabled")
+        self.cache_combo.configure(state="readonly" if idle else "disabled")
+        self.next_button.configure(state="normal" if idle else "disabled")
 
     # --- closing ----------------------------------------------------------------------------
     def close(self) -> None:
