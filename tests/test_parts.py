@@ -7,7 +7,9 @@ import pytest
 from companion_app.boards.parts import (
     PIN_ROLES,
     list_parts,
+    listed_parts,
     load_part,
+    part_text,
     raw_parts_data,
     validate_part_data,
 )
@@ -120,3 +122,43 @@ def test_validator_reports_each_problem():
     assert "min_read_interval_s has no source" in problems
     assert "pull_up names pin 'Q'" in problems
     assert '"pins_source" is missing' in problems
+
+
+# --- the words a person reads: pin labels and part names -----------------------------------------
+def test_dht_data_pin_reads_data_and_keeps_its_wokwi_name():
+    for part_type in ("wokwi-dht22", "wokwi-dht11", "iotkit-dht11"):
+        part = load_part(part_type)
+        assert part.pin_label("SDA") == "data"
+        assert part.pin_named("data") == "SDA" and part.pin_named("sda") == "SDA"
+        assert "SDA" in part.pins  # diagram.json keeps Wokwi's name
+    assert load_part("wokwi-dht22").pin_label("VCC") == "VCC"  # no label: the Wokwi name
+
+
+@pytest.mark.parametrize("part_type", sorted(RAW))
+def test_every_pin_label_has_a_source_and_leads_back_to_its_pin(part_type):
+    part = load_part(part_type)
+    for name, entry in RAW[part_type]["pins"].items():
+        if "label" in entry:
+            assert entry["label_source"]
+        assert part.pin_named(part.pin_label(name)) == name
+        assert part.pin_named(name) == name
+
+
+def test_a_label_that_names_another_pin_or_has_no_source_is_refused():
+    entry = dict(RAW["wokwi-dht22"])
+    entry["pins"] = dict(entry["pins"], NC={"role": "nc", "label": "vcc", "label_source": "x"})
+    assert any("names another pin" in p for p in validate_part_data("wokwi-dht22", entry))
+    entry["pins"] = dict(RAW["wokwi-dht22"]["pins"], NC={"role": "nc", "label": "unused"})
+    assert any("no label_source" in p for p in validate_part_data("wokwi-dht22", entry))
+
+
+def test_parts_are_listed_by_human_name_without_aliases():
+    listed = listed_parts()
+    types = [p.type for p in listed]
+    assert "iotkit-dht11" not in types and "wokwi-dht11" in types
+    assert len({p.name for p in listed}) == len(listed)  # no near-duplicates left
+    names = [p.name.casefold() for p in listed]
+    assert names == sorted(names)
+    assert set(types) | {"iotkit-dht11"} == {p.type for p in list_parts()}
+    dht22 = load_part("wokwi-dht22")
+    assert part_text(dht22) == "DHT22 / AM2302 temperature and humidity sensor (wokwi-dht22)"

@@ -12,6 +12,7 @@ from companion_app.wiring.diagram import diagram_from_data
 from companion_app.wiring.pinout import (
     PRINT_DPI,
     SEVERITY_COLOURS,
+    EstimatedMetrics,
     header_columns,
     layout_pinout,
     pin_text,
@@ -147,7 +148,7 @@ def test_other_formats_are_refused(tmp_path):
         render(layout_pinout(load_board("pico")), tmp_path / "p.jpg")
 
 
-def test_long_rule_lists_are_cut_short_instead_of_running_into_the_other_column():
+def test_many_rules_on_facing_pins_never_reach_the_other_column():
     board = load_board("esp32-devkit-v1")
     # D34 (left) and RX0 = GPIO3 (right) share a row on the DevKit V1.
     many = [
@@ -155,33 +156,39 @@ def test_long_rule_lists_are_cut_short_instead_of_running_into_the_other_column(
         for i in range(6)
         for sev, gpio in (("warning", "GPIO34"), ("error", "GPIO3"))
     ]
-    layout = layout_pinout(board, None, many)
+    metrics = EstimatedMetrics()
+    layout = layout_pinout(board, None, many, metrics=metrics)
     assert layout.pins["D34"].y == layout.pins["RX0"].y
 
-    def shape(tag, name):
-        return next(s for s in layout.shapes if tag in s.tags and f"pin:{name}" in s.tags)
+    def right_edge(name):  # the badge, after the label, is the row's innermost text
+        badge = next(
+            s
+            for s in layout.shapes
+            if s.kind == "circle"
+            and "badge" in s.tags
+            and f"pin:{name}" in s.tags
+            and "key" not in s.tags
+        )
+        return badge.x + badge.w, badge.x - badge.w
 
-    left, right = shape("rule", "D34"), shape("rule", "RX0")
-    assert "+" in left.text and "+" in right.text  # cut short, the count says how many more
-
-    def width(s):
-        return len(s.text) * s.size * 25.4 / 72 * 0.62
-
-    assert left.x + width(left) < right.x - width(right)  # the two never meet
+    assert right_edge("D34")[0] < right_edge("RX0")[1]  # the two rows' badges never meet
+    # Every rule is in the key, each on its own line, with the pin's badge number.
+    assert len([k for k in layout.key if k.pin == "D34"]) == 6
+    assert {k.number for k in layout.key if k.pin == "RX0"} == {layout.pins["RX0"].number}
 
 
-def test_a_rule_name_may_use_the_room_of_a_short_row_opposite():
-    board = load_board("esp32-devkit-v1")
-    many = [
-        Finding(name, "error", "GPIO34", "x", "m", "f")
-        for name in ("input-only", "no-internal-pullup")
-    ]
-    layout = layout_pinout(board, None, many)
-    rule = next(s for s in layout.shapes if "rule" in s.tags and "pin:D34" in s.tags)
-    assert rule.text == "input-only, no-internal-pullup"
-    board_rect = next(s for s in layout.shapes if s.kind == "rect" and "board" in s.tags)
-    width = len(rule.text) * rule.size * 25.4 / 72 * 0.62
-    assert rule.x + width > board_rect.x + board_rect.w / 2  # more than half the board
+def test_the_legend_wraps_instead_of_overprinting_itself():
+    board = load_board("m5stickc-plus2")  # few pins: a narrow picture at its natural size
+    metrics = EstimatedMetrics()
+    layout = layout_pinout(board, None, [], metrics=metrics, page=None)
+    items = [s for s in layout.shapes if "legend" in s.tags and s.kind == "text"]
+    rows = sorted({round(s.y, 3) for s in items})
+    for y in rows:  # items of one row follow each other with a gap
+        row = sorted((s for s in items if round(s.y, 3) == y), key=lambda s: s.x)
+        for a, b in zip(row, row[1:]):
+            assert a.x + metrics.width(a.text, a.size) < b.x
+        assert row[-1].x + metrics.width(row[-1].text, row[-1].size) <= layout.width
+    assert len(rows) >= 2  # it did not fit one row, so it wrapped
 
 
 CROWDED_PICO = {

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import json
 import tkinter as tk
+import tkinter.font as tkfont
+from tkinter import ttk
 
+import layout_check
 import pytest
 from gui_helpers import distinct_colours, grab_window, pump, require_display
 from PIL import Image
 from waiting import wait_until_tk
 
-from companion_app.gui.wiring_panel import WiringPanel, default_part_id
+from companion_app.gui import look
+from companion_app.gui.wiring_panel import PICK_HINT, WiringPanel, default_part_id
 from companion_app.wiring.pinout import HIGHLIGHT
 
 # Written by hand in Wokwi's exact format: "esp:D34", "dht1:SDA", "GND.1", wire hints.
@@ -98,9 +102,15 @@ def test_hand_written_diagram_shows_findings_and_screenshot(root, panel, tmp_pat
     rules = {(f.rule, f.pin) for f in panel.findings}
     assert ("input-only", "GPIO34") in rules
     rows = [panel.tree.item(i, "values") for i in panel.tree.get_children()]
-    assert any(r[0] == "error" and r[1] == "input-only" and "dht1:SDA" in r[2] for r in rows)
-    # The connection list shows the file's wires.
-    assert "dht1:SDA  →  esp:D34" in panel.conn_list.get(0, "end")
+    # Where: the DHT's pin by its role ("data", not Wokwi's "SDA"), as the form offers it.
+    assert any(r[0] == "error" and r[1] == "input-only" and r[2] == "dht1 data" for r in rows)
+    # The connection list shows the file's wires in the same words, and where they came from.
+    wires = panel.conn_list.get(0, "end")
+    assert "dht1 data  →  D34 · GPIO34" in wires
+    assert "led1 anode (+)  →  D12 · GPIO12" in wires
+    assert "$serialMonitor:RX" in " ".join(wires)  # an end we know nothing about: as written
+    assert panel.source_label.winfo_manager() == "pack"
+    assert panel.source_var.get() == f"From {(tmp_path / 'diagram.json').resolve()}"
     index = next(i for i, f in enumerate(panel.findings) if f.rule == "input-only")
     panel.select_finding(index)
     assert pump(root, lambda: "Fix:" in panel.fix_var.get(), 2)
@@ -155,11 +165,11 @@ def test_form_wiring_gives_the_same_findings_as_the_diagram(root, panel, tmp_pat
 
 
 def test_form_widgets_add_a_wire(root, panel):
-    panel.part_type_var.set("wokwi-dht22")
+    panel.part_type_var.set("wokwi-dht22")  # a Wokwi type set by hand still works
     panel._on_part_type()
     assert panel.part_id_var.get() == "dht1"
-    assert "SDA" in panel.part_pin_combo.cget("values")
-    panel.part_pin_var.set("SDA")
+    assert "data" in panel.part_pin_combo.cget("values")
+    panel.part_pin_var.set("SDA")  # and so does Wokwi's pin name, typed
     panel.board_pin_var.set("D34")
     panel.add_button.invoke()
     wait_checked(root, panel)
@@ -266,9 +276,226 @@ def test_probe_runs_through_the_connection_worker(root, tmp_path, monkeypatch):
         open_diagram(root, panel, tmp_path)
         static = len(panel.findings)
         panel.probe_button.invoke()
+        assert panel.probe_button.instate(["disabled"])  # no second probe while one runs
         assert pump(root, lambda: not panel.probing, 10)
+        assert panel.probe_button.instate(["!disabled"])
         assert calls == [("the-link", "esp32-devkit-v1", False)]  # never in the Tk thread
         assert len(panel.findings) == static + 1
         assert "Probe done" in panel.summary_var.get()
     finally:
         panel.close()
+
+
+# --- plain words, the details pane, and the layout at every size -------------------------------
+DHT22_TEXT = "DHT22 / AM2302 temperature and humidity sensor (wokwi-dht22)"
+
+
+def test_parts_are_offered_by_human_name_once(root, panel):
+    values = panel.part_type_combo.cget("values")
+    assert DHT22_TEXT in values
+    # The Wokwi id comes second, in brackets; no entry is an id alone.
+    assert not any(v.startswith(("wokwi-", "board-", "iotkit-")) for v in values)
+    # iotkit-dht11 is the same part as wokwi-dht11: offered once.
+    assert [v for v in values if v.startswith("DHT11")] == [
+        "DHT11 temperature and humidity sensor (wokwi-dht11)"
+    ]
+    assert len(set(values)) == len(values)
+
+
+def test_the_dht_data_pin_is_offered_as_data_and_written_as_sda(root, panel):
+    # As a person does it: pick the part by name, its "data" pin, and "D34 · GPIO34".
+    panel.part_type_var.set(DHT22_TEXT)
+    panel.part_type_combo.event_generate("<<ComboboxSelected>>")
+    assert pump(root, lambda: panel.part_id_var.get() == "dht1", 2)
+    pins = panel.part_pin_combo.cget("values")
+    assert "data" in pins and "SDA" not in pins
+    panel.part_pin_var.set("data")
+    panel.board_pin_var.set("D34 · GPIO34")
+    panel.add_button.invoke()
+    wait_checked(root, panel)
+    assert panel.form_error.get() == ""
+    # diagram.json keeps Wokwi's names, so Wokwi and `iotkit check` read the same file.
+    assert panel.wiring["connections"][0][:2] == ["dht1:SDA", "esp:D34"]
+    assert {"type": "wokwi-dht22", "id": "dht1"}.items() <= panel.wiring["parts"][1].items()
+    assert panel.conn_list.get(0) == "dht1 data  →  D34 · GPIO34"
+    # The wiring form gives no caption: there is no file to name.
+    assert panel.source_label.winfo_manager() == ""
+    found = [f for f in panel.findings if f.rule == "input-only"]
+    assert found and found[0].where.endswith("dht1:SDA")  # the engine's words stay Wokwi's
+    rows = [panel.tree.item(i, "values") for i in panel.tree.get_children()]
+    assert any(r[1] == "input-only" and r[2] == "dht1 data" for r in rows)
+
+
+def test_board_pins_show_the_d_name_and_the_gpio(root, panel):
+    values = panel.board_pin_combo.cget("values")
+    assert "D4 · GPIO4" in values and "D34 · GPIO34" in values
+    # Two pins print "GND": each keeps its Wokwi name, so every entry names one pin.
+    assert "GND (GND.1)" in values and len(set(values)) == len(values)
+    panel.set_board("esp32-c3-devkitm-1")
+    wait_checked(root, panel)
+    values = panel.board_pin_combo.cget("values")
+    assert "IO4 · GPIO4" in values
+    panel.part_type_var.set("LED (wokwi-led)")
+    panel._on_part_type()
+    panel.part_pin_var.set("anode (+)")
+    panel.board_pin_var.set("IO4 · GPIO4")
+    panel.add_button.invoke()
+    wait_checked(root, panel)
+    assert panel.wiring["connections"][-1][:2] == ["led1:A", "esp:4"]  # C3 pin names: "4"
+    # A GPIO number typed by hand, as Deploy asks for them, finds its header pin.
+    panel.set_board("esp32-devkit-v1")
+    wait_checked(root, panel)
+    panel.part_pin_var.set("cathode (-)")
+    panel.board_pin_var.set("GPIO4")
+    panel.add_button.invoke()
+    wait_checked(root, panel)
+    assert panel.wiring["connections"][-1][:2] == ["led1:C", "esp:D4"]
+
+
+def test_details_show_the_message_of_the_selected_finding(root, panel, tmp_path):
+    open_diagram(root, panel, tmp_path)
+    # Before any click: the first finding, whole, so the message is there at any width.
+    first = panel.findings[0]
+    assert first.message in panel.fix_var.get()
+    assert panel.summary_var.get().endswith(PICK_HINT)
+    index = next(i for i, f in enumerate(panel.findings) if f.rule == "input-only")
+    chosen = panel.findings[index]
+    panel.select_finding(index)
+    text = panel.fix_var.get()
+    assert text.startswith("Error · input-only · dht1 data\n")
+    assert chosen.message in text and f"Fix: {chosen.fix}" in text
+    # The details box shows that text, wrapped at its width, scrolled when it is longer.
+    shown = panel.details.get("1.0", "end-1c")
+    assert shown == text
+    assert panel.details.cget("wrap") == "word"
+    assert "error" in panel.details.tag_names("1.0")  # the heading in the error colour
+    # No finding, no details: the room goes to the picture.
+    panel._on_clear()
+    wait_checked(root, panel)
+    assert panel.fix_var.get() == "" and panel._details_frame.winfo_manager() == ""
+
+
+def test_compact_details_show_the_message_the_table_leaves_out(root, tmp_path):
+    panel = WiringPanel(root, compact=True)
+    panel.pack(fill="both", expand=True)
+    try:
+        open_diagram(root, panel, tmp_path)
+        assert "message" not in panel.tree.cget("displaycolumns")
+        index = next(i for i, f in enumerate(panel.findings) if f.rule == "input-only")
+        panel.select_finding(index)
+        assert panel.findings[index].message in panel.details.get("1.0", "end")
+    finally:
+        panel.close()
+
+
+def _layout_root(size: str, zoom: float) -> tk.Tk:
+    require_display()
+    window = tk.Tk()
+    window.geometry(f"{size}+0+0")
+    look.set_zoom(window, zoom)
+    return window
+
+
+@pytest.mark.parametrize(
+    "compact, size, zoom",
+    [
+        (False, "1024x768", 1.0),
+        (False, "1024x768", 1.5),
+        (False, "960x640", 1.0),
+        (True, "480x760", 1.0),  # Thonny's side column
+        (True, "480x760", 1.5),
+    ],
+)
+def test_nothing_is_cut_at_small_sizes_and_large_fonts(compact, size, zoom, tmp_path):
+    window = _layout_root(size, zoom)
+    panel = WiringPanel(window, compact=compact)
+    panel.pack(fill="both", expand=True)
+    try:
+        open_diagram(window, panel, tmp_path)
+        assert panel.probe_button is not None  # all four buttons, the probe's too
+        assert pump(window, lambda: not layout_check.check(window), 5), "; ".join(
+            str(p) for p in layout_check.check(window)
+        )
+        for button in panel._top_buttons:
+            assert button.winfo_ismapped()
+            assert button.winfo_width() >= button.winfo_reqwidth()
+        # Every heading, "Severity" first, fits its column at this font size.
+        heading = tkfont.nametofont("TkHeadingFont", root=window)
+        for col, text in (("severity", "Severity"), ("rule", "Rule"), ("where", "Where")):
+            assert int(panel.tree.column(col, "width")) >= heading.measure(text) + 8
+        # Rows as tall as the font (set_zoom sets it in the companion; Thonny sets its own).
+        rowheight = int(ttk.Style(window).lookup("Treeview", "rowheight") or 0)
+        assert rowheight >= tkfont.nametofont("TkDefaultFont", root=window).metrics("linespace")
+        kind = "compact" if compact else "wide"
+        grab_window(window, f"wiring-layout-{kind}-{size}-{zoom}")
+    finally:
+        panel.close()
+        window.destroy()
+
+
+def test_colours_follow_the_theme_and_stay_readable(root, panel, tmp_path):
+    """A dark theme (as Thonny's "Clean Dark"): the table's red and orange are made readable on
+    its dark field, the list takes the field colours, the form's error the theme's red."""
+    open_diagram(root, panel, tmp_path)
+    style = ttk.Style(root)
+    style.theme_use("alt")
+    for name in ("TFrame", "TLabel", "Treeview", "TEntry"):
+        style.configure(name, background="#2b2b2b", foreground="#e0e0e0")
+    style.configure("Treeview", fieldbackground="#202020")
+    style.configure("TEntry", fieldbackground="#202020")
+
+    def readable() -> bool:
+        return all(
+            look.contrast_ratio(root, panel.tree.tag_configure(tag, "foreground"), "#202020") >= 4.5
+            for tag in ("error", "warning")
+        )
+
+    assert pump(root, readable, 3), [
+        panel.tree.tag_configure(t, "foreground") for t in ("error", "warning")
+    ]
+    pal = look.palette(root)
+    assert pal.dark
+    assert str(panel.conn_list.cget("background")) == pal.field
+    assert str(panel.form_error_label.cget("foreground")) == pal.error
+    assert look.contrast_ratio(root, str(panel.details.cget("foreground")), pal.background) >= 4.5
+
+
+def test_the_part_list_drops_down_wide_enough_for_the_names(root, panel):
+    combo = panel.part_type_combo
+    assert pump(root, lambda: combo.winfo_ismapped(), 2)
+    font = tkfont.nametofont("TkTextFont", root=root)
+    longest = max(font.measure(v) for v in combo.cget("values"))
+    assert combo.winfo_width() < longest  # the box itself is narrower than the names
+    root.tk.call("ttk::combobox::Post", str(combo))  # as a click on the arrow does
+    try:
+        popdown = root.tk.eval(f"ttk::combobox::PopdownWindow {combo}")  # Tk's own widget
+
+        def popdown_width() -> int:
+            if not int(root.tk.call("winfo", "ismapped", popdown)):
+                return 0
+            return int(root.tk.call("winfo", "width", popdown))
+
+        room = root.winfo_screenwidth() - combo.winfo_rootx()
+        assert pump(root, lambda: popdown_width() >= min(longest, room), 2), popdown_width()
+    finally:
+        root.tk.call("ttk::combobox::Unpost", str(combo))
+
+
+def test_zooming_in_moves_the_buttons_under_the_board_box_uncut(tmp_path):
+    window = _layout_root("1024x768", 1.0)
+    panel = WiringPanel(window)
+    panel.pack(fill="both", expand=True)
+    try:
+        open_diagram(window, panel, tmp_path)
+        row = panel.button_row
+        assert pump(window, lambda: row.grid_info().get("row") == 0, 5)  # beside the box
+        look.set_zoom(window, 1.5)  # View → Zoom in, twice and more
+        assert pump(window, lambda: row.grid_info().get("row") == 1, 5)  # a row of its own
+        assert pump(window, lambda: not layout_check.check(window), 5), "; ".join(
+            str(p) for p in layout_check.check(window)
+        )
+        look.set_zoom(window, 1.0)
+        assert pump(window, lambda: row.grid_info().get("row") == 0, 5)
+    finally:
+        panel.close()
+        window.destroy()

@@ -13,7 +13,11 @@ Schema of ``parts.json``: one object per diagram.json part type ("_comment" is s
                              signal level follows whatever the part is powered from
     pins               obj   Wokwi pin name -> {"role": one of PIN_ROLES, "note"?,
                              "output_voltage"?: V the pin drives high, "bus"?: a multi-drop
-                             bus such as "1-wire" that several parts may share on one GPIO}
+                             bus such as "1-wire" that several parts may share on one GPIO,
+                             "label"?: the words a person reads for the pin ("data" for the
+                             DHT's pin that Wokwi calls "SDA", which suggests I2C), with
+                             "label_source": where those words come from and why}
+                             The Wokwi name stays the key: diagram.json is written with it.
     pins_source        str   where the pin names come from (Wokwi docs / board.json)
     pull_up            obj   optional, pin -> {"needed": bool, "ohms"?, "note", "source"}
     i2c                obj   optional, {"default_address": int, "alternate_addresses": [int],
@@ -84,6 +88,27 @@ class Part:
     logic_level: float | str
     pins: Mapping[str, Mapping[str, Any]]
     raw: Mapping[str, Any] = field(compare=False, hash=False, repr=False)
+
+    @property
+    def alias_of(self) -> str | None:
+        """The part type this one repeats (iotkit-dht11 is wokwi-dht11), or None."""
+        value = self.raw.get("alias_of")
+        return str(value) if value else None
+
+    def pin_label(self, pin: str) -> str:
+        """What a person reads for a pin: its label ("data" for a DHT's "SDA"), else its
+        Wokwi name. Only for showing; diagram.json keeps the Wokwi name."""
+        entry = self.pins.get(pin) or {}
+        return str(entry.get("label") or pin)
+
+    def pin_named(self, text: str) -> str | None:
+        """The Wokwi pin name for what a person typed or picked: a label ("data") or the Wokwi
+        name itself ("SDA"), case and spaces aside; None when the part has no such pin."""
+        wanted = " ".join(text.split()).casefold()
+        for name in self.pins:
+            if wanted in (name.casefold(), self.pin_label(name).casefold()):
+                return name
+        return None
 
     def pin_role(self, pin: str) -> str | None:
         """The role of a pin by its Wokwi name, or None when the part has no such pin."""
@@ -189,6 +214,27 @@ def _fact_problems(where: str, value: Any) -> list[str]:
     return [] if value.get("source") else [f"{where} has no source"]
 
 
+def _label_problems(part_type: str, pins: Mapping[str, Any]) -> list[str]:
+    """Pin labels must be words with a source, and must name one pin only: `Part.pin_named`
+    turns a label back into the Wokwi name, so no label may be another pin's label or name."""
+    problems: list[str] = []
+    seen: dict[str, str] = {str(name).casefold(): str(name) for name in pins}
+    for name, entry in pins.items():
+        if not isinstance(entry, Mapping) or "label" not in entry:
+            continue
+        label = entry.get("label")
+        if not isinstance(label, str) or not label.strip():
+            problems.append(f"{part_type}: pin {name!r} has an empty label")
+            continue
+        if not entry.get("label_source"):
+            problems.append(f"{part_type}: pin {name!r} has a label but no label_source")
+        key = " ".join(label.split()).casefold()
+        if seen.get(key, name) != name:
+            problems.append(f"{part_type}: the label {label!r} of pin {name!r} names another pin")
+        seen[key] = str(name)
+    return problems
+
+
 def validate_part_data(part_type: str, data: Any) -> list[str]:
     """Problems with one parts.json entry, as sentences; empty when it is good."""
     if not isinstance(data, Mapping):
@@ -203,6 +249,7 @@ def validate_part_data(part_type: str, data: Any) -> list[str]:
     for name, entry in pins.items():
         if not isinstance(entry, Mapping) or entry.get("role") not in PIN_ROLES:
             problems.append(f"{part_type}: pin {name!r} needs a role, one of {sorted(PIN_ROLES)}")
+    problems += _label_problems(part_type, pins)
     if not data.get("pins_source"):
         problems.append(f'{part_type}: "pins_source" is missing')
     if "supply" not in data:
@@ -286,4 +333,27 @@ def list_parts() -> list[Part]:
     return [p for _, p in sorted(_all_parts().items())]
 
 
-__all__ = ["PIN_ROLES", "Part", "list_parts", "load_part", "raw_parts_data", "validate_part_data"]
+def listed_parts() -> list[Part]:
+    """The parts a person picks from, by human name: an alias (iotkit-dht11, the same part as
+    wokwi-dht11) is left out, so no part is offered twice."""
+    return sorted(
+        (p for p in _all_parts().values() if not p.alias_of), key=lambda p: p.name.casefold()
+    )
+
+
+def part_text(part: Part) -> str:
+    """How a part is offered: its human name first, Wokwi's type id second, in brackets
+    ("DHT22 / AM2302 temperature and humidity sensor (wokwi-dht22)")."""
+    return f"{part.name} ({part.type})"
+
+
+__all__ = [
+    "PIN_ROLES",
+    "Part",
+    "list_parts",
+    "listed_parts",
+    "load_part",
+    "part_text",
+    "raw_parts_data",
+    "validate_part_data",
+]

@@ -200,6 +200,14 @@ class _Setup:
     def where(self, part_id: str, pin: str) -> str:
         return self.diagram.where(part_id, pin)
 
+    def pin_words(self, part_id: str, pin: str) -> str:
+        """A part's pin as a person reads it: "data pin (SDA)" for a DHT's SDA, whose Wokwi name
+        suggests I2C; just "VCC pin" when the label is the name."""
+        part = next((p for p in self.diagram.parts if p.id == part_id), None)
+        info = load_part(part.type) if part is not None else None
+        label = info.pin_label(pin) if info is not None else pin
+        return f"{pin} pin" if label == pin else f"{label} pin ({pin})"
+
     def parts(self) -> Iterator[tuple[str, str, PartInfo]]:
         """(part id, type, part data) of every known non-board part."""
         for part in self.diagram.parts:
@@ -486,7 +494,7 @@ def input_only(ctx: CheckContext) -> Iterator[Finding]:
                     "input-only",
                     _pin_label(bp),
                     s.where(part_id, pin),
-                    f"{part_id}'s {pin} pin is wired to {_bp_text(bp)}, which can only read: "
+                    f"{part_id}'s {s.pin_words(part_id, pin)} is wired to {_bp_text(bp)}, which can only read: "
                     f"{need}.",
                     s.move_fix(part_id, pin, avoid),
                 )
@@ -1008,7 +1016,7 @@ def missing_power(ctx: CheckContext) -> Iterator[Finding]:
             "missing-power",
             controls[0].label if controls else None,
             s.where(part_id, pin),
-            f"{part_id}'s {pin} pin is not wired to a supply pin, so the part gets no power."
+            f"{part_id}'s {s.pin_words(part_id, pin)} is not wired to a supply pin, so the part gets no power."
             + extra,
             f"Wire {part_id}:{pin} to {good[0] if good else 'a supply pin'}{instead}.",
         )
