@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 from gui_helpers import (
+    ThreadCheckingTk,
     distinct_colours,
     grab_window,
     pump,
@@ -28,9 +29,9 @@ from gui_helpers import (
     wait_posted,
 )
 from secret_helpers import WIFI_PASSWORD, assert_no_secret
-from test_flash_panel import ThreadCheckingTk
 from waiting import wait_until_tk
 
+from companion_app.device.pinchoice import gpio_of_text
 from companion_app.gui.app import CompanionApp
 from companion_app.gui.deploy_panel import DeployPanel, dashboard_url, short_note
 
@@ -141,6 +142,13 @@ def open_deploy(app: CompanionApp) -> DeployPanel:
     return panel
 
 
+def offered_pins(panel: DeployPanel, key: str) -> list[int]:
+    """The GPIO numbers a pin field's list offers ("GPIO14 (D14)" -> 14)."""
+    values = panel.field_widgets[key].cget("values")
+    assert all(v.startswith("GPIO") for v in values), values
+    return [gpio_of_text(v) for v in values]
+
+
 def selected_tab(app: CompanionApp) -> str:
     return app.notebook.tab(app.notebook.select(), "text")
 
@@ -228,7 +236,7 @@ def test_sensor_and_web_deploy_to_the_virtual_board_and_serve_the_dashboard(wind
     assert secret_entry.cget("show") == "•"
 
     # The DHT pin offers only pins a DHT works on, with GPIO14 (where it is wired) chosen.
-    dht_pins = [int(v.split()[0]) for v in panel.field_widgets["sensor_pin"].cget("values")]
+    dht_pins = offered_pins(panel, "sensor_pin")
     assert 14 in dht_pins and not {6, 7, 8, 9, 10, 11, 34, 35, 36, 39} & set(dht_pins)
     assert panel.values["sensor_pin"].get() == "14"
     assert panel.field_widgets["i2c_sda"].instate(["disabled"])  # no BME280 chosen
@@ -394,11 +402,11 @@ def test_pins_follow_the_diagram_the_wiring_tab_holds(window, tmp_path):
     assert "diagram.json" in panel.wiring_var.get()
     # The button is not in the diagram: the BOOT button is suggested, and 34-39 are not offered
     # until the button has a pull-up of its own.
-    button_pins = [int(v.split()[0]) for v in panel.field_widgets["button_pin"].cget("values")]
+    button_pins = offered_pins(panel, "button_pin")
     assert panel.values["button_pin"].get() == "0" and 34 not in button_pins
     panel.extra_widgets["button_pin"].invoke()  # "the button has its own pull-up resistor"
     assert panel.pull_up_var.get()
-    button_pins = [int(v.split()[0]) for v in panel.field_widgets["button_pin"].cget("values")]
+    button_pins = offered_pins(panel, "button_pin")
     assert 34 in button_pins
     with pytest.raises(ValueError):
         panel.set_pin("sensor_pin", 34)
@@ -433,3 +441,240 @@ def test_a_board_of_another_family_than_the_pins_are_for_is_pointed_out(window):
     assert "runs MicroPython for esp32, but the pins were chosen for the Raspberry Pi Pico" in (
         panel.log_content()
     )
+
+
+# --- issue 15: a projector's 1024x768 at zoom 1.5, and the form against the diagram -----------
+#: The DHT22's data wired to D34, which can only read: the checker says a DHT cannot work there.
+DHT_ON_D34 = {
+    "version": 1,
+    "parts": [
+        {"type": "wokwi-esp32-devkit-v1", "id": "esp", "attrs": {}},
+        {"type": "wokwi-dht22", "id": "dht1", "attrs": {}},
+    ],
+    "connections": [
+        ["dht1:VCC", "esp:3V3", "red", []],
+        ["dht1:GND", "esp:GND.1", "black", []],
+        ["dht1:SDA", "esp:D34", "green", []],
+    ],
+}
+
+
+@pytest.fixture
+def projector(tmp_path, monkeypatch):
+    """The Deploy panel alone in a 1024x768 window at zoom 1.5 (every named font 1.5 times)."""
+    require_display()
+    from companion_app.gui import look
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    root = tk.Tk()
+    root.geometry("1024x768+0+0")
+    look.set_zoom(root, 1.5)
+    panel = DeployPanel(root, None, config_dir=tmp_path / "config")
+    panel.pack(fill="both", expand=True)
+    assert pump(root, lambda: panel.winfo_ismapped() and panel.winfo_width() > 900, 10)
+    wait_posted(root)
+    yield root, panel
+    panel.close()
+    root.destroy()
+
+
+def in_view(scroller, widget) -> bool:
+    """Whether `widget`, inside a look.ScrolledFrame, is wholly in its visible part."""
+    scroller.update_idletasks()
+    top = scroller.canvas.winfo_rooty()
+    bottom = top + scroller.canvas.winfo_height()
+    return top <= widget.winfo_rooty() and widget.winfo_rooty() + widget.winfo_height() <= bottom
+
+
+def test_at_zoom_1_5_on_1024x768_nothing_is_cut_and_the_programs_list_scrolls_with_the_wheel(
+    projector, tmp_path
+):
+    from layout_check import check
+
+    root, panel = projector
+    assert check(root) == []
+    # Every button of the deploy row is whole ("Open dashboard" was "Oper"), wrapping if need be.
+    for button in (panel.dry_button, panel.deploy_button, panel.cancel_button):
+        assert button.winfo_width() >= button.winfo_reqwidth()
+    for button in (panel.dashboard_button, panel.plot_button):
+        assert button.winfo_ismapped() and button.winfo_width() >= button.winfo_reqwidth()
+    grab_window(root, "deploy-panel-1024x768-zoom1.5")
+
+    # The last programs are below the list's edge; the list scrolls, and the wheel scrolls it
+    # wherever the pointer is over it (X11 sends Button-5 for "down", Windows <MouseWheel>).
+    scroller = panel.programs_scroller
+    last = panel.summaries["button_led"]  # the list's very end
+    assert scroller.scrolls and not in_view(scroller, last)
+    assert scroller.canvas.yview()[0] == 0.0
+    panel.summaries["wifi"].event_generate("<Button-5>", x=5, y=5)
+    assert pump(root, lambda: scroller.canvas.yview()[0] > 0.0)
+    for _ in range(40):
+        if in_view(scroller, last):
+            break
+        panel.summaries["sensor"].event_generate("<Button-5>", x=5, y=5)
+        root.update()
+    assert in_view(scroller, last) and in_view(scroller, panel.template_checks["button_led"])
+    grab_window(root, "deploy-panel-programs-scrolled")
+    down = scroller.canvas.yview()[0]
+    panel.template_checks["logger"].event_generate("<MouseWheel>", delta=120, x=5, y=5)
+    assert pump(root, lambda: scroller.canvas.yview()[0] < down)
+    # Ticked from there, they are in the form.
+    panel.template_checks["button_led"].invoke()
+    assert "button_led" in panel.chosen() and "led_pin" in panel.field_widgets
+
+    # Everything ticked, with a diagram the form disagrees with: still nothing cut off.
+    path = tmp_path / "diagram.json"
+    path.write_text(json.dumps(DHT_ON_D34))
+    panel.use_diagram(path)
+    panel.choose(*panel.templates)
+    wait_posted(root)
+    assert panel.pin_notes["sensor_pin"].text
+    assert check(root) == []
+    grab_window(root, "deploy-panel-1024x768-zoom1.5-all-programs")
+
+
+def test_colours_follow_the_theme_and_descriptions_are_readable_on_a_dark_one(projector):
+    from companion_app.gui import look
+
+    root, panel = projector
+    style = tk.ttk.Style(root)
+    style.configure(".", background="#2b2b2b", foreground="#e0e0e0", fieldbackground="#1e1e1e")
+    style.configure("TFrame", background="#2b2b2b")
+    style.configure("TLabel", background="#2b2b2b", foreground="#e0e0e0")
+    panel.event_generate("<<ThemeChanged>>")
+    wait_posted(root)
+    pal = look.palette(panel)
+    assert pal.dark
+    for summary in panel.summaries.values():
+        colour = str(summary.cget("foreground"))
+        assert colour == pal.muted
+        assert look.contrast_ratio(root, colour, pal.background) >= 4.5
+    # The log is no white block, and its coloured lines are readable on it.
+    assert panel.log_text.cget("background") == pal.field
+    for tag in ("error", "ok", "warn", "board", "next"):
+        colour = str(panel.log_text.tag_cget(tag, "foreground"))
+        assert look.contrast_ratio(root, colour, pal.field) >= 4.5, tag
+    # The tooltip of a shortened hint takes the theme's field colours, not "#ffffe0".
+    panel.choose("sensor")
+    wait_posted(root)
+    label = panel.hint_labels["sensor_pin"]
+    tip = panel.tooltips["sensor_pin"]
+    assert tip.widget is label
+    panel.hint_full["sensor_pin"] = "a note long enough to need its tooltip"
+    tip.show()
+    shown = tip.tip.winfo_children()[0]
+    assert str(shown.cget("background")) == pal.field
+    assert look.contrast_ratio(root, str(shown.cget("foreground")), pal.field) >= 4.5
+    tip.hide()
+
+
+def test_each_pin_field_names_the_gpio_and_the_board_pin_of_every_choice(projector, tmp_path):
+    root, panel = projector
+    panel.choose("sensor", "button_led")
+    values = panel.field_widgets["sensor_pin"].cget("values")
+    assert "GPIO14 (D14)" in values and "GPIO36 (VP)" not in values
+    assert panel.field_widgets["sensor_pin"].get() == "GPIO14 (D14)"
+    assert panel.field_widgets["led_pin"].get().startswith("GPIO2 (D2)")  # ⚠: a strapping pin
+    # The BOOT button has no header pin: just its GPIO.
+    assert panel.field_widgets["button_pin"].get().startswith("GPIO0")
+
+    # With the DHT's data on D34 the form keeps GPIO14 and says so, with the diagram's pin,
+    # why it may not work, and a button that takes it anyway.
+    path = tmp_path / "diagram.json"
+    path.write_text(json.dumps(DHT_ON_D34))
+    panel.use_diagram(path)
+    wait_posted(root)
+    assert panel.values["sensor_pin"].get() == "14"
+    note = panel.pin_notes["sensor_pin"]
+    assert note.text.startswith("⚠ Deploy will use GPIO14 (D14); the diagram wires the DHT data")
+    assert "to GPIO34 (D34), which may not work:" in note.text and "can only read" in note.text
+    assert note.button.winfo_ismapped() and note.button.cget("text") == "Use D34 from the diagram"
+    # The list offers the diagram's pin too, marked.
+    assert "GPIO34 (D34)  ⚠" in panel.field_widgets["sensor_pin"].cget("values")
+    grab_window(root, "deploy-panel-pin-disagrees")
+    note.button.invoke()
+    assert panel.values["sensor_pin"].get() == "34"
+    assert panel.collect()["sensor_pin"] == 34
+    assert panel.pin_disagreements() == []
+    assert panel.pin_notes["sensor_pin"].text.startswith(
+        "⚠ Deploy will use GPIO34 (D34), the diagram's pin, but it may not work:"
+    )
+    assert not panel.pin_notes["sensor_pin"].button.winfo_ismapped()
+    # Another pin picked by hand goes back to asking.
+    panel.set_pin("sensor_pin", 27)
+    assert [key for key, *_ in panel.pin_disagreements()] == ["sensor_pin"]
+
+
+def test_deploy_asks_when_the_form_and_the_diagram_disagree_and_writes_nothing_before(window):
+    app, flash, tmp_path = window
+    panel = open_deploy(app)
+    path = tmp_path / "diagram.json"
+    path.write_text(json.dumps(DHT_ON_D34))
+    panel.use_diagram(path)
+    panel.choose("sensor")
+    assert panel.values["sensor_pin"].get() == "14"
+    before = sorted(p.name for p in flash.iterdir())
+
+    # Deploy: a question, nothing sent; the buttons wait for the answer.
+    panel.deploy_button.invoke()
+    question = panel.pin_question
+    assert question is not None and panel.running is None
+    text = question.label.cget("text")
+    assert "the form says GPIO14 (D14), the diagram says GPIO34 (D34)" in text
+    assert "may not work" in text
+    assert {k: b.cget("text") for k, b in question.buttons.items()} == {
+        "form": "Deploy with GPIO14",
+        "diagram": "Use the diagram's pin (GPIO34)",
+        "cancel": "Cancel",
+    }
+    assert panel.deploy_button.instate(["disabled"]) and panel.dry_button.instate(["disabled"])
+    grab_window(question.window, "deploy-pin-question", also_docs=True)
+    wait_posted(app.root)
+    assert sorted(p.name for p in flash.iterdir()) == before
+
+    # Escape is Cancel: nothing written, the form as it was.
+    question.buttons["form"].event_generate("<KeyPress-Escape>")
+    assert pump(app.root, lambda: panel.pin_question is None)
+    assert not question.window.winfo_exists()
+    assert "nothing was sent" in panel.status_var.get()
+    wait_posted(app.root)
+    assert sorted(p.name for p in flash.iterdir()) == before
+    assert panel.deploy_button.instate(["!disabled"])
+
+    # "Deploy with GPIO14": the form's pin is what the board gets.
+    panel.deploy_button.invoke()
+    panel.pin_question.buttons["form"].invoke()
+    assert panel.running == "deploy"
+    wait_idle(panel)
+    assert json.loads((flash / "config.json").read_text())["sensor_pin"] == 14
+
+    # After a deploy with the sensor, the next step: watch the readings in the Plot.
+    assert "Next: watch the readings" in panel.log_content()
+    assert panel.plot_button.cget("style") == "Next.TButton"
+    assert panel.focus_lastfor() == panel.plot_button
+
+    # "Use the diagram's pin": the form takes GPIO34 and the board gets it.
+    panel.deploy_button.invoke()
+    panel.pin_question.buttons["diagram"].invoke()
+    assert panel.values["sensor_pin"].get() == "34"
+    wait_idle(panel)
+    assert json.loads((flash / "config.json").read_text())["sensor_pin"] == 34
+    # Now they agree: Deploy asks nothing.
+    panel.deploy_button.invoke()
+    assert panel.pin_question is None and panel.running == "deploy"
+    wait_idle(panel)
+
+
+def test_a_dry_run_does_not_ask_but_says_what_deploy_will_ask_about(window):
+    app, _flash, tmp_path = window
+    panel = open_deploy(app)
+    path = tmp_path / "diagram.json"
+    path.write_text(json.dumps(DHT_ON_D34))
+    panel.use_diagram(path)
+    panel.choose("sensor")
+    panel.dry_button.invoke()
+    assert panel.pin_question is None
+    wait_idle(panel)
+    log_text = panel.log_content()
+    assert "DHT data pin: the form says GPIO14 (D14), the diagram says GPIO34 (D34)." in log_text
+    assert "Next:" not in log_text  # a dry run is not a success to go on from

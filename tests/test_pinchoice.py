@@ -43,7 +43,7 @@ def test_strapping_pins_are_offered_with_a_warning_but_never_suggested():
     assert choices.suggested != 12  # the config said 12, but a free pin is better
     assert choices.suggested not in load_board(ESP32).strapping_pins()
     assert "⚠" in choices.label(12, ESP32)
-    assert choices.label(14, ESP32) == "14 (D14)"
+    assert choices.label(14, ESP32) == "GPIO14 (D14)"
 
 
 def test_button_without_external_pull_up_cannot_use_esp32_input_only_pins():
@@ -149,7 +149,7 @@ def test_pico_offers_only_its_gp_pins_and_its_led_on_gp25():
         assert choices.suggested in choices.valid
     led = pin_choices("pico", "led_pin", {})
     assert led.suggested == 25
-    assert pin_choices("pico", "sensor_pin", DHT_CONFIG).label(15, "pico") == "15 (GP15)"
+    assert pin_choices("pico", "sensor_pin", DHT_CONFIG).label(15, "pico") == "GPIO15 (GP15)"
 
 
 def test_pico_w_never_offers_the_wireless_chip_pins():
@@ -175,3 +175,31 @@ def test_pins_of_other_fields_are_noted_and_not_suggested():
 def test_a_key_that_is_not_a_pin_field_is_refused():
     with pytest.raises(ValueError, match="not a pin field"):
         pin_choices(ESP32, "interval_s", {})
+
+
+def test_a_gpio_is_named_by_its_number_and_the_pin_printed_on_the_board():
+    from companion_app.device.pinchoice import gpio_of_text, gpio_text, pin_name
+
+    assert gpio_text(14, ESP32) == "GPIO14 (D14)"
+    assert gpio_text(36, ESP32) == "GPIO36 (VP)"
+    assert gpio_text(0, ESP32) == "GPIO0"  # the BOOT button: no header pin of its own
+    assert gpio_text(15, "pico") == "GPIO15 (GP15)"
+    assert gpio_text(4, "nodemcu") == "GPIO4 (D2)"  # where D-names and GPIOs differ most
+    assert pin_name(34, ESP32) == "D34" and pin_name(0, ESP32) == "GPIO0"
+    for text, gpio in (("GPIO14 (D14)  ⚠", 14), ("14", 14), (" GPIO0", 0), ("D14", None)):
+        assert gpio_of_text(text) == gpio, text
+
+
+def test_the_diagrams_pin_is_offered_marked_even_when_it_will_not_work_and_others_disagree():
+    d34 = esp32_diagram(["dht1:SDA", "esp:D34"], ["dht1:VCC", "esp:3V3"], parts=[DHT])
+    choices = pin_choices(ESP32, "sensor_pin", DHT_CONFIG, d34)
+    assert choices.wired == 34 and 34 not in choices.valid and "only read" in choices.problem
+    assert choices.unusable() == {34}
+    assert 34 in choices.offered() and set(choices.valid) < set(choices.offered())
+    assert choices.label(34, ESP32) == "GPIO34 (D34)  ⚠"
+    assert choices.disagrees(choices.suggested) and not choices.disagrees(34)
+    d27 = esp32_diagram(["dht1:SDA", "esp:D27"], ["dht1:VCC", "esp:3V3"], parts=[DHT])
+    wired = pin_choices(ESP32, "sensor_pin", DHT_CONFIG, d27)
+    assert wired.unusable() == frozenset() and wired.offered() == wired.valid
+    assert wired.disagrees(26) and not wired.disagrees(27) and not wired.disagrees(None)
+    assert not pin_choices(ESP32, "sensor_pin", DHT_CONFIG).disagrees(26)  # no diagram

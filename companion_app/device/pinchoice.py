@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -111,15 +112,56 @@ class PinChoices:
     warned: frozenset[int] = frozenset()  # GPIOs whose note is a warning, not just a hint
 
     def label(self, gpio: int, board: Board | str | None = None) -> str:
-        """How a combobox shows a GPIO: "14 (D14)", with a warning mark when it has a note."""
-        name = ""
-        if board is not None:
-            b = load_board(board) if isinstance(board, str) else board
-            pins = b.pins_for_gpio(gpio, include_internal=True)
-            if pins and pins[0].name != str(gpio):
-                name = f" ({pins[0].name})"
-        mark = "  ⚠" if gpio in self.warned else ""
-        return f"{gpio}{name}{mark}"
+        """How a combobox shows a GPIO: "GPIO14 (D14)", the number the program uses and the pin
+        printed on the board, with a warning mark when it has a note."""
+        mark = "  ⚠" if gpio in self.warned or gpio in self.unusable() else ""
+        return gpio_text(gpio, board) + mark
+
+    def unusable(self) -> frozenset[int]:
+        """The diagram's GPIO when the checker says it will not work (empty otherwise): the form
+        still offers it, marked, so a person who knows better can keep the wiring."""
+        if self.wired is not None and self.wired not in self.valid:
+            return frozenset({self.wired})
+        return frozenset()
+
+    def offered(self) -> list[int]:
+        """What the form's list holds: the valid GPIOs and the diagram's, ascending."""
+        return sorted(set(self.valid) | self.unusable())
+
+    def disagrees(self, gpio: int | None) -> bool:
+        """True when the form's `gpio` is not the one the diagram wires the part to: Deploy
+        then asks which one to use rather than contradict the wiring without a word."""
+        return self.wired is not None and gpio is not None and gpio != self.wired
+
+
+def _board_of(board: Board | str | None) -> Board | None:
+    return load_board(board) if isinstance(board, str) else board
+
+
+def pin_name(gpio: int, board: Board | str | None = None) -> str:
+    """The name printed next to `gpio` on the board ("D34", "GP15", "VP"), else "GPIO34"."""
+    b = _board_of(board)
+    pins = b.pins_for_gpio(gpio, include_internal=True) if b is not None else []
+    if pins and pins[0].name != str(gpio):
+        return pins[0].name
+    return f"GPIO{gpio}"
+
+
+def gpio_text(gpio: int, board: Board | str | None = None) -> str:
+    """A GPIO as the Deploy form says it: "GPIO14 (D14)" — the number the program uses first,
+    then the name printed on the board, since a beginner wires by the one and configures by
+    the other (just "GPIO0" where no header pin has a name of its own)."""
+    name = pin_name(gpio, board)
+    return f"GPIO{gpio}" if name == f"GPIO{gpio}" else f"GPIO{gpio} ({name})"
+
+
+_GPIO_TEXT = re.compile(r"\s*(?:GPIO)?(\d+)\b")
+
+
+def gpio_of_text(text: str) -> int | None:
+    """The GPIO number in a form value: "GPIO14 (D14)  ⚠" or "14" -> 14; None if there is none."""
+    match = _GPIO_TEXT.match(text or "")
+    return int(match.group(1)) if match else None
 
 
 # -- judging one GPIO with the wiring rules --------------------------------------------------
@@ -424,6 +466,9 @@ __all__ = [
     "PinChoices",
     "diagram_for",
     "field_spec",
+    "gpio_of_text",
+    "gpio_text",
     "is_pin_field",
     "pin_choices",
+    "pin_name",
 ]

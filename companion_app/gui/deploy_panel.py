@@ -34,6 +34,7 @@ import threading
 import tkinter as tk
 import urllib.parse
 import webbrowser
+from dataclasses import dataclass
 from pathlib import Path
 from tkinter import filedialog
 from tkinter import font as tkfont
@@ -44,8 +45,17 @@ from typing import Any, Callable
 from companion_app import secrets
 from companion_app.boards import DEFAULT_BOARD, list_boards, load_board
 from companion_app.device import settings as saved_settings
-from companion_app.device.pinchoice import PIN_FIELDS, PinChoices, field_spec, pin_choices
+from companion_app.device.pinchoice import (
+    PIN_FIELDS,
+    PinChoices,
+    field_spec,
+    gpio_of_text,
+    gpio_text,
+    pin_choices,
+    pin_name,
+)
 from companion_app.errors import IotkitError
+from companion_app.gui import look
 from companion_app.gui.boardpick import board_combobox, board_id_of, board_label
 from companion_app.gui.jobs import JobRunner, describe_error
 
@@ -55,10 +65,17 @@ MAX_LOG_LINES = 2000
 SENSORS = ("dht22", "dht11", "bme280", "none")
 MASK = "•"
 SECRET_SHOWN = secrets.MASK  # what a secret becomes if some text would otherwise carry it
-ERROR_COLOUR = "#b00000"
-OK_COLOUR = "#006400"
-WARN_COLOUR = "#a04800"
-HINT_COLOUR = "#555555"
+# Text colours by role: the palette of the theme in use gives each one (companion_app/gui/look.py).
+ERROR_COLOUR = "error"
+OK_COLOUR = "ok"
+WARN_COLOUR = "warning"
+HINT_COLOUR = "muted"
+#: The deploy part (buttons, status, log) may take this share of the right side's height: at
+#: large fonts its buttons wrap onto more lines, and the settings above it scroll anyway.
+BOTTOM_MAX_SHARE = 0.7
+BOARD_COMBO_CHARS = 34  # the board list's width when there is room
+SASH_SLACK = 2  # pixels a sash may drift before it is put back
+HINT_MIN_CHARS = 16  # a hint narrower than this many digits goes under its field instead
 BAR_COLOURS = {"Deploy": "#3b78c9", "DeployDone": "#2e8b3c", "DeployFailed": "#c0392b"}
 #: Keys the engine fills itself: never a form field.
 HIDDEN_KEYS = frozenset({"parts"})
@@ -167,22 +184,120 @@ class _Tooltip:
         x = self.widget.winfo_rootx()
         y = self.widget.winfo_rooty() + self.widget.winfo_height() + 2
         self.tip.wm_geometry(f"+{x}+{y}")
+        pal = look.palette(self.widget)
+        self.tip.configure(background=pal.foreground)  # a thin frame in the text colour
         tk.Label(
             self.tip,
             text=text,
-            background="#ffffe0",
-            relief="solid",
-            borderwidth=1,
+            background=pal.field,
+            foreground=pal.field_text,
+            relief="flat",
+            borderwidth=0,
             wraplength=360,
             justify="left",
             padx=4,
             pady=2,
-        ).pack()
+        ).pack(padx=1, pady=1)
 
     def hide(self) -> None:
         if self.tip is not None:
             self.tip.destroy()
             self.tip = None
+
+
+@dataclass(frozen=True)
+class PinQuestion:
+    """What Deploy asks when the form and the diagram disagree: a title, the sentences, the
+    three answers' button texts by key ("form", "diagram", "cancel"), and the one to focus."""
+
+    title: str
+    text: str
+    answers: dict[str, str]
+    default: str
+
+
+class PinDialog:
+    """The pin question as a small dialog over the window. It does not block: the answer comes
+    through `on_answer`, exactly once (Escape and closing the window answer "cancel"), so the Tk
+    loop runs on and a test presses its buttons like a person."""
+
+    def __init__(
+        self, parent: tk.Misc, question: PinQuestion, on_answer: Callable[[str], None]
+    ) -> None:
+        self.question = question
+        self._on_answer: Callable[[str], None] | None = on_answer
+        top = self.window = tk.Toplevel(parent)
+        top.withdraw()
+        top.title(question.title)
+        top.transient(parent.winfo_toplevel())
+        frame = ttk.Frame(top, padding=12)  # the theme's background, also in a dark theme
+        frame.pack(fill="both", expand=True)
+        width = tkfont.nametofont("TkDefaultFont").measure("0") * 60
+        self.label = ttk.Label(frame, text=question.text, justify="left", wraplength=width)
+        self.label.pack(side="top", fill="x")
+        row = ttk.Frame(frame)
+        row.pack(side="top", fill="x", pady=(12, 0))
+        self.buttons: dict[str, ttk.Button] = {}
+        for key in ("form", "diagram", "cancel"):
+            button = ttk.Button(
+                row, text=question.answers[key], command=lambda k=key: self.answer(k)
+            )
+            button.pack(side="left", padx=(0, 6))
+            button.bind("<Return>", lambda e, k=key: self.answer(k))
+            self.buttons[key] = button
+        top.bind("<Escape>", lambda e: self.answer("cancel"))
+        top.protocol("WM_DELETE_WINDOW", lambda: self.answer("cancel"))
+        top.update_idletasks()
+        owner = parent.winfo_toplevel()
+        x = owner.winfo_rootx() + max(0, (owner.winfo_width() - top.winfo_reqwidth()) // 2)
+        y = owner.winfo_rooty() + max(0, (owner.winfo_height() - top.winfo_reqheight()) // 3)
+        top.geometry(f"+{x}+{y}")
+        top.deiconify()
+        self.lift_to_front()
+        try:
+            top.grab_set()  # the window waits for the answer
+        except tk.TclError:  # another grab, or not viewable yet: the dialog still works
+            log.debug("no grab for the pin question", exc_info=True)
+
+    def lift_to_front(self) -> None:
+        if self.window.winfo_exists():
+            self.window.lift()
+            self.buttons[self.question.default].focus_set()
+
+    def answer(self, key: str) -> None:
+        """Close the dialog and report `key` ("form", "diagram" or "cancel"), once."""
+        callback, self._on_answer = self._on_answer, None
+        try:
+            self.window.grab_release()
+            self.window.destroy()
+        except tk.TclError:
+            pass
+        if callback is not None:
+            callback(key)
+
+
+class _PinNote:
+    """The note row under one pin field: a wrapping sentence and, when it applies, a button that
+    takes the diagram's pin. Gridded only while it has something to say."""
+
+    def __init__(self, frame: ttk.Frame, label: ttk.Label, button: ttk.Button, row: int) -> None:
+        self.frame, self.label, self.button, self.row = frame, label, button, row
+
+    def show(self, text: str, colour: str, offer: str) -> None:
+        self.label.configure(text=text, foreground=colour)
+        if offer:
+            self.button.configure(text=offer)
+            self.button.pack(side="top", anchor="w", pady=(1, 2))
+        else:
+            self.button.pack_forget()
+        if text:
+            self.frame.grid(row=self.row, column=0, columnspan=4, sticky="ew", pady=(0, 4))
+        else:
+            self.frame.grid_remove()
+
+    @property
+    def text(self) -> str:
+        return str(self.label.cget("text")) if self.frame.winfo_manager() else ""
 
 
 class DeployPanel(ttk.Frame):
@@ -209,6 +324,7 @@ class DeployPanel(ttk.Frame):
         self.running: str | None = None  # "dry run" | "deploy" while the worker has the link
         self.last_result: Any = None
         self.last_plan_text = ""
+        self.next_step = ""  # what the log suggests after a deploy, e.g. "Next: watch the readings"
         self.dashboard: str | None = None
         self._deployed_web = False
         self._deployed_config: dict[str, Any] = {}
@@ -218,6 +334,11 @@ class DeployPanel(ttk.Frame):
         self._diagram_file: Any = None  # a diagram.json opened here, over the Wiring tab's
         self._last_diagram: Any = None  # the diagram the pins were last taken from
         self._sashes_placed = False
+        self._resize_pending = False
+        # The programs column's share of the width: set when the sashes are first placed and
+        # when a person drags the sash; whatever else moves it (a font change while the view is
+        # hidden, a pane's new requested size) is undone.
+        self._programs_share: float | None = None
         self.secret_entry: ttk.Entry | None = None
         self.extra_widgets: dict[str, tk.Widget] = {}  # "show" and "has its own pull-up"
         self.templates: list[str] = list(self.engine.template_names())
@@ -230,9 +351,19 @@ class DeployPanel(ttk.Frame):
         self.hint_vars: dict[str, tk.StringVar] = {}
         self.hint_full: dict[str, str] = {}  # the whole note; the form shows its short form
         self.hint_labels: dict[str, ttk.Label] = {}
+        self.tooltips: dict[str, _Tooltip] = {}  # the whole note of a shortened hint
+        self._hint_rows: dict[str, int] = {}
+        # Under a pin field, when the form and the diagram disagree: which pin will be used, and
+        # a button that takes the diagram's.
+        self.pin_notes: dict[str, _PinNote] = {}
         self.pin_choices: dict[str, PinChoices] = {}
         self._pin_source: dict[str, str] = {}  # field -> "auto" | "user" | "saved"
         self.pull_up_var = tk.BooleanVar(value=False)
+        # How Deploy asks when the form and the diagram disagree: (question, on_answer) -> the
+        # open question, which calls on_answer("form" | "diagram" | "cancel") once. A dialog
+        # here; a host or a test may put its own (non-blocking) asker in its place.
+        self.ask_pins: Callable[[PinQuestion, Callable[[str], None]], Any] = self._ask_pins_dialog
+        self.pin_question: Any = None
         self.show_secret_var = tk.BooleanVar(value=False)
         self.boards = list_boards()
         self.board = load_board(self._initial_board())
@@ -245,29 +376,33 @@ class DeployPanel(ttk.Frame):
 
     # --- layout -----------------------------------------------------------------------------
     def _build(self) -> None:
-        bar = ttk.Frame(self, padding=(6, 4))
-        bar.pack(side="top", fill="x")
-        ttk.Label(bar, text="Board type:").pack(side="left")
+        # Each row that could run out of width wraps instead (a projector at 1024x768 with
+        # large fonts cut "Open dashboard" to "Oper"), and what is taller than its place
+        # scrolls, with the mouse wheel too (companion_app/gui/look.py).
+        bar = look.WrapRow(self, gap=4)  # (a WrapRow's own padding would not be counted)
+        bar.pack(side="top", fill="x", padx=6, pady=4)
+        board_box = ttk.Frame(bar)
+        ttk.Label(board_box, text="Board type:").pack(side="left")
         self.board_var, self.board_combo = board_combobox(
-            bar, self.boards, self.board, self._on_board_picked
+            board_box, self.boards, self.board, self._on_board_picked
         )
-        self.board_combo.pack(side="left", padx=(4, 8))
-        ttk.Button(bar, text="Use diagram.json…", command=self._on_open_diagram).pack(side="left")
+        self.board_combo.pack(side="left", padx=(4, 4))
+        bar.add(board_box)
+        self._board_label_box, self._top_row = board_box, bar
+        bar.bind("<Configure>", self._fit_board_combo, add="+")
+        bar.add(ttk.Button(bar, text="Use diagram.json…", command=self._on_open_diagram))
+        # "Pins: as wired in diagram.json (…)": a line of its own, wrapped at the panel's width.
         self.wiring_var = tk.StringVar(value="")
-        if self._compact:  # "Pins: as wired in diagram.json (…)" gets a line of its own
-            bar = ttk.Frame(self, padding=(6, 0, 6, 2))
-            bar.pack(side="top", fill="x")
-        ttk.Label(bar, textvariable=self.wiring_var, foreground=HINT_COLOUR).pack(
-            side="left", padx=(0 if self._compact else 8, 0)
-        )
+        self.wiring_label = look.WrapLabel(self, textvariable=self.wiring_var, padding=(6, 0, 6, 2))
+        self.wiring_label.pack(side="top", fill="x")
 
         # Programs on the left, full height (their summaries need the room); settings and the
         # deploy log share the right side.
         body = ttk.PanedWindow(self, orient="horizontal")
         body.pack(side="top", fill="both", expand=True, padx=6, pady=(0, 4))
-        programs = ttk.LabelFrame(body, text="1. Programs", padding=(6, 2))
+        programs_box = ttk.LabelFrame(body, text="1. Programs", padding=(4, 2))
         right = ttk.PanedWindow(body, orient="vertical")
-        body.add(programs, weight=2)
+        body.add(programs_box, weight=2)
         body.add(right, weight=3)
         settings = ttk.LabelFrame(right, text="2. Settings", padding=(6, 2))
         bottom = ttk.Frame(right)
@@ -275,14 +410,20 @@ class DeployPanel(ttk.Frame):
         right.add(bottom, weight=2)
         self._panes = (body, right)
         self.after_idle(self._place_sashes)
-        style = ttk.Style(self)
-        base = tkfont.nametofont("TkDefaultFont").actual()
-        self._small_font = tkfont.Font(
-            self, family=base["family"], size=max(8, abs(int(base["size"])) - 1)
-        )
-        style.configure(
-            "Template.TCheckbutton", font=(base["family"], abs(int(base["size"])), "bold")
-        )
+        body.bind("<Configure>", self._on_body_resized, add="+")
+        programs_box.bind("<Configure>", self._on_body_resized, add="+")
+        body.bind("<ButtonRelease-1>", self._on_sash_dragged, add="+")
+        self._bottom = bottom
+        self._small_font = tkfont.Font(self)
+        self._bold_font = tkfont.Font(self)
+        self._fit_fonts()
+
+        # The list of programs scrolls (bar and wheel): at large fonts not all seven fit.
+        self.programs_scroller = look.ScrolledFrame(programs_box)
+        self.programs_scroller.pack(fill="both", expand=True)
+        programs = self.programs_scroller.inner
+        self.programs_scroller.canvas.bind("<Configure>", self._wrap_program_names, add="+")
+        self.summaries: dict[str, ttk.Label] = {}
         for row, name in enumerate(self.templates):
             var = tk.BooleanVar(value=False)
             check = ttk.Checkbutton(
@@ -293,94 +434,188 @@ class DeployPanel(ttk.Frame):
                 command=lambda n=name: self._on_template(n),
             )
             check.grid(row=2 * row, column=0, sticky="w", pady=(3, 0))
-            summary = ttk.Label(
-                programs,
-                text=self.infos[name].get("summary", ""),
-                foreground=HINT_COLOUR,
-                font=self._small_font,
-                justify="left",
-                wraplength=330,
+            summary = look.WrapLabel(
+                programs, text=self.infos[name].get("summary", ""), font=self._small_font
             )
             summary.grid(row=2 * row + 1, column=0, sticky="ew", padx=(22, 0))
-            summary.bind(
-                "<Configure>", lambda e, w=summary: w.configure(wraplength=max(150, e.width - 4))
-            )
             self.template_vars[name] = var
             self.template_checks[name] = check
+            self.summaries[name] = summary
         programs.columnconfigure(0, weight=1)
 
         # The form scrolls: with every program chosen it has more rows than the window is tall.
-        self.form_canvas = tk.Canvas(settings, highlightthickness=0, borderwidth=0, height=240)
-        scroll = ttk.Scrollbar(settings, orient="vertical", command=self.form_canvas.yview)
-        self.form_canvas.configure(yscrollcommand=scroll.set)
-        scroll.pack(side="right", fill="y")
-        self.form_canvas.pack(side="left", fill="both", expand=True)
-        self.form = ttk.Frame(self.form_canvas)
-        self._form_item = self.form_canvas.create_window(0, 0, window=self.form, anchor="nw")
-        self.form.bind(
-            "<Configure>",
-            lambda e: self.form_canvas.configure(scrollregion=self.form_canvas.bbox("all")),
-        )
-        self.form_canvas.bind(
-            "<Configure>", lambda e: self.form_canvas.itemconfigure(self._form_item, width=e.width)
-        )
-        self.form_canvas.configure(background=style.lookup("TFrame", "background") or "#dcdad5")
+        self.form_scroller = look.ScrolledFrame(settings)
+        self.form_scroller.pack(fill="both", expand=True)
+        self.form_canvas = self.form_scroller.canvas
+        self.form = self.form_scroller.inner
+        self.form_canvas.bind("<Configure>", lambda e: self._place_hints(), add="+")
 
         go = ttk.LabelFrame(bottom, text="3. Deploy", padding=(6, 2))
         go.pack(side="top", fill="both", expand=True)
-        row = ttk.Frame(go)
+        self.button_row = row = look.WrapRow(go, gap=4)
         row.pack(side="top", fill="x")
-        self.dry_button = ttk.Button(row, text="Dry run", command=self.dry_run, width=8)
-        self.deploy_button = ttk.Button(row, text="Deploy", command=self.deploy, width=8)
-        self.cancel_button = ttk.Button(
-            row, text="Cancel", command=self.cancel, state="disabled", width=8
-        )
-        row2 = row
-        if self._compact:
-            row2 = ttk.Frame(go)
-            row2.pack(side="top", fill="x", pady=(2, 0))
+        self.dry_button = ttk.Button(row, text="Dry run", command=self.dry_run)
+        self.deploy_button = ttk.Button(row, text="Deploy", command=self.deploy)
+        self.cancel_button = ttk.Button(row, text="Cancel", command=self.cancel, state="disabled")
         self.dashboard_button = ttk.Button(
-            row2, text="Open dashboard", command=self.open_dashboard, state="disabled"
+            row, text="Open dashboard", command=self.open_dashboard, state="disabled"
         )
-        self.plot_button = ttk.Button(row2, text="Plot readings", command=self.plot_readings)
-        for b in (self.dry_button, self.deploy_button, self.cancel_button):
-            b.pack(side="left", padx=(0, 4))
-        if self._compact:
-            self.dashboard_button.pack(side="left", padx=(0, 4))
-            self.plot_button.pack(side="left")
-        else:
-            self.plot_button.pack(side="right")
-            self.dashboard_button.pack(side="right", padx=(0, 4))
-        for name, colour in BAR_COLOURS.items():
-            style.configure(f"{name}.Horizontal.TProgressbar", background=colour)
+        self.plot_button = ttk.Button(row, text="Plot readings", command=self.plot_readings)
+        for button in (
+            self.dry_button,
+            self.deploy_button,
+            self.cancel_button,
+            self.dashboard_button,
+            self.plot_button,
+        ):
+            row.add(button)
         self.progress = ttk.Progressbar(
             go, orient="horizontal", mode="determinate", style="Deploy.Horizontal.TProgressbar"
         )
         self.progress.pack(side="top", fill="x", pady=(4, 0))
         self.status_var = tk.StringVar(value="Choose the programs, fill the settings, then Deploy.")
-        self.status_label = ttk.Label(go, textvariable=self.status_var, anchor="w")
+        self.status_label = look.WrapLabel(go, textvariable=self.status_var, anchor="w")
         self.status_label.pack(side="top", fill="x")
-        self.status_label.bind(
-            "<Configure>", lambda e: self.status_label.configure(wraplength=max(200, e.width - 8))
-        )
-        self.log_text = ScrolledText(go, height=5, wrap="word", state="disabled")
+        self.log_text = ScrolledText(go, height=3, wrap="word", state="disabled")
         self.log_text.pack(side="top", fill="both", expand=True, pady=(2, 0))
-        self.log_text.tag_configure("error", foreground=ERROR_COLOUR)
-        self.log_text.tag_configure("ok", foreground=OK_COLOUR)
-        self.log_text.tag_configure("board", foreground="#1a4d8f")
-        self.log_text.tag_configure("head", font=("TkDefaultFont", 9, "bold"))
+        self._status_role = ""
+        self._placeholder: ttk.Label | None = None  # "Tick a program…" while none is ticked
+        self._restyle()
+        look.on_look_change(self, self._on_look_change)
+
+    def _fit_board_combo(self, event: tk.Event) -> None:
+        """The board list gets narrower rather than run past a narrow panel (Thonny's column at
+        large fonts): the whole name shows when its list is open."""
+        label = self._board_label_box.winfo_children()[0]
+        char = max(1, tkfont.nametofont("TkDefaultFont", root=self).measure("0"))
+        room = event.width - label.winfo_reqwidth() - 40  # the arrow and the paddings
+        width = max(12, min(BOARD_COMBO_CHARS, room // char))
+        if int(self.board_combo.cget("width")) != width:
+            self.board_combo.configure(width=width)
+            self.after_idle(self._top_row.reflow)  # the button beside it moves up or down
+
+    def _fit_fonts(self) -> None:
+        """The summaries' smaller font and the bold names and headings, from the UI font's size
+        now (the zoom and Thonny's font options change it)."""
+        base = tkfont.nametofont("TkDefaultFont", root=self).actual()
+        size = int(base["size"])
+        smaller = size + 1 if size < 0 else max(8, size - 1)
+        self._small_font.configure(family=base["family"], size=smaller)
+        self._bold_font.configure(family=base["family"], size=size, weight="bold")
+        style = ttk.Style(self)
+        style.configure("Template.TCheckbutton", font=self._bold_font)
+        style.configure("Next.TButton", font=self._bold_font)
+
+    def _restyle(self) -> None:
+        """Colours from the theme in use (the companion's, or Thonny's light or dark one), each
+        text colour readable on its background."""
+        pal = self._pal = look.palette(self)
+        style = ttk.Style(self)
+        for name, colour in BAR_COLOURS.items():
+            style.configure(
+                f"{name}.Horizontal.TProgressbar", background=colour, troughcolor=pal.field
+            )
+        self.wiring_label.configure(foreground=pal.muted)
+        for summary in self.summaries.values():
+            summary.configure(foreground=pal.muted)
+        look.style_field(self.log_text, pal)
+        for tag, role in (
+            ("error", "error"),
+            ("ok", "ok"),
+            ("warn", "warning"),
+            ("board", "accent"),
+            ("next", "ok"),
+        ):
+            self.log_text.tag_configure(tag, foreground=pal.on_field(self, getattr(pal, role)))
+        self.log_text.tag_configure("head", font=self._bold_font)
+        self.log_text.tag_configure("next", font=self._bold_font)
+        self.status_label.configure(foreground=self._fg(self._status_role))
+        if self._placeholder is not None and self._placeholder.winfo_exists():
+            self._placeholder.configure(foreground=pal.muted)
+
+    def _fg(self, role: str) -> str:
+        """A text colour by its role ("error", "warning", "ok", "muted"; "" = the theme's own)
+        from the current palette."""
+        return "" if not role else str(getattr(self._pal, role))
+
+    def _on_look_change(self) -> None:
+        self._fit_fonts()
+        self._restyle()
+        self._refresh_pins()  # the hints' colours
+        self.button_row.reflow()
 
     def _place_sashes(self) -> None:
         """Programs get about 38 % of the width (their summaries wrap in two lines there), the
-        settings about 55 % of the right side's height."""
+        settings about 55 % of the right side's height, and the deploy part below them at least
+        the height of its buttons, status line and a few lines of log."""
         body, right = self._panes
         try:
             width, height = body.winfo_width(), right.winfo_height()
             if width > 100:
-                body.sashpos(0, max(240 if self._compact else 300, int(width * 0.38)))
+                body.sashpos(0, max(self._programs_min_width(width), int(width * 0.38)))
+                self._programs_share = body.sashpos(0) / width
             if height > 100:
-                right.sashpos(0, int(height * 0.55))
+                need = self._bottom.winfo_reqheight()
+                least = int(height * (1 - BOTTOM_MAX_SHARE))
+                right.sashpos(0, max(least, min(int(height * 0.55), height - need)))
         except tk.TclError:  # not mapped yet: the first <Map> places them
+            pass
+
+    def _widest_name(self) -> int:
+        """The width of the longest program name with its tick box, in pixels."""
+        longest = max((self._bold_font.measure(n) for n in self.templates), default=100)
+        return longest + 2 * tkfont.nametofont("TkDefaultFont", root=self).measure("0") + 8
+
+    def _programs_min_width(self, width: int) -> int:
+        """The narrowest the programs column may get: its longest program name, but never
+        more than half the panel."""
+        return min(self._widest_name() + 40, width // 2)
+
+    def _wrap_program_names(self, event: tk.Event) -> None:
+        """A program's name and its "(needed by …)" wrap at the list's width, never cut."""
+        wrap = max(80, event.width - 12)
+        style = ttk.Style(self)
+        if str(style.lookup("Template.TCheckbutton", "wraplength")) != str(wrap):
+            style.configure("Template.TCheckbutton", wraplength=wrap)
+
+    def _on_body_resized(self, event: tk.Event) -> None:
+        """Keep the programs column and the deploy part usable when the panel or a pane is
+        resized: Thonny's IoT Deploy view was seen with its programs column at about 100 px
+        after switching to another view and back, its entries cut. Whatever moved the sash (a
+        1-px configure of a hidden view, a pane's new requested size, a drag), the programs
+        column never gets narrower than its widest program name, nor the deploy part lower
+        than its buttons and status line; otherwise a person's own sash position is kept."""
+        if event.widget is self._panes[0] and (event.width <= 100 or event.height <= 100):
+            return  # being hidden or laid out: nothing to keep yet
+        if not self._resize_pending:
+            self._resize_pending = True
+            self.after_idle(self._keep_panes)
+
+    def _on_sash_dragged(self, event: tk.Event) -> None:
+        body = self._panes[0]
+        width = body.winfo_width()
+        if width > 100:
+            self._programs_share = body.sashpos(0) / width
+            self._on_body_resized(event)
+
+    def _keep_panes(self) -> None:
+        self._resize_pending = False
+        body, right = self._panes
+        try:
+            width, height = body.winfo_width(), right.winfo_height()
+            if width > 100:
+                least = self._programs_min_width(width)
+                want = (
+                    least if self._programs_share is None else round(width * self._programs_share)
+                )
+                want = max(least, want)
+                if abs(body.sashpos(0) - want) > SASH_SLACK:
+                    body.sashpos(0, want)
+            if height > 100:
+                need = min(self._bottom.winfo_reqheight(), int(height * BOTTOM_MAX_SHARE))
+                if height - right.sashpos(0) < need:
+                    right.sashpos(0, height - need)
+        except tk.TclError:
             pass
 
     # --- board and wiring -------------------------------------------------------------------
@@ -449,6 +684,9 @@ class DeployPanel(ttk.Frame):
             if not self._sashes_placed:
                 self._sashes_placed = True
                 self.after(50, self._place_sashes)
+            elif not self._resize_pending:  # fonts or the theme may have changed meanwhile
+                self._resize_pending = True
+                self.after_idle(self._keep_panes)
             self._refresh_pins()
 
     def _on_connection_event(self, event: str, payload: Any) -> None:
@@ -499,6 +737,12 @@ class DeployPanel(ttk.Frame):
             self.template_checks[name].configure(
                 text=text, state="disabled" if needed else "normal"
             )
+        # "wifi  (needed by mqtt, ota, web)" wraps at the column's width (the style's
+        # wraplength); the column asks for room for the longest name, and the sash follows.
+        self.programs_scroller.canvas.configure(width=self._widest_name() + 24)
+        if not self._resize_pending:
+            self._resize_pending = True
+            self.after_idle(self._keep_panes)
 
     # --- the form ---------------------------------------------------------------------------
     def config_keys(self) -> list[str]:
@@ -523,6 +767,9 @@ class DeployPanel(ttk.Frame):
         self.extra_widgets.clear()
         self.hint_vars.clear()
         self.hint_labels.clear()
+        self._hint_rows.clear()
+        self.tooltips.clear()
+        self.pin_notes.clear()
         keys = self.config_keys()
         defaults = self._defaults()
         for key in keys:
@@ -532,11 +779,12 @@ class DeployPanel(ttk.Frame):
                 if key in PIN_FIELDS:
                     self._pin_source.setdefault(key, "auto")
         if not keys:
-            ttk.Label(
+            self._placeholder = look.WrapLabel(
                 self.form,
                 text="Tick a program on the left to see its settings.",
-                foreground=HINT_COLOUR,
-            ).grid(row=0, column=0, sticky="w", pady=4)
+                foreground=self._fg(HINT_COLOUR),
+            )
+            self._placeholder.grid(row=0, column=0, columnspan=4, sticky="ew", pady=4)
         row = 0
         for key in keys:
             ttk.Label(self.form, text=LABELS.get(key, key) + ":").grid(
@@ -549,29 +797,60 @@ class DeployPanel(ttk.Frame):
             if extra is not None:
                 self.extra_widgets[key] = extra
             if extra is not None and key == "button_pin":  # a line of its own: it is long
-                extra.grid(row=row + 1, column=1, columnspan=3, sticky="w")
+                extra.grid(row=row + 2, column=0, columnspan=4, sticky="w", padx=(12, 0))
             elif extra is not None:
                 extra.grid(row=row, column=2, sticky="w", padx=(4, 0))
             hint = tk.StringVar(value="")
-            label = ttk.Label(self.form, textvariable=hint, foreground=HINT_COLOUR)
-            label.grid(row=row, column=3, sticky="w", padx=(6, 0))
+            label = look.WrapLabel(self.form, textvariable=hint, foreground=self._fg(HINT_COLOUR))
             self.hint_vars[key], self.hint_labels[key] = hint, label
-            _Tooltip(label, lambda k=key: self.hint_full.get(k, ""))
-            row += 2 if key == "button_pin" else 1
-        # When the pane is narrow the hints give way (their tooltip has the whole text), never
-        # the fields.
+            self._hint_rows[key] = row
+            self.tooltips[key] = _Tooltip(label, lambda k=key: self.hint_full.get(k, ""))
+            if key in PIN_FIELDS:
+                self.pin_notes[key] = self._make_pin_note(key, row + 3)
+            # Rows: the field (and its hint when there is room), its hint when there is not,
+            # the button's pull-up line, the pin's note. Empty rows take no room.
+            row += 4
         self.form.columnconfigure(1, weight=0, minsize=150)
+        self.form.columnconfigure(0, weight=0)
         self.form.columnconfigure(3, weight=1)
-        for widget in (self.form_canvas, self.form, *self.form.winfo_children()):
-            if isinstance(widget, (ttk.Label, ttk.Frame, tk.Canvas)):
-                for sequence in ("<Button-4>", "<Button-5>", "<MouseWheel>"):
-                    widget.bind(sequence, self._on_wheel, add="+")
         self._refresh_pins()
         self._update_buttons()
 
-    def _on_wheel(self, event: tk.Event) -> None:
-        delta = event.delta if event.num not in (4, 5) else (120 if event.num == 4 else -120)
-        self.form_canvas.yview_scroll(-1 if delta > 0 else 1, "units")
+    def _place_hints(self) -> None:
+        """A hint goes beside its field where the settings pane has room for it, else on a line
+        of its own under the field (at large fonts, or in Thonny's side column): never cut."""
+        width = self.form_canvas.winfo_width()
+        if width <= 1 or not self.hint_labels:
+            return
+        # The columns' padding, and room for a hint to read as one line or two.
+        need = 16 + tkfont.nametofont("TkDefaultFont", root=self).measure("0" * HINT_MIN_CHARS)
+        for column in (0, 1, 2):
+            slaves = [
+                w
+                for w in self.form.grid_slaves(column=column)
+                if int(w.grid_info().get("columnspan", 1)) == 1
+            ]
+            need += max((w.winfo_reqwidth() for w in slaves), default=0)
+        beside = need <= width
+        # Beside: the hints take the spare width. Under: the fields do, and give way first.
+        self.form.columnconfigure(1, weight=0 if beside else 1)
+        self.form.columnconfigure(3, weight=1 if beside else 0)
+        for key, label in self.hint_labels.items():
+            row = self._hint_rows[key]
+            if beside:
+                label.grid(row=row, column=3, columnspan=1, sticky="ew", padx=(6, 0))
+            elif self.hint_vars[key].get():
+                label.grid(row=row + 1, column=1, columnspan=3, sticky="ew", padx=(0, 0))
+            else:
+                label.grid_remove()
+
+    def _make_pin_note(self, key: str, row: int) -> _PinNote:
+        frame = ttk.Frame(self.form)
+        label = look.WrapLabel(frame, anchor="w")
+        label.pack(side="top", fill="x")
+        button = ttk.Button(frame, command=lambda: self.use_diagram_pin(key))
+        note = _PinNote(frame, label, button, row)
+        return note
 
     def _make_field(self, key: str, default: Any) -> tk.Widget:
         var = self.values[key]
@@ -662,6 +941,7 @@ class DeployPanel(ttk.Frame):
                 self.hint_vars[key].set("not used" if sensor else "")
                 self.hint_full[key] = f"Not used with the sensor {sensor}." if sensor else ""
                 self._hint_colour(key, HINT_COLOUR)
+                self._hide_pin_note(key)
                 continue
             try:
                 choices = pin_choices(
@@ -673,6 +953,7 @@ class DeployPanel(ttk.Frame):
                 )
             except IotkitError as exc:
                 self.hint_vars[key].set(str(exc))
+                self._hide_pin_note(key)
                 continue
             self.pin_choices[key] = choices
             current = self._pin_value(key)
@@ -680,9 +961,11 @@ class DeployPanel(ttk.Frame):
             if choices.wired is not None and choices.wired in choices.valid:
                 if wiring_changed or source == "auto" or current not in choices.valid:
                     current = choices.wired
+            elif source == "diagram" and current is not None and current == choices.wired:
+                pass  # the diagram's pin, chosen although the checker says it will not work
             elif source == "auto" or current not in choices.valid:
                 current = choices.suggested
-            labels = [choices.label(g, self.board) for g in choices.valid]
+            labels = [choices.label(g, self.board) for g in choices.offered()]
             combo.configure(values=labels, state="readonly")
             if current is not None:
                 self.values[key].set(str(current))
@@ -692,14 +975,18 @@ class DeployPanel(ttk.Frame):
                 self.values[key].set("")
                 combo.set("")
             self._show_pin_hint(key, choices, current)
+        self._place_hints()
 
     def _show_pin_hint(self, key: str, choices: PinChoices, gpio: int | None) -> None:
         spec = field_spec(key)
         what = spec.what if spec else key
-        if choices.problem:
-            text, colour = f"⚠ the diagram's pin will not work: {choices.problem}", ERROR_COLOUR
-        elif gpio is None:
+        # Where the form and the diagram disagree, the note under the field says it all; the
+        # hint beside the field keeps to the chosen pin's own notes.
+        self._show_pin_note(key, choices, gpio, what)
+        if gpio is None:
             text, colour = f"no pin on this board can take the {what}", ERROR_COLOUR
+        elif choices.problem and gpio == choices.wired:
+            text, colour = "⚠ the diagram's pin, may not work", ERROR_COLOUR
         elif gpio == choices.wired:
             text, colour = "✓ wired in the diagram", OK_COLOUR
         elif gpio in choices.warned:
@@ -710,26 +997,78 @@ class DeployPanel(ttk.Frame):
         self.hint_vars[key].set(short_note(text))
         self._hint_colour(key, colour)
 
+    def _show_pin_note(self, key: str, choices: PinChoices, gpio: int | None, what: str) -> None:
+        """The line under a pin field that says which pin Deploy will use when the diagram wires
+        the part elsewhere, why the diagram's pin may not work, and offers it anyway."""
+        note = self.pin_notes.get(key)
+        if note is None:
+            return
+        wired = choices.wired
+        text, offer, colour = "", False, WARN_COLOUR
+        if wired is not None and gpio is not None and gpio != wired:
+            text = (
+                f"⚠ Deploy will use {gpio_text(gpio, self.board)}; the diagram wires the {what} "
+                f"to {gpio_text(wired, self.board)}"
+            )
+            text += f", which may not work: {choices.problem}" if choices.problem else "."
+            offer = True
+        elif wired is not None and gpio == wired and choices.problem:
+            text = (
+                f"⚠ Deploy will use {gpio_text(wired, self.board)}, the diagram's pin, but it may "
+                f"not work: {choices.problem}"
+            )
+            colour = ERROR_COLOUR
+        offer_text = ""
+        if offer and wired is not None:
+            offer_text = f"Use {pin_name(wired, self.board)} from the diagram"
+        note.show(text, self._fg(colour), offer_text)
+
+    def _hide_pin_note(self, key: str) -> None:
+        note = self.pin_notes.get(key)
+        if note is not None:
+            note.show("", "", "")
+
     def _hint_colour(self, key: str, colour: str) -> None:
         label = self.hint_labels.get(key)
         if label is not None:
-            label.configure(foreground=colour)
+            label.configure(foreground=self._fg(colour))
 
     def _on_pin_picked(self, key: str) -> None:
-        text = self.field_widgets[key].get()
-        match = re.match(r"\s*(\d+)", text)
-        if match:
-            self.values[key].set(match.group(1))
-            self._pin_source[key] = "user"
+        gpio = gpio_of_text(self.field_widgets[key].get())
+        if gpio is not None:
+            self.values[key].set(str(gpio))
+            choices = self.pin_choices.get(key)
+            wired = choices is not None and gpio == choices.wired
+            self._pin_source[key] = "diagram" if wired else "user"
         self._refresh_pins()
 
     def set_pin(self, key: str, gpio: int) -> None:
-        """Pick a pin as a click in the combobox would; refused if the board cannot use it."""
+        """Pick a pin as a click in the combobox would; refused if the list does not offer it
+        (the diagram's pin is offered even where the checker says it will not work)."""
         choices = self.pin_choices.get(key)
-        if choices is None or gpio not in choices.valid:
+        if choices is None or gpio not in choices.offered():
             raise ValueError(f"GPIO{gpio} is not offered for {key} on {self.board.id}")
         self.field_widgets[key].set(choices.label(gpio, self.board))
         self._on_pin_picked(key)
+
+    def use_diagram_pin(self, key: str) -> None:
+        """The form takes the pin the diagram wires this field's part to (its "Use D34 from
+        the diagram" button), even one the checker warns about: the person has been told why."""
+        choices = self.pin_choices.get(key)
+        if choices is None or choices.wired is None:
+            return
+        self.set_pin(key, choices.wired)
+
+    def pin_disagreements(self) -> list[tuple[str, int, PinChoices]]:
+        """(field, the form's GPIO, its choices) for every active pin field whose GPIO is not
+        the one the diagram wires the part to: what Deploy asks about before writing."""
+        found = []
+        for key in self._active_pin_fields():
+            choices = self.pin_choices.get(key)
+            gpio = self._pin_value(key)
+            if choices is not None and gpio is not None and choices.disagrees(gpio):
+                found.append((key, gpio, choices))
+        return found
 
     def _show_wiring_source(self, diagram: Any) -> None:
         if diagram is None:
@@ -757,7 +1096,7 @@ class DeployPanel(ttk.Frame):
                     continue
                 value = self._pin_value(key)
                 choices = self.pin_choices.get(key)
-                if value is None or (choices is not None and value not in choices.valid):
+                if value is None or (choices is not None and value not in choices.offered()):
                     raise FormError(key, f"{label}: choose a pin from the list.")
                 overrides[key] = value
             elif isinstance(default, int) and not isinstance(default, bool):
@@ -802,11 +1141,23 @@ class DeployPanel(ttk.Frame):
         """Send the changed files and /config.json, restart the board, show its first words."""
         self._start("deploy")
 
-    def _start(self, what: str) -> None:
+    def _start(self, what: str, *, asked: bool = False) -> None:
         if self.running is not None:
             return  # a second click while the board is busy is ignored
+        if self.pin_question is not None:
+            self.pin_question.lift_to_front()  # still waiting for the answer
+            return
         config = self._collect_or_say()
         if config is None:
+            return
+        disagreements = self.pin_disagreements()
+        if disagreements and what == "deploy" and not asked:
+            # The form would contradict the wiring: ask first, write nothing before the answer.
+            self._set_status("The form and the diagram disagree about a pin: which one?")
+            self.pin_question = self.ask_pins(
+                self._pin_question(disagreements), self._on_pin_answer
+            )
+            self._update_buttons()
             return
         names = self.chosen()
         engine = self.engine
@@ -832,9 +1183,14 @@ class DeployPanel(ttk.Frame):
         self._deployed_config = engine.masked(config)
         self.progress.configure(value=0, maximum=1, style="Deploy.Horizontal.TProgressbar")
         self._clear_log()
+        self.next_step = ""
+        self.plot_button.configure(style="TButton")
         self._log(
             f"{'Dry run' if dry else 'Deploying'}: {', '.join(names)} to {self.board.name}", "head"
         )
+        for key, gpio, choices in disagreements:
+            if dry:  # the dry run writes nothing: it says what Deploy will ask about
+                self._log(self._disagreement_line(key, gpio, choices), "warn")
         self._set_status("Checking what is on the board…" if dry else "Deploying…")
         self._update_buttons()
         if self.ctx is None:
@@ -845,6 +1201,62 @@ class DeployPanel(ttk.Frame):
         self.ctx.connection.call_with_link(
             work, lambda result, exc: runner.post(self._finish, what, names, result, exc)
         )
+
+    # --- asking when the form and the diagram disagree ----------------------------------------
+    def _disagreement_line(self, key: str, gpio: int, choices: PinChoices) -> str:
+        assert choices.wired is not None
+        line = (
+            f"{LABELS.get(key, key)}: the form says {gpio_text(gpio, self.board)}, "
+            f"the diagram says {gpio_text(choices.wired, self.board)}."
+        )
+        if choices.problem:
+            line += f" The diagram's pin may not work: {choices.problem}"
+        return line
+
+    def _pin_question(self, found: list[tuple[str, int, PinChoices]]) -> PinQuestion:
+        """The words of the question Deploy asks, and which answer is the better one."""
+        lines = [self._disagreement_line(key, gpio, choices) for key, gpio, choices in found]
+        single = len(found) == 1
+        wired = [choices.wired for _, _, choices in found]
+        form_answer = f"Deploy with GPIO{found[0][1]}" if single else "Deploy with the form's pins"
+        diagram_answer = (
+            f"Use the diagram's pin (GPIO{wired[0]})" if single else "Use the diagram's pins"
+        )
+        # The better answer has the focus: the diagram's pin unless the checker says it fails.
+        broken = any(choices.problem for _, _, choices in found)
+        return PinQuestion(
+            title="The form and the diagram disagree",
+            text="\n\n".join(
+                [
+                    *lines,
+                    "Either answer deploys with the pins it names; Cancel writes nothing.",
+                ]
+            ),
+            answers={"form": form_answer, "diagram": diagram_answer, "cancel": "Cancel"},
+            default="form" if broken else "diagram",
+        )
+
+    def _ask_pins_dialog(
+        self, question: PinQuestion, on_answer: Callable[[str], None]
+    ) -> PinDialog:
+        return PinDialog(self, question, on_answer)
+
+    def _on_pin_answer(self, answer: str) -> None:
+        """The person answered the pin question ("form", "diagram" or "cancel")."""
+        found = self.pin_disagreements()
+        self.pin_question = None
+        if self._closed:
+            return
+        log.info("deploy pin question answered: %s", answer)
+        if answer == "diagram":
+            for key, _gpio, _choices in found:
+                self.use_diagram_pin(key)
+            self._start("deploy", asked=True)
+        elif answer == "form":
+            self._start("deploy", asked=True)
+        else:
+            self._update_buttons()
+            self._set_status("Deploy cancelled: nothing was sent to the board.")
 
     def cancel(self) -> None:
         """Stop the deploy between two files; the board keeps what it had for the rest."""
@@ -935,6 +1347,19 @@ class DeployPanel(ttk.Frame):
                 self._log(f"Dashboard: {self.dashboard}", "ok")
         self._set_status(summary)
         self._save(self.board.id)
+        self._show_next_step(names)
+
+    def _show_next_step(self, names: list[str]) -> None:
+        """After a deploy, where to go next: the readings the sensor program prints go to the
+        Plot, so its button is made prominent and takes the focus (Space/Enter presses it)."""
+        if "sensor" in names:
+            self.next_step = "Next: watch the readings → press Plot readings."
+            self._log(self.next_step, "next")
+            self.plot_button.configure(style="Next.TButton")
+            self.plot_button.focus_set()
+        else:
+            self.next_step = "Next: the Console shows what the board prints."
+            self._log(self.next_step, "next")
 
     def _watch_output(self, data: bytes) -> None:
         """After a deploy with the web program, the board's later lines may name the dashboard."""
@@ -1030,6 +1455,7 @@ class DeployPanel(ttk.Frame):
     def _set_status(self, text: str) -> None:
         text = self._scrub(text)
         self.status_var.set(text)
+        self._status_role = ""
         self.status_label.configure(foreground="")
         if self.ctx is not None:
             self.ctx.set_status(text)
@@ -1037,16 +1463,17 @@ class DeployPanel(ttk.Frame):
     def _say(self, text: str, error: bool = False) -> None:
         self._set_status(text)
         if error:
-            self.status_label.configure(foreground=ERROR_COLOUR)
+            self._status_role = ERROR_COLOUR
+            self.status_label.configure(foreground=self._fg(ERROR_COLOUR))
             self._log(text, "error")
 
     def _update_buttons(self) -> None:
-        busy = self.running is not None
+        busy = self.running is not None or self.pin_question is not None
         ready = "disabled" if busy or not self._user_chosen else "normal"
         self.dry_button.configure(state=ready)
         self.deploy_button.configure(state=ready)
         self.cancel_button.configure(state="normal" if self.running == "deploy" else "disabled")
-        web = self._deployed_web and self.dashboard_address() is not None and not busy
+        web = self._deployed_web and self.dashboard_address() is not None and self.running is None
         self.dashboard_button.configure(state="normal" if web else "disabled")
 
     # --- saved settings (kept by the engine: companion_app/device/settings.py) ---------------
@@ -1079,6 +1506,8 @@ class DeployPanel(ttk.Frame):
         """Stop a running deploy between two files; nothing the worker posts reaches us after."""
         self._closed = True
         self._cancel.set()
+        if self.pin_question is not None and hasattr(self.pin_question, "answer"):
+            self.pin_question.answer("cancel")  # the question goes with the panel
         self._runner.close()
         if self.ctx is not None:
             self.ctx.connection.remove_listener(self._on_connection_event)

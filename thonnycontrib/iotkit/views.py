@@ -28,7 +28,31 @@ from thonnycontrib.iotkit.state import plugin_state
 
 log = logging.getLogger(__name__)
 
-ERROR_COLOUR = "#b00000"
+ERROR_COLOUR = "#b00000"  # only if the theme's own error colour cannot be worked out
+
+
+def error_colour(widget: tk.Misc) -> str:
+    """The error red of Thonny's theme now, readable on its background (look.palette: at
+    least 4.5:1): a fixed dark red is nearly invisible on Thonny's "Clean Dark" grey."""
+    try:
+        from companion_app.gui import look
+
+        return look.palette(widget).error
+    except Exception:  # noqa: BLE001 - a colour must never stop a view
+        log.debug("no theme colours for the IoT view's error", exc_info=True)
+        return ERROR_COLOUR
+
+
+def theme_background(widget: tk.Misc) -> str | None:
+    """The background of Thonny's theme now (None if unknown), for the classic Tk canvas that
+    scrolls a panel: it does not follow ttk themes by itself and would show light grey."""
+    try:
+        from companion_app.gui import look
+
+        return look.palette(widget).background
+    except Exception:  # noqa: BLE001
+        log.debug("no theme colours for the IoT view's scroller", exc_info=True)
+        return None
 
 
 class _Scroller(ttk.Frame):
@@ -49,6 +73,14 @@ class _Scroller(ttk.Frame):
         self._item = self.canvas.create_window(0, 0, window=self.inner, anchor="nw")
         self._bars = (False, False)
         self.canvas.bind("<Configure>", self._fit)
+        self._restyle()
+        # ttk sends <<ThemeChanged>> to every widget when Thonny's theme (or its fonts) change.
+        self.bind("<<ThemeChanged>>", lambda e: self._restyle(), add="+")
+
+    def _restyle(self) -> None:
+        background = theme_background(self)
+        if background:
+            self.canvas.configure(background=background)
 
     def _fit(self, event: Any = None) -> None:
         cw, ch = self.canvas.winfo_width(), self.canvas.winfo_height()
@@ -77,6 +109,9 @@ class IotPanelView(ttk.Frame):
 
     title = ""  # "Flash", "Wiring", "Deploy" or "Plot": a key of VIEW_IDS
     min_size = (480, 360)
+    #: The narrowest the panel reflows to (None: min_size's width); below it the view scrolls
+    #: sideways. min_size stays the width the column is widened to when first shown.
+    reflow_width: int | None = None
 
     def __init__(self, master: tk.Misc) -> None:
         super().__init__(master)
@@ -85,6 +120,7 @@ class IotPanelView(ttk.Frame):
         self._grown = False
         self._grow_tries = 0
         self.status_var = tk.StringVar(value="")
+        self._status_error = False  # the status line shows an error (in the theme's red)
         self.status_label = ttk.Label(
             self, textvariable=self.status_var, anchor="w", justify="left", padding=(6, 1)
         )
@@ -92,9 +128,11 @@ class IotPanelView(ttk.Frame):
             "<Configure>",
             lambda e: self.status_label.configure(wraplength=max(150, e.width - 12)),
         )
-        self.scroller = _Scroller(self, *self.min_size)
+        reflow = self.min_size[0] if self.reflow_width is None else self.reflow_width
+        self.scroller = _Scroller(self, reflow, self.min_size[1])
         self.scroller.pack(side="top", fill="both", expand=True)
         self.status_var.trace_add("write", lambda *_: self._place_status())
+        self.status_label.bind("<<ThemeChanged>>", lambda e: self._colour_status(), add="+")
         try:
             state = plugin_state()
             if state is None:
@@ -110,7 +148,11 @@ class IotPanelView(ttk.Frame):
     # --- what the host and the context call -------------------------------------------------
     def show_status(self, text: str, error: bool = False) -> None:
         self.status_var.set(str(text or ""))
-        self.status_label.configure(foreground=ERROR_COLOUR if error else "")
+        self._status_error = error
+        self._colour_status()
+
+    def _colour_status(self) -> None:
+        self.status_label.configure(foreground=error_colour(self) if self._status_error else "")
 
     def show_error(self, text: str) -> None:
         """The error takes the panel's place when there is no panel, else the status line."""
@@ -127,10 +169,17 @@ class IotPanelView(ttk.Frame):
                 except Exception:  # noqa: BLE001 - a half-built panel's own destroy() may fail
                     tk.Widget.destroy(child)
             label = ttk.Label(
-                self.scroller.inner, text=text, foreground=ERROR_COLOUR, justify="left", padding=12
+                self.scroller.inner,
+                text=text,
+                foreground=error_colour(self),
+                justify="left",
+                padding=12,
             )
             label.pack(side="top", fill="x")
             label.bind("<Configure>", lambda e: label.configure(wraplength=max(150, e.width - 24)))
+            label.bind(
+                "<<ThemeChanged>>", lambda e: label.configure(foreground=error_colour(label))
+            )
         else:
             self.show_status(text, error=True)
 
@@ -215,6 +264,7 @@ class IotWiringView(IotPanelView):
 class IotDeployView(IotPanelView):
     title = "Deploy"
     min_size = (660, 440)
+    reflow_width = 420  # its rows wrap and its lists scroll: no sideways scrolling at 1024x768
 
 
 class IotPlotView(IotPanelView):
