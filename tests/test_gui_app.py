@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import tkinter as tk
 from dataclasses import dataclass
+from tkinter import ttk
 
 import pytest
 from gui_helpers import (
@@ -21,6 +22,7 @@ from gui_helpers import (
 )
 from waiting import wait_until_tk
 
+from companion_app.gui import look
 from companion_app.gui.app import CompanionApp, DeviceConnection, PanelContext
 from companion_app.gui.console import ConsolePanel, TerminalParser, paste_bytes
 
@@ -203,6 +205,10 @@ def test_board_going_away_says_so_keeps_the_text_and_reconnects(app):
     assert "Disconnected from virtual board" in app.status_var.get()
     assert "Reconnect" in app.status_var.get()
     assert console.banner.winfo_ismapped()
+    assert not console.next_row.winfo_ismapped()  # no "Next: Deploy" with no board to deploy to
+    # The banner's red reads on the window's background (WCAG AA, 4.5:1).
+    background = look.palette(console).background
+    assert look.contrast_ratio(console, console.banner_label.cget("foreground"), background) >= 4.5
     grab_window(app.root, "companion-disconnected")
 
     console.reconnect_button.invoke()
@@ -212,6 +218,75 @@ def test_board_going_away_says_so_keeps_the_text_and_reconnects(app):
     type_text(console.text, "print(6*7)\n")
     wait_for(app, "42", after=mark)
     assert "kept!" in console.text_content()
+    assert console.next_row.winfo_ismapped()  # connected again: the next step is back
+
+
+# --- the path through the tabs, and colours that read (issue 15) ------------------------------
+def test_once_connected_the_console_points_to_deploy_in_one_line(app):
+    from companion_app.gui.console import NEXT_PANEL, NEXT_STEP
+
+    console = console_of(app)
+    assert pump(app.root, console.next_row.winfo_ismapped, 5)
+    assert console.next_label.cget("text") == NEXT_STEP
+    # One quiet line: the label and its button side by side, no taller than a button.
+    assert console.next_row.winfo_height() <= console.next_button.winfo_reqheight() + 8
+    grab_window(app.root, "companion-console-next-step")
+    console.next_button.invoke()
+    assert app.notebook.tab(app.notebook.select(), "text") == NEXT_PANEL == "Deploy"
+    assert isinstance(app.panel("Deploy"), tk.Widget)  # built on the way
+
+
+def test_console_words_without_a_window_to_switch_tabs_in(root):
+    from companion_app.gui.console import NEXT_STEP_NO_TABS
+
+    connection = DeviceConnection(root)
+    console = ConsolePanel(root, connection)  # no show_panel: words only
+    console.pack(fill="both", expand=True)
+    try:
+        console._on_connection_event("connected", "socket://127.0.0.1:1")
+        assert pump(root, console.next_row.winfo_ismapped, 5)
+        assert console.next_button is None
+        assert console.next_label.cget("text") == NEXT_STEP_NO_TABS
+    finally:
+        console.destroy()
+        connection.close()
+
+
+def test_console_notices_and_banner_reach_4_5_to_1_in_a_light_and_a_dark_theme(root):
+    from companion_app.gui.console import TEXT_BACKGROUND
+
+    connection = DeviceConnection(root)
+    console = ConsolePanel(root, connection, show_panel=lambda title: True)
+    console.pack(fill="both", expand=True)
+    try:
+
+        def ratios() -> list[float]:
+            background = look.palette(console).background
+            return [
+                look.contrast_ratio(
+                    console, console.text.tag_cget(tag, "foreground"), TEXT_BACKGROUND
+                )
+                for tag in ("notice", "error")
+            ] + [
+                look.contrast_ratio(console, console.banner_label.cget("foreground"), background),
+                look.contrast_ratio(console, console.next_label.cget("foreground"), background),
+            ]
+
+        ttk.Style(root).theme_use("clam")
+        root.update()
+        assert min(ratios()) >= 4.5, ratios()
+        style = ttk.Style(root)
+        style.theme_create(
+            "console-test-dark",
+            parent="clam",
+            settings={".": {"configure": {"background": "#2d2d2d", "foreground": "#dddddd"}}},
+        )
+        style.theme_use("console-test-dark")  # <<ThemeChanged>>, as Thonny's theme switch sends
+        assert pump(root, lambda: min(ratios()) >= 4.5, 5), ratios()
+        assert str(console.banner_label.cget("foreground")) == look.palette(console).error
+    finally:
+        console.destroy()
+        connection.close()
 
 
 # --- the port picker --------------------------------------------------------------------------

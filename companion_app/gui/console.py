@@ -29,6 +29,7 @@ from tkinter import font as tkfont
 from tkinter import ttk
 from typing import Any, Callable, Iterable, Protocol
 
+from companion_app.gui.look import ZOOM_KEYS, WrapLabel, on_look_change, palette, readable, zoom
 from companion_app.secrets import StreamMasker, mask_text
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,14 @@ SPECIAL_KEYS: dict[str, bytes] = {
 MAX_LINES = 5000  # older lines are dropped so an endless print loop cannot eat all memory
 TAB_WIDTH = 8
 HOLD_MS = 150  # a held-back possible start of a secret shows after this long of quiet
+#: The console is a dark terminal in every theme; our own lines get colours readable on it.
+TEXT_BACKGROUND = "#1e1e1e"
+NOTICE_COLOUR = "#ffb454"
+ERROR_COLOUR = "#ff6b6b"
+#: The next step once a board is connected (issue 15, item 9: a path through the tabs).
+NEXT_STEP = "Next: put a program on the board →"
+NEXT_STEP_NO_TABS = "Next: put a program on the board with IoT Deploy."
+NEXT_PANEL = "Deploy"
 
 
 class TerminalParser:
@@ -281,9 +290,17 @@ def paste_bytes(text: str) -> bytes:
 class ConsolePanel(ttk.Frame):
     """The REPL of the connected board, typed into directly."""
 
-    def __init__(self, master: tk.Misc, connection: ConsoleConnection) -> None:
+    def __init__(
+        self,
+        master: tk.Misc,
+        connection: ConsoleConnection,
+        show_panel: Callable[[str], object] | None = None,
+    ) -> None:
+        """`show_panel(title)` brings another tab to the front (the window's
+        `PanelContext.show_panel`); without it the next-step line is words only."""
         super().__init__(master)
         self.connection = connection
+        self._show_panel = show_panel
         self.parser = TerminalParser()
         self.masker = StreamMasker()
         self._last_data = 0.0
@@ -291,6 +308,7 @@ class ConsolePanel(ttk.Frame):
 
         bar = ttk.Frame(self)
         bar.pack(side="top", fill="x", padx=4, pady=(4, 2))
+        self._bar = bar
         self.interrupt_button = ttk.Button(
             bar, text="Interrupt (Ctrl-C)", command=lambda: self._send(CTRL_C)
         )
@@ -301,26 +319,42 @@ class ConsolePanel(ttk.Frame):
         self.reset_button.pack(side="left", padx=(4, 0))
         self.clear_button = ttk.Button(bar, text="Clear", command=self.clear)
         self.clear_button.pack(side="left", padx=(4, 0))
-        ttk.Label(
+        WrapLabel(
             bar, text="Type at the >>> prompt. Paste with Ctrl-V, copy with Ctrl-Shift-C."
-        ).pack(side="left", padx=(12, 0))
+        ).pack(side="left", padx=(12, 0), fill="x", expand=True)
+
+        # Shown once connected: one quiet line that points to the next tab.
+        self.next_row = ttk.Frame(self)
+        self.next_button: ttk.Button | None = None
+        if show_panel is not None:
+            self.next_button = ttk.Button(
+                self.next_row, text=NEXT_PANEL, command=lambda: show_panel(NEXT_PANEL)
+            )
+            self.next_label = ttk.Label(self.next_row, text=NEXT_STEP)
+            self.next_label.pack(side="left")
+            self.next_button.pack(side="left", padx=(6, 0))
+        else:
+            self.next_label = WrapLabel(self.next_row, text=NEXT_STEP_NO_TABS)
+            self.next_label.pack(side="left", fill="x", expand=True)
 
         # Shown when the board goes away; the console text above it is kept.
         self.banner = ttk.Frame(self)
-        self.banner_label = ttk.Label(self.banner, foreground="#a40000", wraplength=700)
-        self.banner_label.pack(side="left", padx=4)
         self.reconnect_button = ttk.Button(self.banner, text="Reconnect", command=self._reconnect)
-        self.reconnect_button.pack(side="left", padx=4)
+        self.reconnect_button.pack(side="right", padx=4)
+        self.banner_label = WrapLabel(self.banner)
+        self.banner_label.pack(side="left", padx=4, fill="x", expand=True)
 
         body = ttk.Frame(self)
         body.pack(side="top", fill="both", expand=True, padx=4, pady=(2, 4))
         mono = tkfont.nametofont("TkFixedFont").copy()
-        mono.configure(size=max(11, abs(int(mono.cget("size")))))
+        self._mono = mono
+        self._size_mono()
+        on_look_change(self, self._size_mono)
         self.text = tk.Text(
             body,
             wrap="char",
             font=mono,
-            background="#1e1e1e",
+            background=TEXT_BACKGROUND,
             foreground="#e8e8e8",
             insertbackground="#ffcc00",
             insertwidth=2,
@@ -338,11 +372,27 @@ class ConsolePanel(ttk.Frame):
         self.text.configure(yscrollcommand=scroll.set)
         scroll.pack(side="right", fill="y")
         self.text.pack(side="left", fill="both", expand=True)
-        self.text.tag_configure("notice", foreground="#ffb454")
-        self.text.tag_configure("error", foreground="#ff6b6b")
         self.view = TerminalView(self.text)
+        self._colour()
+        on_look_change(self, self._colour)
         self._bind_keys()
         connection.add_listener(self._on_connection_event)
+        if connection.is_connected:
+            self._show_next_step()
+
+    def _colour(self) -> None:
+        """Our own lines and the banner in colours with 4.5:1 contrast on what is behind them:
+        the dark console text, and the theme's background (light, or Thonny's dark)."""
+        self.text.tag_configure("notice", foreground=readable(self, NOTICE_COLOUR, TEXT_BACKGROUND))
+        self.text.tag_configure("error", foreground=readable(self, ERROR_COLOUR, TEXT_BACKGROUND))
+        pal = palette(self)
+        self.banner_label.configure(foreground=pal.error)
+        self.next_label.configure(foreground=pal.muted)
+
+    def _size_mono(self) -> None:
+        """The console's text: at least 11 pt at zoom 1, and growing with the zoom."""
+        fixed = abs(int(tkfont.nametofont("TkFixedFont", root=self).cget("size")))
+        self._mono.configure(size=max(round(11 * zoom(self)), fixed))
 
     # --- input ------------------------------------------------------------------------------
     def _bind_keys(self) -> None:
@@ -364,7 +414,10 @@ class ConsolePanel(ttk.Frame):
         ctrl = isinstance(event.state, int) and bool(event.state & 0x4)
         if ctrl and keysym in ("c", "C") and self.text.tag_ranges("sel"):
             return self._copy(event)  # Ctrl-C with a selection copies, as in Thonny's shell
-        if ctrl and keysym in ("plus", "equal", "minus"):
+        if ctrl and keysym in ZOOM_KEYS:
+            # The window's zoom keys: the toplevel's bindings never see a key the console
+            # breaks, so hand it over as the window's virtual event.
+            self.winfo_toplevel().event_generate(ZOOM_KEYS[keysym])
             return "break"
         data = SPECIAL_KEYS.get(keysym)
         if data is None:
@@ -460,9 +513,11 @@ class ConsolePanel(ttk.Frame):
             self.feed(payload)
         elif event == "connected":
             self._hide_banner()
+            self._show_next_step()
             self.view.notice(f"Connected to {payload}. Press Enter for a >>> prompt.")
             self.text.focus_set()
         elif event == "disconnected" and payload:
+            self._hide_next_step()
             self._flush_held_now()
             self.view.notice(f"Disconnected: {mask_text(str(payload))}", "error")
             self.banner_label.configure(
@@ -472,14 +527,23 @@ class ConsolePanel(ttk.Frame):
             self.reconnect_button.configure(text="Reconnect")
             self._show_banner()
         elif event == "disconnected":
+            self._hide_next_step()
             self.view.notice("Disconnected.")
         elif event == "error":
+            self._hide_next_step()
             self.view.notice(mask_text(str(payload)), "error")  # may quote board output
             self.banner_label.configure(
                 text="Could not connect: the reason is shown below. Fix it, then try again."
             )
             self.reconnect_button.configure(text="Try again")
             self._show_banner()
+
+    def _show_next_step(self) -> None:
+        if not self.next_row.winfo_manager():
+            self.next_row.pack(side="top", fill="x", padx=6, pady=(0, 2), after=self._bar)
+
+    def _hide_next_step(self) -> None:
+        self.next_row.pack_forget()
 
     def _show_banner(self) -> None:
         if not self.banner.winfo_ismapped():

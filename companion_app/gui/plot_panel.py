@@ -25,10 +25,14 @@ from tkinter import filedialog, ttk
 from typing import Any
 
 from companion_app.errors import IotkitError
+from companion_app.gui import look
 from companion_app.gui.jobs import JobRunner, describe_error
+from companion_app.gui.look import WrapLabel, WrapRow
 from companion_app.gui.plot_widgets import (
+    COLOURS,
     LAYOUTS,
     MAX_DRAWN_SERIES,
+    FigureStyle,
     PlotRenderer,
     ViewSettings,
     format_value,
@@ -42,6 +46,15 @@ WINDOWS = ("10 s", "30 s", "60 s", "300 s", "all")
 DEFAULT_WINDOW = "30 s"
 #: Show/hide buttons for at most this many series (in order of appearance); the rest are counted.
 MAX_SERIES_BUTTONS = 2 * MAX_DRAWN_SERIES
+#: What an empty plot says, so a beginner knows where readings come from (issue 15, item 9).
+EMPTY_HINT = (
+    "No readings yet: deploy the sensor program, or print name: value lines on the board "
+    "(like temp:22.5,hum:41)."
+)
+#: Lines against the plot area: WCAG's 3:1 for graphics, reached by darkening or lightening.
+LINE_CONTRAST = 3.0
+#: matplotlib's own toolbar height in pixels; it grows with the font (two message lines).
+TOOLBAR_MIN_HEIGHT = 50
 LAYOUT_LABELS = {
     "auto": "auto",
     "shared": "shared",
@@ -66,11 +79,21 @@ def parse_window(text: str) -> float | None:
     return value
 
 
+def ui_font_pixels(widget: tk.Misc) -> float:
+    """The UI font's size in screen pixels: the plot's text is drawn this large.
+
+    Tk's points become pixels at Tk's scaling (``winfo_fpixels("1p")``); the renderer turns
+    pixels into points at the figure's dpi. So the plot's text is as large as the window's,
+    and grows with the zoom and with Thonny's font size.
+    """
+    return look.ui_font_pt(widget) * float(widget.winfo_fpixels("1p"))
+
+
 class PlotPanel(ttk.Frame):
     """Live plot of a `SeriesStore`, with the controls described in docs/plotting.md.
 
-    `compact` puts the controls on four rows instead of two, so they fit a narrow Thonny view
-    (about 440 pixels) instead of the companion's 800.
+    The control rows wrap by themselves (look.WrapRow), so one layout fits the companion's
+    window and a narrow Thonny view; `compact` is kept for the hosts that pass it.
     """
 
     def __init__(
@@ -83,7 +106,7 @@ class PlotPanel(ttk.Frame):
         super().__init__(parent)
         self._compact = compact
         # Imported here so that importing this module stays cheap until a panel is built.
-        from matplotlib.backends.backend_tkagg import FigureCanvasTkAgg, NavigationToolbar2Tk
+        from matplotlib.backends.backend_tkagg import FigureCanvasTkAgg
         from matplotlib.figure import Figure
 
         from companion_app.readings.store import SeriesStore
@@ -111,11 +134,13 @@ class PlotPanel(ttk.Frame):
         body.pack(side="top", fill="both", expand=True)
         self.figure = Figure(figsize=(8, 4.5), dpi=100, layout="constrained")
         self.canvas = FigureCanvasTkAgg(self.figure, master=body)
-        self.toolbar = NavigationToolbar2Tk(self.canvas, body, pack_toolbar=False)
-        self.toolbar.update()
-        self.toolbar.pack(side="bottom", fill="x")
+        self._body = body
+        self._toolbar_background = ""
         self.canvas.get_tk_widget().pack(side="top", fill="both", expand=True)
+        # Packed before the canvas (which shrinks first): see _make_toolbar.
+        self.toolbar = self._make_toolbar(look.palette(self).background)
         self.renderer = PlotRenderer(self.figure, self.canvas)
+        self._build_empty_hint()
         status_row = ttk.Frame(self)
         status_row.pack(side="bottom", fill="x", before=body)
         self.status_var = tk.StringVar(value="Waiting for readings…")
@@ -134,97 +159,267 @@ class PlotPanel(ttk.Frame):
         )
         if ctx is not None:
             ctx.connection.add_listener(self._on_connection_event)
-            self.status_var.set(
-                "Waiting for readings: print lines like temp:22.5,hum:41 on the board."
-            )
+        self._update_empty_hint()
+        self._apply_look()
+        look.on_look_change(self, self._apply_look)
         self._schedule()
 
     # --- controls ---------------------------------------------------------------------------
     def _build_controls(self) -> None:
-        row1 = ttk.Frame(self, padding=(4, 4, 4, 0))
-        row1.pack(side="top", fill="x")
-        self.pause_button = ttk.Button(row1, text="Pause", width=8, command=self.toggle_pause)
-        self.pause_button.pack(side="left")
-        ttk.Label(row1, text="Window:").pack(side="left", padx=(10, 2))
+        """The controls flow in one row that wraps (look.WrapRow) rather than cut a button off:
+        two lines in a wide window, three or four in a narrow one or at a large zoom.
+
+        A label and the box it names are one item, so they never land on different lines.
+        """
+        # Margins by pack: a WrapRow places its children itself and does not count padding.
+        row = WrapRow(self)
+        row.pack(side="top", fill="x", padx=4, pady=(4, 0))
+        self.pause_button = ttk.Button(row, text="Pause", width=8, command=self.toggle_pause)
+        row.add(self.pause_button)
+        group = ttk.Frame(row)
+        ttk.Label(group, text="Window:").pack(side="left", padx=(6, 2))
         self.window_var = tk.StringVar(value=DEFAULT_WINDOW)
         self.window_combo = ttk.Combobox(
-            row1, textvariable=self.window_var, values=WINDOWS, width=7
+            group, textvariable=self.window_var, values=WINDOWS, width=7
         )
         self.window_combo.pack(side="left")
+        row.add(group)
         self.window_combo.bind("<<ComboboxSelected>>", lambda e: self._settings_changed())
         self.window_combo.bind("<Return>", lambda e: self._settings_changed())
         self.window_combo.bind("<FocusOut>", lambda e: self._settings_changed())
-        ttk.Label(row1, text="Layout:").pack(side="left", padx=(10, 2))
+        group = ttk.Frame(row)
+        ttk.Label(group, text="Layout:").pack(side="left", padx=(6, 2))
         self.layout_var = tk.StringVar(value=LAYOUT_LABELS["auto"])
         self.layout_combo = ttk.Combobox(
-            row1,
+            group,
             textvariable=self.layout_var,
             values=[LAYOUT_LABELS[k] for k in LAYOUTS],
             width=9,
             state="readonly",
         )
         self.layout_combo.pack(side="left")
+        row.add(group)
         self.layout_combo.bind("<<ComboboxSelected>>", lambda e: self._settings_changed())
-        if self._compact:
-            row1 = ttk.Frame(self, padding=(4, 2, 4, 0))
-            row1.pack(side="top", fill="x")
         self.xy_var = tk.BooleanVar(value=False)
+        group = ttk.Frame(row)  # XY mode and its two choices stay together
         ttk.Checkbutton(
-            row1, text="XY mode", variable=self.xy_var, command=self._settings_changed
-        ).pack(side="left", padx=(0 if self._compact else 10, 2))
-        ttk.Label(row1, text="X:").pack(side="left")
+            group, text="XY mode", variable=self.xy_var, command=self._settings_changed
+        ).pack(side="left", padx=(0, 4))
+        ttk.Label(group, text="X:").pack(side="left")
         self.x_var = tk.StringVar()
-        self.x_combo = ttk.Combobox(row1, textvariable=self.x_var, width=10, state="readonly")
+        self.x_combo = ttk.Combobox(group, textvariable=self.x_var, width=8, state="readonly")
         self.x_combo.pack(side="left")
-        ttk.Label(row1, text="Y:").pack(side="left", padx=(4, 0))
+        ttk.Label(group, text="Y:").pack(side="left", padx=(4, 0))
         self.y_var = tk.StringVar()
-        self.y_combo = ttk.Combobox(row1, textvariable=self.y_var, width=10, state="readonly")
+        self.y_combo = ttk.Combobox(group, textvariable=self.y_var, width=8, state="readonly")
         self.y_combo.pack(side="left")
+        row.add(group)
         for combo in (self.x_combo, self.y_combo):
             combo.bind("<<ComboboxSelected>>", lambda e: self._settings_changed())
 
-        row2 = ttk.Frame(self, padding=(4, 2, 4, 0))
-        row2.pack(side="top", fill="x")
         self.autoscale_var = tk.BooleanVar(value=True)
-        ttk.Checkbutton(
-            row2, text="Autoscale", variable=self.autoscale_var, command=self._settings_changed
-        ).pack(side="left")
-        ttk.Label(row2, text="y min").pack(side="left", padx=(6, 2))
+        row.add(
+            ttk.Checkbutton(
+                row, text="Autoscale", variable=self.autoscale_var, command=self._settings_changed
+            )
+        )
+        group = ttk.Frame(row)
+        ttk.Label(group, text="y min").pack(side="left", padx=(0, 2))
         self.ymin_var = tk.StringVar()
-        self.ymin_entry = ttk.Entry(row2, textvariable=self.ymin_var, width=7)
+        self.ymin_entry = ttk.Entry(group, textvariable=self.ymin_var, width=7)
         self.ymin_entry.pack(side="left")
-        ttk.Label(row2, text="max").pack(side="left", padx=(4, 2))
+        ttk.Label(group, text="max").pack(side="left", padx=(4, 2))
         self.ymax_var = tk.StringVar()
-        self.ymax_entry = ttk.Entry(row2, textvariable=self.ymax_var, width=7)
+        self.ymax_entry = ttk.Entry(group, textvariable=self.ymax_var, width=7)
         self.ymax_entry.pack(side="left")
         for entry in (self.ymin_entry, self.ymax_entry):
             entry.bind("<Return>", lambda e: self.apply_y_range())
-        ttk.Button(row2, text="Apply", width=6, command=self.apply_y_range).pack(
+        ttk.Button(group, text="Apply", width=6, command=self.apply_y_range).pack(
             side="left", padx=(4, 0)
         )
-        if self._compact:
-            row2 = ttk.Frame(self, padding=(4, 2, 4, 0))
-            row2.pack(side="top", fill="x")
-        else:
-            ttk.Separator(row2, orient="vertical").pack(side="left", fill="y", padx=8)
-        self.record_button = ttk.Button(row2, text="Record…", command=self._on_record_button)
-        self.record_button.pack(side="left")
-        ttk.Button(row2, text="Export…", command=self._on_export_button).pack(
-            side="left", padx=(4, 0)
-        )
-        self.open_button = ttk.Button(row2, text="Open CSV…", command=self._on_open_button)
-        self.open_button.pack(side="left", padx=(4, 0))
-        self.live_button = ttk.Button(row2, text="Back to live", command=self.back_to_live)
+        row.add(group)
+        self.record_button = ttk.Button(row, text="Record…", command=self._on_record_button)
+        row.add(self.record_button)
+        row.add(ttk.Button(row, text="Export…", command=self._on_export_button))
+        self.open_button = ttk.Button(row, text="Open CSV…", command=self._on_open_button)
+        row.add(self.open_button)
+        self.live_button = ttk.Button(row, text="Back to live", command=self.back_to_live)
+        row.add(self.live_button)
+        row.set_visible(self.live_button, False)
+        self._controls = row
+        # Its own line, wrapping: a recording's path can be longer than the window is wide.
         self.record_var = tk.StringVar()
-        self.record_label = ttk.Label(row2, textvariable=self.record_var, foreground="#a40000")
-        self.record_label.pack(side="left", padx=(8, 0))
+        self.record_label = WrapLabel(self, textvariable=self.record_var)
+        self.record_var.trace_add("write", lambda *a: self._show_record_label())
 
-        self.series_row = ttk.Frame(self, padding=(4, 2, 4, 0))
-        self.series_row.pack(side="top", fill="x")
-        ttk.Label(self.series_row, text="Series:").pack(side="left")
+        series_bar = ttk.Frame(self, padding=(4, 2, 4, 0))
+        series_bar.pack(side="top", fill="x")
+        self._series_bar = series_bar
         # Packed before the buttons, on the right: it keeps its place when they overflow.
-        self.more_label = ttk.Label(self.series_row, text="")
+        self.more_label = ttk.Label(series_bar, text="")
         self.more_label.pack(side="right", padx=(6, 0))
+        self.series_row = self._new_series_row()
+
+    def _new_series_row(self) -> WrapRow:
+        row = WrapRow(self._series_bar)
+        row.pack(side="left", fill="x", expand=True)
+        row.add(ttk.Label(row, text="Series:"))
+        return row
+
+    def _show_record_label(self) -> None:
+        if self.record_var.get():
+            if not self.record_label.winfo_manager():
+                # A margin by pack: WrapLabel wraps at its width and counts no padding.
+                self.record_label.pack(side="top", fill="x", padx=8, after=self._controls)
+        else:
+            self.record_label.pack_forget()
+
+    def _build_empty_hint(self) -> None:
+        """Where readings come from, for a beginner looking at an empty plot (issue 15, item 9).
+
+        Shown until the first series appears; with a button to the Deploy tab when the host has
+        one (the companion, Thonny's views), else the words alone.
+        """
+        self.empty_hint = ttk.Frame(self, padding=(6, 4, 6, 0))
+        self.deploy_button: ttk.Button | None = None
+        show_panel = getattr(self.ctx, "show_panel", None)
+        if callable(show_panel):
+            self.deploy_button = ttk.Button(
+                self.empty_hint, text="Go to Deploy", command=lambda: show_panel("Deploy")
+            )
+            self.deploy_button.pack(side="right", padx=(6, 0))
+        self.empty_hint_label = WrapLabel(self.empty_hint, text=EMPTY_HINT)
+        self.empty_hint_label.pack(side="left", fill="x", expand=True)
+        self._hint_shown = False
+
+    def _update_empty_hint(self) -> None:
+        """Show the hint while the live plot has no series yet; hide it once readings come."""
+        if self.ctx is None:
+            return
+        want = self.review_path is None and not self.store.names
+        if want == self._hint_shown:
+            return
+        self._hint_shown = want
+        if want:
+            self.empty_hint.pack(side="top", fill="x", after=self._series_bar)
+        else:
+            self.empty_hint.pack_forget()
+
+    # --- look: theme and zoom ---------------------------------------------------------------
+    def _apply_look(self) -> None:
+        """Take the theme's colours and the UI font's size: figure, toolbar, series buttons.
+
+        Called once built and again on every <<ThemeChanged>> (Thonny's dark theme) and zoom
+        change (look.on_look_change); the next frame redraws the figure in full.
+        """
+        pal = look.palette(self)
+        self._palette = pal
+        self.renderer.set_style(
+            FigureStyle(
+                figure=pal.background,
+                axes=pal.field,
+                text=pal.foreground,
+                font_px=ui_font_pixels(self),
+                series=tuple(look.readable(self, c, pal.field, LINE_CONTRAST) for c in COLOURS),
+            )
+        )
+        self.canvas.get_tk_widget().configure(background=pal.background, highlightthickness=0)
+        self._style_toolbar(pal)
+        self.record_label.configure(foreground=pal.error)
+        for name, button in self._series_buttons().items():
+            self._style_series_button(button, name)
+        if self._after_id is not None:  # built: draw the new look now, even when paused
+            self.redraw(force=True)
+
+    def _make_toolbar(self, background: str) -> Any:
+        """matplotlib's toolbar, its buttons made with `background` from the start.
+
+        A classic Tk button draws its disabled look (Back and Forward, until one zooms) with a
+        stipple pattern in the background colour it had when it was made, and later changes do
+        not reach that pattern: so the colour is given through Tk's option database, which
+        new widgets read when they are made, for this frame's widgets only.
+        """
+        from matplotlib.backends.backend_tkagg import NavigationToolbar2Tk
+
+        scope = "*" + str(self._body).lstrip(".")
+        for cls in ("Button", "Checkbutton", "Frame", "Label"):
+            self.option_add(f"{scope}*{cls}.background", background)
+        toolbar = NavigationToolbar2Tk(self.canvas, self._body, pack_toolbar=False)
+        toolbar.update()
+        toolbar.pack(side="bottom", fill="x", before=self.canvas.get_tk_widget())
+        self._toolbar_background = background
+        return toolbar
+
+    def _replace_toolbar(self, background: str) -> None:
+        """A new toolbar for a new background (see `_make_toolbar`); the old one lets go of
+        the canvas: its event handlers and, in zoom or pan mode, the canvas' lock."""
+        old = self.toolbar
+        for name in ("_id_press", "_id_release", "_id_drag"):
+            cid = getattr(old, name, None)
+            if isinstance(cid, int):
+                self.canvas.mpl_disconnect(cid)
+        lock = getattr(self.canvas, "widgetlock", None)
+        if lock is not None and lock.isowner(old):
+            lock.release(old)
+        old.destroy()
+        self.toolbar = self._make_toolbar(background)
+
+    def _style_toolbar(self, pal: look.Palette) -> None:
+        """matplotlib's toolbar is classic Tk (frame, buttons, labels): colour it by hand.
+
+        Its icons are black on a light background; matplotlib draws them in the buttons' text
+        colour when the background is dark, so they are made again after the colours change.
+        """
+        if pal.background != self._toolbar_background:
+            self._replace_toolbar(pal.background)
+        toolbar = self.toolbar
+        for widget in (toolbar, *toolbar.winfo_children()):
+            cls = widget.winfo_class()
+            options: dict[str, Any] = {"background": pal.background}
+            if cls in ("Button", "Checkbutton", "Label"):
+                options["foreground"] = pal.foreground
+            if cls in ("Button", "Checkbutton"):
+                options.update(
+                    activebackground=pal.field,
+                    activeforeground=pal.field_text,
+                    highlightbackground=pal.background,
+                )
+            if cls == "Checkbutton":
+                options["selectcolor"] = pal.select
+            if cls == "Label":
+                options["font"] = "TkDefaultFont"  # the coordinates read out grow with the zoom
+            try:
+                widget.configure(**options)
+            except tk.TclError:
+                log.debug("cannot colour toolbar part %s", widget, exc_info=True)
+        # The toolbar keeps a fixed height (it does not propagate) that fits two message lines.
+        toolbar.configure(height=max(TOOLBAR_MIN_HEIGHT, 2 * look.ui_font_px(self) + 12))
+        rescale = getattr(toolbar, "_rescale", None)  # remakes the icons for the new colours
+        if callable(rescale):
+            try:
+                rescale()
+            except Exception:  # noqa: BLE001 - keeping the old icons is no reason to fail
+                log.debug("toolbar icons not remade", exc_info=True)
+
+    def _series_buttons(self) -> dict[str, tk.Checkbutton]:
+        return {
+            str(w.cget("text")): w
+            for w in self.series_row.winfo_children()
+            if isinstance(w, tk.Checkbutton)
+        }
+
+    def _style_series_button(self, button: tk.Checkbutton, name: str) -> None:
+        """A series' show/hide box: its text in the line's colour, readable on the background."""
+        pal = self._palette
+        colour = look.readable(self, self.renderer.colour(name), pal.background)
+        button.configure(
+            foreground=colour,
+            activeforeground=colour,
+            background=pal.background,
+            activebackground=pal.background,
+            highlightbackground=pal.background,
+            selectcolor=pal.field,
+        )
 
     def settings(self) -> ViewSettings:
         """The view settings the controls describe now."""
@@ -310,16 +505,14 @@ class PlotPanel(ttk.Frame):
             if name in self._series_vars:
                 continue
             var = tk.BooleanVar(value=name not in self._hidden)
-            colour = self.renderer.colour(name)
             button = tk.Checkbutton(
                 self.series_row,
                 text=name,
                 variable=var,
-                foreground=colour,
-                activeforeground=colour,
                 command=lambda n=name, v=var: self.set_series_visible(n, v.get()),
             )
-            button.pack(side="left", padx=(4, 0))
+            self._style_series_button(button, name)
+            self.series_row.add(button)
             self._series_vars[name] = var
         more = len(names) - MAX_SERIES_BUTTONS
         self.more_label.configure(text=f"+{more} more" if more > 0 else "")
@@ -332,9 +525,9 @@ class PlotPanel(ttk.Frame):
             self.y_var.set(names[1])
 
     def _clear_series_buttons(self) -> None:
-        for child in self.series_row.winfo_children()[1:]:
-            if child is not self.more_label:
-                child.destroy()
+        # A new row rather than taking buttons out of the old one: a WrapRow only adds.
+        self.series_row.destroy()
+        self.series_row = self._new_series_row()
         self.more_label.configure(text="")
         self._series_vars.clear()
         self._known_names = []
@@ -476,6 +669,7 @@ class PlotPanel(ttk.Frame):
     def redraw(self, force: bool = False) -> str:
         """One frame: draws only if the store or a setting changed; returns what it did."""
         self._sync_series()
+        self._update_empty_hint()
         if not self.paused and self.renderer.user_moved_view():
             self.pause("Zoomed or panned: the view is paused. Press Resume to follow live data.")
         result = self.renderer.update(
@@ -629,7 +823,8 @@ class PlotPanel(ttk.Frame):
         self.paused = True
         self._t_frozen = None
         self.pause_button.configure(text="Resume")
-        self.live_button.pack(side="left", padx=(4, 0), after=self.open_button)
+        self._controls.set_visible(self.live_button, True)
+        self._update_empty_hint()
         capped = (
             f" It has more series than the {store.max_series} a plot keeps; the rest are left out."
             if store.dropped_names
@@ -642,7 +837,7 @@ class PlotPanel(ttk.Frame):
 
     def back_to_live(self) -> None:
         self.review_path = None
-        self.live_button.pack_forget()
+        self._controls.set_visible(self.live_button, False)
         self._show_store(self.live_store)
         self.paused = True  # resume() below clears it and redraws
         self.resume()

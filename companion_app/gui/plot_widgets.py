@@ -52,6 +52,10 @@ COLOURS = (
     "#7f7f7f",
     "#bcbd22",
 )
+#: Grid lines: matplotlib's grey this faint; with a `FigureStyle`, the text colour (which reads
+#: on a light and on a dark plot area) at `STYLED_GRID_ALPHA`.
+GRID_ALPHA = 0.3
+STYLED_GRID_ALPHA = 0.15
 #: At most this many series are drawn (the first visible ones, in order of appearance): one per
 #: colour, so no two lines look alike. A full frame costs per line and per legend entry, and a
 #: legend of hundreds of noise names would cover the plot. The store still keeps every series
@@ -93,6 +97,25 @@ class ViewSettings:
     autoscale: bool = True
     y_range: tuple[float, float] | None = None  # used when autoscale is off
     hidden: frozenset[str] = field(default_factory=frozenset)
+
+
+@dataclass(frozen=True)
+class FigureStyle:
+    """The figure's colours and text size, taken from the host window's theme and UI font.
+
+    The panel makes one from `look.palette` and the UI font, so the plot is not a white block
+    in Thonny's dark theme and its text grows with the zoom. A renderer without a style keeps
+    matplotlib's defaults: ``iotkit plot --headless --png`` draws for paper, not for a window.
+    """
+
+    figure: str  # around the axes (the window's background)
+    axes: str  # the plot area (the theme's field colour)
+    text: str  # ticks, axis labels, legend, spines and grid
+    #: The text's size in screen pixels; in points it depends on the figure's dpi, which
+    #: matplotlib's Tk canvas changes once shown (the screen's pixel ratio).
+    font_px: float
+    #: One colour per series slot (`COLOURS`, each made to stand out on `axes`).
+    series: tuple[str, ...] = COLOURS
 
 
 def magnitude(stats: Any) -> float:
@@ -192,9 +215,13 @@ class PlotRenderer:
     found nothing to do).
     """
 
-    def __init__(self, figure: Any, canvas: Any | None = None) -> None:
+    def __init__(
+        self, figure: Any, canvas: Any | None = None, style: FigureStyle | None = None
+    ) -> None:
         self.figure = figure
         self.canvas = canvas if canvas is not None else figure.canvas
+        self.style = style
+        self._built_dpi: float | None = None  # the figure's dpi when the axes were made
         self.full_draws = 0
         self.blits = 0
         self.skipped = 0
@@ -211,7 +238,7 @@ class PlotRenderer:
         self._t_frozen: float | None = None
         self._xlim: tuple[float, float] | None = None  # as set by us
         self._fetched_xlim: tuple[float, float] | None = None
-        self._colours: dict[str, str] = {}
+        self._colour_slots: dict[str, int] = {}  # series -> index into the style's colours
         self._legend_pixels: list[Any] = []
         self._legend_time = 0.0
         # A frame that reused the legend's cached pixels left it showing older values: the next
@@ -280,8 +307,8 @@ class PlotRenderer:
             return "skipped"
         settings_changed = settings != self._settings
         self._version, self._settings, self._t_frozen = version, settings, t_frozen
-        if force:
-            self._key = None
+        if force or (self.style is not None and self.figure.dpi != self._built_dpi):
+            self._key = None  # text sizes are points: a new dpi needs them made again
         full = self._ensure_layout(store, settings, t_frozen)
         if settings_changed:  # a new window, y-range or layout: limits start afresh
             full = True
@@ -304,6 +331,13 @@ class PlotRenderer:
         self.blits += 1
         return "blit"
 
+    def set_style(self, style: FigureStyle | None) -> None:
+        """Colours or font size changed (theme, zoom): the next `update` redraws everything."""
+        self.style = style
+        if style is not None:
+            self.figure.set_facecolor(style.figure)
+        self.invalidate()
+
     def close(self) -> None:
         try:
             self.canvas.mpl_disconnect(self._cid)
@@ -312,9 +346,11 @@ class PlotRenderer:
 
     # --- layout -----------------------------------------------------------------------------
     def colour(self, name: str) -> str:
-        if name not in self._colours:
-            self._colours[name] = COLOURS[len(self._colours) % len(COLOURS)]
-        return self._colours[name]
+        """The colour of series `name`: slots follow first appearance, the style gives the hue."""
+        if name not in self._colour_slots:
+            self._colour_slots[name] = len(self._colour_slots) % len(COLOURS)
+        colours = self.style.series if self.style is not None else COLOURS
+        return colours[self._colour_slots[name] % len(colours)]
 
     def _visible_names(self, store: StoreLike, settings: ViewSettings, t_frozen) -> list[str]:
         names = [n for n in store.names if n not in settings.hidden]
@@ -363,6 +399,33 @@ class PlotRenderer:
         self._background = None
         self._legend_pixels = []
         self._xlim = None
+        self._built_dpi = self.figure.dpi
+        if self.style is not None:
+            self.figure.set_facecolor(self.style.figure)
+
+    def font_pt(self) -> float | None:
+        """The style's text size in matplotlib points at the figure's dpi (None: no style)."""
+        if self.style is None:
+            return None
+        return self.style.font_px * 72.0 / float(self.figure.dpi)
+
+    def _new_axes(self, ax: Any) -> Any:
+        """Grid, and the style's colours and text size, on a new axes (twin axes too)."""
+        style = self.style
+        if style is None:
+            ax.grid(True, alpha=GRID_ALPHA)
+            return ax
+        ax.grid(True, alpha=STYLED_GRID_ALPHA, color=style.text)
+        ax.set_facecolor(style.axes)
+        # tick_params, not rcParams: matplotlib makes new ticks lazily, at draw time.
+        size = self.font_pt()
+        ax.tick_params(which="both", colors=style.text, labelsize=size)
+        for spine in ax.spines.values():
+            spine.set_edgecolor(style.text)
+        for text in (ax.xaxis.label, ax.yaxis.label, ax.xaxis.offsetText, ax.yaxis.offsetText):
+            text.set_color(style.text)
+            text.set_fontsize(size)
+        return ax
 
     def _new_line(self, ax: Any, name: str, label: str | None = None, **kw: Any) -> Any:
         # Plain numbers on the axes: an offset text ("+1.013e5") would collide with the legend.
@@ -377,12 +440,14 @@ class PlotRenderer:
             return
         # Above the axes, not inside: a legend inside hides the newest data at the left edge
         # of a filling plot, and outside it nothing moves under it (exact pixel caching).
+        style = self.style
         legend = ax.legend(
             handles=handles,
             loc="lower left",
             bbox_to_anchor=(0.0, 1.0),
             ncols=min(len(handles), 4),
-            fontsize="small",
+            fontsize="small" if style is None else self.font_pt(),
+            labelcolor=None if style is None else style.text,
             frameon=False,
             borderaxespad=0.2,
         )
@@ -396,15 +461,14 @@ class PlotRenderer:
         if kind == "separate":
             axs = fig.subplots(len(groups), 1, sharex=True, squeeze=False)[:, 0]
             for ax, group in zip(axs, groups):
+                self._new_axes(ax)
                 lines = {n: self._new_line(ax, n) for n in group}
                 ax.set_ylabel(group[0])
-                ax.grid(True, alpha=0.3)
                 self.axes.append(_Axes(ax, group, lines))
                 self._legend(ax, list(lines.values()))
             axs[-1].set_xlabel("time (s)")
         else:
-            ax = fig.add_subplot(1, 1, 1)
-            ax.grid(True, alpha=0.3)
+            ax = self._new_axes(fig.add_subplot(1, 1, 1))
             ax.set_xlabel("time (s)")
             left = groups[0] if groups else []
             lines = {n: self._new_line(ax, n) for n in left}
@@ -414,7 +478,8 @@ class PlotRenderer:
             top = ax
             if kind == "twin":
                 right = groups[1]
-                ax2 = ax.twinx()
+                ax2 = self._new_axes(ax.twinx())
+                ax2.grid(False)  # the left axis' grid is the plot's grid
                 lines2 = {n: self._new_line(ax2, n, ls="--") for n in right}
                 ax2.set_ylabel(self._axis_label(right) + " (right axis)")
                 self.axes.append(_Axes(ax2, right, lines2))
@@ -434,8 +499,7 @@ class PlotRenderer:
     def _build_xy(self, x: str | None, y: str | None) -> None:
         self._clear()
         self.layout_kind = "xy"
-        ax = self.figure.add_subplot(1, 1, 1)
-        ax.grid(True, alpha=0.3)
+        ax = self._new_axes(self.figure.add_subplot(1, 1, 1))
         ax.set_xlabel(x or "(choose X)")
         ax.set_ylabel(y or "(choose Y)")
         name = f"{y} vs {x}"
