@@ -28,6 +28,7 @@ from thonnycontrib.iotkit_probe import (
     POLL_S,
     backend_ready,
     clipped,
+    descendants,
     events,
     focused,
     internal_errors,
@@ -775,3 +776,343 @@ def loaded_from_user_dir(params: Params) -> Scenario:
         },
     )
     shot("install-user-dir-plot")
+
+
+# --- issue 15: the IoT views at 1024x768, with larger fonts, in the dark theme ------------------
+#: Thonny's commands that change its font sizes at run time (View → Increase/Decrease font
+#: size, Ctrl+plus/minus); each ends with a "UICommandDispatched" event.
+FONT_COMMANDS = ("increase_font_size", "decrease_font_size")
+
+
+def font_facts() -> dict[str, Any]:
+    """Thonny's font sizes and scaling now, and the window's size."""
+    import tkinter.font as tkfont
+
+    wb = get_workbench()
+    default = tkfont.nametofont("TkDefaultFont")
+    return {
+        "tk_scaling": float(wb.tk.call("tk", "scaling")),
+        "thonny_scaling": wb.get_option("general.scaling"),
+        "ui_size": int(default.cget("size")),
+        "ui_px": int(default.metrics("linespace")),
+        "editor_size": wb.get_option("view.editor_font_size"),
+        "ui_mode": wb.get_ui_mode(),
+        "ui_theme": wb.get_option("view.ui_theme"),
+        "window": [wb.winfo_width(), wb.winfo_height()],
+        "screen": [wb.winfo_screenwidth(), wb.winfo_screenheight()],
+    }
+
+
+def view_fit(view: Any) -> dict[str, Any]:
+    """How the view fits: `layout_check`'s problems inside it, its box in Thonny's window, and
+    whether its scroller needs a sideways scroll (the panel wider than its place)."""
+    import layout_check
+
+    top = view.winfo_toplevel()
+    x, y = view.winfo_rootx() - top.winfo_rootx(), view.winfo_rooty() - top.winfo_rooty()
+    w, h = view.winfo_width(), view.winfo_height()
+    scroller = view.scroller
+    inner, canvas = scroller.inner, scroller.canvas
+    return {
+        "problems": [str(p) for p in layout_check.check(view)],
+        "hidden_columns": hidden_columns(view),
+        "box": [x, y, w, h],
+        "inside_window": x >= 0
+        and y >= 0
+        and x + w <= top.winfo_width()
+        and y + h <= top.winfo_height(),
+        "inner": [inner.winfo_width(), inner.winfo_height()],
+        "place": [canvas.winfo_width(), canvas.winfo_height()],
+        "panel_asks": [view.panel.winfo_reqwidth(), view.panel.winfo_reqheight()],
+        "min_size": [scroller.min_width, scroller.min_height],
+        "scrolls_sideways": inner.winfo_width() > canvas.winfo_width() + 1,
+        "scrolls_down": inner.winfo_height() > canvas.winfo_height() + 1,
+    }
+
+
+def hidden_columns(view: Any) -> list[str]:
+    """Table columns a person cannot see: each shown Treeview's columns that end past the
+    table's visible width (the Wiring view's Message column was off-screen in Thonny)."""
+
+    hidden = []
+    for tree in descendants(view):
+        if tree.winfo_class() != "Treeview" or not tree.winfo_ismapped():
+            continue
+        shown = list(tree.cget("displaycolumns"))
+        if shown in (["#all"], []):
+            shown = list(tree.cget("columns"))
+        if "tree" in str(tree.cget("show")):
+            shown.insert(0, "#0")
+        x, visible = 0, tree.winfo_width()
+        for column in shown:
+            width = int(tree.column(column, "width"))
+            if x + width > visible + 1:
+                heading = str(tree.heading(column, "text")) or column
+                hidden.append(f"{heading!r} at {x}-{x + width} px of {visible} ({tree})")
+            x += width
+    return hidden
+
+
+def programs_width(panel: Any) -> int:
+    """The Deploy panel's Programs column (the labelled frame around the list), in pixels."""
+    return int(panel.programs_scroller.master.winfo_width())
+
+
+def bright_parts(view: Any, png: str, near_white: int) -> dict[str, Any]:
+    """Where a screenshot of `view` is near-white (R, G and B all at least `near_white`): the
+    share of its pixels, and the innermost widgets at least half near-white (with their box),
+    so a failure names the bright block."""
+    import numpy as np
+    from PIL import Image
+
+    white = (np.asarray(Image.open(png).convert("RGB")) >= near_white).all(axis=2)
+    vx, vy = view.winfo_rootx(), view.winfo_rooty()
+
+    def share(w: Any) -> tuple[float, list[int]]:
+        x0, y0 = max(0, w.winfo_rootx() - vx), max(0, w.winfo_rooty() - vy)
+        x1 = min(white.shape[1], w.winfo_rootx() - vx + w.winfo_width())
+        y1 = min(white.shape[0], w.winfo_rooty() - vy + w.winfo_height())
+        if x1 <= x0 or y1 <= y0:
+            return 0.0, [x0, y0, 0, 0]
+        return float(white[y0:y1, x0:x1].mean()), [x0, y0, x1 - x0, y1 - y0]
+
+    bright = {}
+    for w in descendants(view):
+        if not w.winfo_ismapped() or w.winfo_width() * w.winfo_height() < 200:
+            continue
+        part, box = share(w)
+        if part >= 0.5:
+            bright[str(w)] = {"class": w.winfo_class(), "share": round(part, 3), "box": box}
+    innermost = {
+        path: info
+        for path, info in bright.items()
+        if not any(other.startswith(path + ".") for other in bright)
+    }
+    return {"share": float(white.mean()), "widgets": innermost}
+
+
+def low_contrast(view: Any, minimum: float = 4.5) -> list[dict[str, Any]]:
+    """Labels shown in `view` whose text colour is below `minimum` contrast with their
+    background (WCAG; issue 15: text at least 4.5:1), with both colours."""
+    from tkinter import ttk
+
+    from companion_app.gui import look
+
+    style = ttk.Style(view)
+    page = look.palette(view).background
+    found = []
+    for w in descendants(view):
+        cls = w.winfo_class()
+        if cls not in ("TLabel", "Label") or not w.winfo_ismapped():
+            continue
+        text = str(w.cget("text")) or (
+            str(w.getvar(w.cget("textvariable"))) if str(w.cget("textvariable")) else ""
+        )
+        if not text.strip():
+            continue
+        if cls == "TLabel":
+            name = str(w.cget("style")) or "TLabel"
+            fg = str(w.cget("foreground")) or str(style.lookup(name, "foreground")) or "black"
+            bg = str(w.cget("background")) or str(style.lookup(name, "background")) or page
+        else:
+            fg, bg = str(w.cget("foreground")), str(w.cget("background"))
+        ratio = look.contrast_ratio(w, fg, bg)
+        if ratio < minimum:
+            found.append(
+                {"text": text[:60], "fg": fg, "bg": bg, "ratio": round(ratio, 2), "widget": str(w)}
+            )
+    return found
+
+
+def look_walk(params: Params) -> Scenario:
+    """Each IoT view in turn, in its usual place (the east column): how it fits Thonny's window
+    (1024x768 and the fonts the test configured), a screenshot; then Deploy again after another
+    view was on top, to see that its Programs column kept its width. In the dark theme the view
+    alone is screenshotted and its near-white parts are recorded."""
+    plugin, state = iotkit()
+    wb = get_workbench()
+    tag, dark = params["tag"], bool(params.get("dark"))
+    yield from until(backend_ready, 30, "the Python backend's prompt")
+    if params.get("switch_to"):
+        # The views are built in the theme Thonny started with; then the theme is changed as
+        # Tools → Options → Theme & Font does on each choice (its _update_appearance).
+        for name in VIEWS:
+            yield from open_view(name)
+        wb.set_option("view.ui_theme", params["switch_to"])
+        wb.reload_themes()
+        wb.update_fonts()
+    record("fonts", font_facts())
+    for name in params.get("views", VIEWS):
+        view, panel = yield from open_view(name)
+        info = view_fit(view)
+        info["low_contrast"] = low_contrast(view)
+        if name == "Deploy":
+            info["programs_width"] = programs_width(panel)
+        if name == "Wiring":
+            info["overlapping_labels"] = overlapping_texts(panel.canvas)
+        if dark:
+            png = shot(f"dark-{name.lower()}{params.get('suffix', '')}", view)["path"]
+            info["bright"] = bright_parts(view, png, params["near_white"])
+        else:
+            shot(f"look-{name.lower()}-{tag}")
+        record(name, info)
+    if not dark and "Deploy" in params.get("views", VIEWS):
+        # Another view of the same notebook on top, then Deploy again (issue 15, item 2) ...
+        other = "Plot" if params.get("views", VIEWS)[-1] == "Deploy" else "Flash"
+        yield from open_view(other)
+        view, panel = yield from open_view("Deploy")
+        after = view_fit(view)
+        after["programs_width"] = programs_width(panel)
+        record("Deploy_again", after)
+        shot(f"look-deploy-again-{tag}")
+        # ... and again with Thonny's fonts applied while Deploy is behind the other view, as
+        # Thonny does on every change in Options → Theme & Font and View → font size (ttk then
+        # sends <<ThemeChanged>> to every widget, the hidden ones too).
+        yield from open_view(other)
+        wb.update_fonts()
+        view, panel = yield from open_view("Deploy")
+        after = view_fit(view)
+        after["programs_width"] = programs_width(panel)
+        record("Deploy_after_fonts", after)
+    if dark:
+        # An error in a view's status line is red on Thonny's dark grey: readable, 4.5:1 at least.
+        from companion_app.gui import look
+
+        view = state.view("Plot")
+        view.show_status("The board did not answer.", error=True)
+        label = view.status_label
+        yield from until(label.winfo_ismapped, 10, "the Plot view's status line on screen")
+        background = look.palette(label).background
+        foreground = str(label.cget("foreground"))
+        record("error_contrast", look.contrast_ratio(label, foreground, background))
+        record("error_colours", [foreground, background])
+        view.show_status("")
+    record("fonts_end", font_facts())
+    record("errors", list(state.errors))
+    record("internal", internal_errors())
+
+
+def canvas_text_px(canvas: Any) -> float:
+    """The median line height, in pixels, of the text drawn on a Tk canvas (the pinout's)."""
+    import statistics
+
+    sizes = [
+        int(canvas.tk.call("font", "metrics", canvas.itemcget(i, "font"), "-linespace"))
+        for i in canvas.find_all()
+        if canvas.type(i) == "text" and str(canvas.itemcget(i, "text")).strip()
+    ]
+    return float(statistics.median(sizes)) if sizes else 0.0
+
+
+def text_sizes(state: Any) -> dict[str, int]:
+    """The line height, in pixels, of each text-showing widget's font in the four views (its
+    own font, else its ttk style's, else the UI font), by widget path."""
+    from tkinter import ttk
+
+    import layout_check
+
+    sizes = {}
+    for name in VIEWS:
+        for w in descendants(state.view(name)):
+            if w.winfo_class() not in layout_check.TEXT_CLASSES or not layout_check._text(w):
+                continue
+            font = ""
+            try:
+                font = str(w.cget("font"))
+            except Exception:  # noqa: BLE001 - a ttk widget without the option
+                pass
+            if not font:
+                style = str(w.cget("style")) if "style" in w.keys() else ""
+                font = str(ttk.Style(w).lookup(style or w.winfo_class(), "font") or "TkDefaultFont")
+            sizes[str(w)] = int(w.tk.call("font", "metrics", font, "-linespace"))
+    return sizes
+
+
+def drawn_sizes(state: Any) -> dict[str, Any]:
+    """What the views drew at the fonts of now: the pinout's text height and the plot's axis
+    label size (both in pixels), beside the UI font's line height and its size in pixels (what
+    the plot's text should be)."""
+    from companion_app.gui import look
+
+    wiring, plot = state.panel("Wiring"), state.panel("Plot")
+    figure = plot.figure
+    label = figure.axes[0].xaxis.label
+    return {
+        "ui_px": look.ui_font_px(wiring),
+        "pinout_px": canvas_text_px(wiring.canvas),
+        "plot_px": round(float(label.get_fontsize()) * float(figure.dpi) / 72.0, 2),
+        "plot_px_wanted": round(look.ui_font_pt(plot) * float(plot.winfo_fpixels("1p")), 2),
+    }
+
+
+def look_font_change(params: Params) -> Scenario:
+    """Thonny's font sizes changed while the views are open: by View → Increase font size
+    (Ctrl+plus: Thonny only updates its named fonts, and sends no event of Tk's) and by Tools → Options →
+    Theme & Font (what that page runs on each change: reload_themes, then update_fonts). In
+    simple mode Thonny's UI font follows the editor's size, so the views' text grows too; they
+    must lay themselves out again (wrap rows, the pinout, the plot)."""
+    plugin, state = iotkit()
+    wb = get_workbench()
+    yield from until(backend_ready, 30, "the Python backend's prompt")
+    for name in ("Flash", "Plot", "Deploy", "Wiring"):
+        yield from open_view(name)
+    record("fonts_before", font_facts())
+    before = record("drawn_before", drawn_sizes(state))
+    texts = record("texts_before", text_sizes(state))
+    dispatched: list[str] = []
+    wb.bind("UICommandDispatched", lambda e: dispatched.append(e.command_id), True)
+    for _ in range(params["presses"]):
+        # View → Increase font size, by its keypad shortcut (X maps a generated "plus" to the
+        # "equal" key, which Thonny does not bind)
+        press_key(wb, "KP_Add", CONTROL)
+    yield from until(
+        lambda: len([c for c in dispatched if c in FONT_COMMANDS]) >= params["presses"],
+        10,
+        "Thonny's font-size command to run",
+        lambda: dispatched,
+    )
+    record("dispatched", dispatched)
+    record("fonts_after", font_facts())
+    grown = font_facts()["ui_px"] / before["ui_px"]
+
+    def pinout_followed() -> bool:
+        now_ = drawn_sizes(state)
+        return now_["pinout_px"] >= before["pinout_px"] * (1 + (grown - 1) * 0.6)
+
+    yield from until(
+        pinout_followed, 10, "the pinout redrawn at the larger font", lambda: drawn_sizes(state)
+    )
+    record("drawn_after", drawn_sizes(state))
+
+    def kept_their_size() -> dict[str, int]:
+        now_ = text_sizes(state)
+        return {path: px for path, px in now_.items() if path in texts and px <= texts[path]}
+
+    yield from until(
+        lambda: not kept_their_size(),
+        10,
+        "every text in the views to grow with Thonny's font",
+        kept_their_size,
+    )
+    record("texts_after", text_sizes(state))
+    fits = {}
+    for name in VIEWS:
+        view, panel = yield from open_view(name)
+        fits[name] = view_fit(view)
+        shot(f"look-{name.lower()}-fonts-changed")
+    record("fits_after", fits)
+
+    # Tools → Options → Theme & Font: each change there runs these two (its _update_appearance).
+    wb.set_option("view.editor_font_size", params["editor_size"])
+    wb.reload_themes()
+    wb.update_fonts()
+    record("fonts_options", font_facts())
+    yield from until(
+        lambda: drawn_sizes(state)["pinout_px"] <= before["pinout_px"] * 1.05,
+        10,
+        "the pinout redrawn at the font the Options page set back",
+        lambda: drawn_sizes(state),
+    )
+    record("drawn_options", drawn_sizes(state))
+    record("errors", list(state.errors))
+    record("internal", internal_errors())

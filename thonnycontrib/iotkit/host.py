@@ -203,7 +203,11 @@ def commands(state: PluginState) -> list[tuple[str, str, Callable[[], Any]]]:
 
 
 def event_handlers(state: PluginState) -> list[tuple[str, str, Callable[[Any], Any]]]:
-    """Thonny's events the plug-in follows: (event, what it is for, handler)."""
+    """Thonny's events the plug-in follows: (event, what it is for, handler).
+
+    Thonny's font and theme changes need none: each ends in a ttk style change (``update_fonts``
+    sets the Treeview row height), and ttk then sends <<ThemeChanged>> to every widget, which
+    the panels follow through ``look.on_look_change`` (tests/test_thonny_look.py)."""
     return [
         ("ProgramOutput", "Reading the Shell's output for the plot", state.on_program_output),
         ("BackendRestart", "Following Thonny's backend", state.on_backend_restart),

@@ -22,7 +22,6 @@ from thonnycontrib.iotkit.state import plugin_state
 log = logging.getLogger(__name__)
 
 BAUD_CHOICES = ("115200", "230400", "460800", "921600", "57600", "9600")
-ERROR_COLOUR = "#b00000"
 
 
 def _board_choices() -> list[str]:
@@ -35,6 +34,10 @@ def _board_choices() -> list[str]:
 class IotkitConfigPage(ConfigurationPage):
     def __init__(self, master: tk.Misc) -> None:
         super().__init__(master)
+        from companion_app.gui.look import palette
+
+        # The theme's colours, readable in Thonny's light and dark themes alike.
+        pal = palette(self)
         wb = get_workbench()
         self.columnconfigure(1, weight=1)
 
@@ -54,7 +57,7 @@ class IotkitConfigPage(ConfigurationPage):
         ttk.Label(
             self,
             text="Used by Check wiring of this script, the IoT Deploy form and the virtual board.",
-            foreground="#555555",
+            foreground=pal.muted,
         ).grid(row=1, column=0, columnspan=3, sticky="w", pady=(0, 10))
 
         ttk.Label(self, text="Firmware cache folder:").grid(row=2, column=0, sticky="w")
@@ -66,7 +69,7 @@ class IotkitConfigPage(ConfigurationPage):
             self,
             text="Empty: your own cache folder (or $IOTKIT_FIRMWARE_CACHE). A lab can point "
             "every PC at one shared folder.",
-            foreground="#555555",
+            foreground=pal.muted,
             wraplength=600,
             justify="left",
         ).grid(row=3, column=0, columnspan=3, sticky="w", pady=(0, 10))
@@ -81,12 +84,12 @@ class IotkitConfigPage(ConfigurationPage):
             self,
             text="The board's REPL speed when IoT Kit opens the port itself (MicroPython: "
             "115200).",
-            foreground="#555555",
+            foreground=pal.muted,
             wraplength=600,
             justify="left",
         ).grid(row=5, column=0, columnspan=3, sticky="w")
         self.error_var = tk.StringVar()
-        ttk.Label(self, textvariable=self.error_var, foreground=ERROR_COLOUR).grid(
+        ttk.Label(self, textvariable=self.error_var, foreground=pal.error).grid(
             row=6, column=0, columnspan=3, sticky="w", pady=(8, 0)
         )
 
