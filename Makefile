@@ -29,14 +29,19 @@ run: $(VENV)/.installed-run
 # tty, pty and fcntl cannot be imported by the project's own files and os.openpty fails; tests
 # marked `pty` are skipped there). Each has its own X display; the Windows-like pass's output
 # is printed after the normal pass's, and either failing fails `make test`.
-XVFB = xvfb-run -a -s "-screen 0 1280x1024x24"
+# The screen is larger than a 1366x768 laptop's, so Thonny's window can be made that size.
+SCREEN = 1400x1050x24
+# The tests start one Xvfb per worker (tests/conftest.py) of this same size.
+export IOTKIT_TEST_SCREEN := $(SCREEN)
+XVFB = xvfb-run -a -s "-screen 0 $(SCREEN)"
 # Each pass runs its test files on PYTEST_WORKERS processes (pytest-xdist), a whole file per
 # process (--dist loadfile), so module fixtures (one Thonny, one template matrix) are made once.
 # The tests mostly wait on boards, windows and Thonny, not on the CPU: on the 2-core CI machine
 # two workers per pass took both passes from 18.6 to 10.5 minutes. PYTEST_WORKERS=0 runs in one
-# process, for debugging.
+# process, for debugging. A worker that crashes ends the pass as a failure at once
+# (--max-worker-restart=0): with a restart, xdist's loadfile scheduler was seen to wait forever.
 PYTEST_WORKERS ?= 2
-PYTEST = $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile
+PYTEST = $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --max-worker-restart=0
 WINDOWS_LIKE_LOG := tests/artifacts/windows-like.log
 
 # Style as pyproject.toml states it: black, isort, and ruff's small rule set. `make test` runs
@@ -65,7 +70,7 @@ test: $(VENV)/.installed-test lint
 	@mkdir -p tests/artifacts; \
 	under_x() { n=$$1; shift; \
 	  if command -v xvfb-run >/dev/null 2>&1; then \
-	    xvfb-run -a -n $$n -s "-screen 0 1280x1024x24" "$$@"; else "$$@"; fi; }; \
+	    xvfb-run -a -n $$n -s "-screen 0 $(SCREEN)" "$$@"; else "$$@"; fi; }; \
 	echo "The Windows-like pass runs beside this one; its output follows ($(WINDOWS_LIKE_LOG))."; \
 	( export PYTHONPATH=$(CURDIR)/tests/windows_like; \
 	  under_x 150 $(PYTEST) $(PYTEST_ARGS) > $(WINDOWS_LIKE_LOG) 2>&1 ) & wl=$$!; \

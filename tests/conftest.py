@@ -16,6 +16,56 @@ if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
+# --- one X display per test process --------------------------------------------------------------
+# Under pytest-xdist the workers of one pass shared the Xvfb display xvfb-run made, so a window
+# of one worker could lie over another's and be in its screenshot (a light plot window was seen
+# in a "dark Thonny" screenshot), or take the focus a test was waiting for. Each worker starts its
+# own Xvfb, the size of xvfb-run's, and everything it starts (Thonny too) inherits DISPLAY.
+_OWN_XVFB = None
+
+
+def _start_own_display() -> None:
+    global _OWN_XVFB
+    import os
+    import shutil
+    import subprocess
+
+    if not (os.environ.get("PYTEST_XDIST_WORKER") and os.environ.get("DISPLAY")):
+        return
+    xvfb = shutil.which("Xvfb")
+    if xvfb is None:
+        return  # keep the shared display: the screenshots may then show a neighbour's window
+    read_fd, write_fd = os.pipe()
+    screen = os.environ.get("IOTKIT_TEST_SCREEN", "1400x1050x24")
+    _OWN_XVFB = subprocess.Popen(
+        [xvfb, "-displayfd", str(write_fd), "-screen", "0", screen, "-nolisten", "tcp", "-ac"],
+        pass_fds=(write_fd,),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    os.close(write_fd)
+    with os.fdopen(read_fd) as reader:
+        number = reader.readline().strip()  # Xvfb writes it once it accepts connections
+    if not number.isdigit():
+        _OWN_XVFB.kill()
+        _OWN_XVFB = None
+        return
+    os.environ["DISPLAY"] = f":{number}"
+
+
+def pytest_configure(config):
+    _start_own_display()
+
+
+def pytest_unconfigure(config):
+    if _OWN_XVFB is not None:
+        _OWN_XVFB.terminate()
+        try:
+            _OWN_XVFB.wait(timeout=10)
+        except Exception:  # noqa: BLE001 - it is going anyway
+            _OWN_XVFB.kill()
+
+
 @pytest.fixture(autouse=True)
 def collect_tk_garbage_in_main_thread():
     """Collect each test's garbage here, in the main thread.
@@ -35,6 +85,26 @@ def env(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     monkeypatch.setenv("IOTKIT_FIRMWARE_CACHE", str(tmp_path / "cache"))
     return tmp_path
+
+
+@pytest.fixture
+def checked_root(env):
+    """A real Tk window whose every Tcl call is watched for calls from worker threads:
+    (root, checker); assert ``checker.offenders == []`` at the end."""
+    import tkinter as tk
+
+    from gui_helpers import ThreadCheckingTk, require_display
+
+    require_display()
+    root = tk.Tk()
+    root.geometry("960x640+0+0")
+    checker = ThreadCheckingTk(root.tk)
+    root.tk = checker  # every widget made from here on copies this object
+    yield root, checker
+    try:
+        root.destroy()
+    except tk.TclError:
+        pass
 
 
 @pytest.fixture

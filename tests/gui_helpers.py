@@ -8,6 +8,7 @@ so a hang becomes a clear assertion failure rather than a stuck test run.
 from __future__ import annotations
 
 import os
+import threading
 import tkinter as tk
 from pathlib import Path
 from typing import Callable
@@ -132,3 +133,19 @@ def grab_window(root: tk.Tk, name: str, also_docs: bool = False):
 def distinct_colours(image) -> int:
     colours = image.convert("RGB").getcolors(maxcolors=1 << 20)
     return len(colours) if colours is not None else 1 << 20
+
+
+class ThreadCheckingTk:
+    """Stands in for the Tcl interpreter object; records any use from a non-main thread.
+
+    Set as ``root.tk`` before any widget is made (every widget copies it), then assert that
+    ``offenders`` is empty: Tk must only ever be called from the Tk thread."""
+
+    def __init__(self, real: object) -> None:
+        self._real = real
+        self.offenders: list[tuple[str, str]] = []
+
+    def __getattr__(self, name: str):
+        if threading.current_thread() is not threading.main_thread():
+            self.offenders.append((threading.current_thread().name, name))
+        return getattr(self._real, name)
