@@ -12,6 +12,9 @@ it starts fast. It exists because pipes, unlike a pty, have no line discipline:
    board's UART does, and the front end treats it as the REPL's Ctrl-C.
 3. The front end (mpy/repl.py) says when user code starts and stops with one control line on
    its stderr (RUNNING / IDLE below); everything else on stderr goes to our stderr (the log).
+   The end is also said in band on stdout (ENDED, with the run's number), before the output
+   that follows it: stderr can lag behind stdout, and a host that answers a program's last
+   output at once must find the program ended, or its Ctrl-C would interrupt the next one.
 4. A thread copies MicroPython's stdout to ours, turning "\n" into "\r\n" (what a pty's ONLCR
    does for the pty engine), so every line a client sees ends as a board's UART ends it,
    whatever printed it: the front end or a user's print(). Paste mode's echo is the exception
@@ -45,8 +48,10 @@ import sys
 import threading
 
 # Control lines the front end writes to stderr (mpy/repl.py writes the same bytes).
-RUNNING = b"\x00iotkit:running"  # then " N\n": how many Ctrl-C bytes the front end has read
+RUNNING = b"\x00iotkit:running"  # then " C N\n": Ctrl-C bytes the front end has read, run N
 IDLE = b"\x00iotkit:idle\n"
+# In band on stdout, before the output that follows the end of run N: "ended N".
+ENDED = b"\x00iotkit:ended"
 # In band on its stdout: paste mode's echo goes out byte for byte (mpy/repl.py raw_output).
 MARK = b"\x00iotkit:"
 RAW_OUT = MARK + b"raw\n"
@@ -87,7 +92,11 @@ RUN_MICROPYTHON = (
 
 class Launcher:
     def __init__(self, argv: list) -> None:
-        self.running = False
+        # Runs of user code the front end has started and ended, by number: the code runs while
+        # started > ended. Starts come on stderr; ends both there and in band on stdout, which
+        # the host's next bytes cannot overtake (mpy/repl.py say_ended).
+        self.started = 0
+        self.ended = 0
         self.lock = threading.Lock()
         self.ctrl_c_passed = 0  # Ctrl-C bytes passed on to the front end while it was idle
         # The host may hand us a runner of its own (host._LAUNCH on POSIX; see PipeEngine).
@@ -125,7 +134,7 @@ class Launcher:
                 break
             if CTRL_C in data:
                 with self.lock:
-                    running = self.running
+                    running = self.started > self.ended
                     if not running:
                         self.ctrl_c_passed += data.count(CTRL_C)
                 if running:
@@ -162,15 +171,21 @@ class Launcher:
             out = bytearray()
             while True:
                 text, marker, pending = split_marker(pending)
-                ours = marker in (RAW_OUT, COOKED_OUT)
+                ended = marker.startswith(ENDED)
+                ours = marker in (RAW_OUT, COOKED_OUT) or ended
                 if not ours:
                     text += marker  # none, or not ours after all: a program printed it
+                elif ended:
+                    number = marker[len(ENDED) :].strip()
+                    if number.isdigit():
+                        with self.lock:
+                            self.ended = max(self.ended, int(number))
                 for b in text:
                     if cooked and b == 10 and not last_cr:
                         out += b"\r"
                     out.append(b)
                     last_cr = b == 13
-                if ours:
+                if ours and not ended:
                     cooked = marker == COOKED_OUT
                 elif not marker:
                     break
@@ -199,14 +214,17 @@ class Launcher:
                 unread = 0
                 with self.lock:
                     if marker.startswith(RUNNING):
-                        self.running = True
-                        # Ctrl-C bytes passed on after the code started, before we knew: the
-                        # front end has not read them and the code will not, so interrupt it.
-                        count = marker[len(RUNNING) :].strip()
-                        read = int(count) if count.isdigit() else self.ctrl_c_passed
-                        unread = self.ctrl_c_passed - read
+                        fields = marker[len(RUNNING) :].split()
+                        count = fields[0] if fields else b""
+                        number = int(fields[1]) if len(fields) > 1 else self.started + 1
+                        self.started = max(self.started, number)
+                        if self.started > self.ended:
+                            # Ctrl-C bytes passed on after the code started, before we knew:
+                            # the front end has not read them and the code will not: interrupt.
+                            read = int(count) if count.isdigit() else self.ctrl_c_passed
+                            unread = self.ctrl_c_passed - read
                     elif marker == IDLE:
-                        self.running = False
+                        self.ended = max(self.ended, self.started)
                 if unread > 0:
                     self.interrupt_child()
             sink.flush()

@@ -98,11 +98,34 @@ def set_running(on):
             pass
         if _GATE:
             micropython.kbd_intr(CTRL_C)
-        sys.stderr.write("\x00iotkit:running %d\n" % _ctrl_c_read)
+        global _runs
+        _runs += 1
+        sys.stderr.write("\x00iotkit:running %d %d\n" % (_ctrl_c_read, _runs))
     else:
         if _GATE:
             micropython.kbd_intr(-1)
         sys.stderr.write(_MARK[False])
+
+
+# Runs of user code so far, and the in-band line that says run N ended: "idle" + 10 digits.
+# The launcher reads RUNNING and IDLE on stderr, a second pipe that can lag behind stdout: a
+# host that read a program's last output at once sent its next Ctrl-C while the launcher still
+# thought the program ran, so the Ctrl-C became an interrupt of the next program (a deploy's
+# check then failed with KeyboardInterrupt). The same end, said in band before that output,
+# reaches the launcher first. Made once and filled with digits in place: no allocation, since
+# the program may have filled the heap.
+_runs = 0
+_idle_line = bytearray(b"\x00iotkit:ended 0000000000\n")
+_IDLE_DIGITS = len(b"\x00iotkit:ended ")
+
+
+def say_ended():
+    """In band on stdout: run number `_runs` has ended (before any output that follows it)."""
+    n = _runs
+    for i in range(_IDLE_DIGITS + 9, _IDLE_DIGITS - 1, -1):
+        _idle_line[i] = 48 + n % 10
+        n //= 10
+    _out.write(_idle_line)
 
 
 def raw_output(on):
@@ -188,6 +211,7 @@ def stop_running():
             set_running(False)
             for _ in (0, 1):
                 pass  # a backward jump: where the VM raises a pending exception
+            say_ended()
             return
         except KeyboardInterrupt:
             pass
