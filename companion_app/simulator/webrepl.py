@@ -395,10 +395,13 @@ class _Session:
             self.alive = False
             return
         self.logged_in = True
-        self.send_text(CONNECTED)
+        # Attached before the client hears it is connected: a client that logs in again at
+        # once must find this session already attached, or the older one, attaching late under
+        # load, would take over from the newer (seen once in a full test run).
         ours, theirs = socket.socketpair()
         self.board = ours
         self.server._attach(theirs)
+        self.send_text(CONNECTED)
         log.info("WebREPL client logged in")
 
     def _to_board(self, data: bytes) -> None:
