@@ -30,6 +30,7 @@ from gui_helpers import (
 )
 from secret_helpers import WIFI_PASSWORD, assert_no_secret
 from waiting import wait_until_tk
+from wiring_helpers import DHT_ON_D34
 
 from companion_app.device.pinchoice import gpio_of_text
 from companion_app.gui.app import CompanionApp
@@ -444,21 +445,6 @@ def test_a_board_of_another_family_than_the_pins_are_for_is_pointed_out(window):
 
 
 # --- issue 15: a projector's 1024x768 at zoom 1.5, and the form against the diagram -----------
-#: The DHT22's data wired to D34, which can only read: the checker says a DHT cannot work there.
-DHT_ON_D34 = {
-    "version": 1,
-    "parts": [
-        {"type": "wokwi-esp32-devkit-v1", "id": "esp", "attrs": {}},
-        {"type": "wokwi-dht22", "id": "dht1", "attrs": {}},
-    ],
-    "connections": [
-        ["dht1:VCC", "esp:3V3", "red", []],
-        ["dht1:GND", "esp:GND.1", "black", []],
-        ["dht1:SDA", "esp:D34", "green", []],
-    ],
-}
-
-
 @pytest.fixture
 def projector(tmp_path, monkeypatch):
     """The Deploy panel alone in a 1024x768 window at zoom 1.5 (every named font 1.5 times)."""

@@ -545,20 +545,11 @@ def test_broken_seed_is_reported_not_raised(tmp_path):
 def test_dht_mismatch_fix_does_not_steer_the_script_onto_an_input_only_pin(tmp_path):
     import json
 
+    from wiring_helpers import DHT_ON_D34
+
     from companion_app.wiring.check import check
 
-    diagram = {
-        "version": 1,
-        "parts": [
-            {"type": "wokwi-esp32-devkit-v1", "id": "esp", "attrs": {}},
-            {"type": "wokwi-dht22", "id": "dht1", "attrs": {}},
-        ],
-        "connections": [
-            ["dht1:VCC", "esp:3V3", "red", []],
-            ["dht1:GND", "esp:GND.1", "black", []],
-            ["dht1:SDA", "esp:D34", "green", []],
-        ],
-    }
+    diagram = DHT_ON_D34
     wiring = tmp_path / "diagram.json"
     wiring.write_text(json.dumps(diagram))
     script = tmp_path / "main.py"
