@@ -23,7 +23,9 @@ DEFAULTS = {
     "i2c_scl": 22,
     "interval_s": 2,
     "mqtt_broker": "",  # host or host:port
-    "mqtt_topic": "iotkit/readings",
+    "mqtt_topic": "iotkit/readings",  # each reading, as a line: temp_c:22.5,humidity:41.0
+    "mqtt_status_topic": "",  # "online"/"offline" (retained); "" = mqtt_topic's .../status
+    "mqtt_keepalive_s": 60,  # the broker declares the board offline after 1.5 times this
     "ota_url": "",  # where ota.py finds manifest.json
     "ota_check_s": 3600,  # how often ota.py looks for a new version
     "ota_timeout_s": 30,  # the longest the manifest download may take (a file: more by size)

@@ -105,6 +105,7 @@ __all__ = [
 COMMON_ORIGIN = "common"
 CONFIG_DEST = "/config.json"
 SENSORS = ("dht22", "dht11", "bme280", "none")
+MQTT_KEEPALIVE_MAX_S = 65535  # MQTT 3.1.1 sends the keep alive as 16 bits (section 3.1.2.10)
 KEEP_AS_SOURCE = ("/boot.py", "/main.py")  # the board runs these by name: never .mpy
 LAST = ("/config.py", CONFIG_DEST, "/main.py", "/boot.py")  # installed last, in this order
 BACKUP_KEEP = 5  # backups kept per file in /iotkit-backup; a sixth drops the oldest
@@ -309,6 +310,12 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
             raise DeployUsageError(f"{key} must not be negative, not {value}.")
         if key == "interval_s" and value < 1:
             raise DeployUsageError("interval_s must be at least 1 (seconds between readings).")
+        if key == "mqtt_keepalive_s" and not 1 <= value <= MQTT_KEEPALIVE_MAX_S:
+            # 0 would mean "never": the broker would not notice a vanished board.
+            raise DeployUsageError(
+                f"mqtt_keepalive_s must be from 1 to {MQTT_KEEPALIVE_MAX_S} seconds (the broker"
+                f" declares the board offline after 1.5 times it), not {value}."
+            )
         return value
     if isinstance(default, list):
         if isinstance(value, str):

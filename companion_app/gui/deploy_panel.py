@@ -92,6 +92,8 @@ LABELS = {
     "web_port": "Web port",
     "mqtt_broker": "MQTT broker",
     "mqtt_topic": "MQTT topic",
+    "mqtt_status_topic": "MQTT status topic",
+    "mqtt_keepalive_s": "MQTT keep-alive (s)",
     "ota_url": "OTA URL",
     "button_pin": "Button pin",
     "led_pin": "LED pin",
