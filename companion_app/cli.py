@@ -80,6 +80,11 @@ def _cmd_boards(args: argparse.Namespace) -> int:
 
 def _cmd_sim(args: argparse.Namespace) -> int:
     if args.bootloader:
+        if args.count is not None and args.count != 1:
+            raise UsageError(
+                "--count starts several MicroPython boards; --bootloader runs one chip in its "
+                "ROM download mode: start one `iotkit sim --bootloader CHIP` per chip"
+            )
         if args.wiring or args.baud or args.wifi or args.flash_dir or args.heap:
             raise UsageError(
                 "--bootloader runs a chip in its ROM download mode: --wiring, --baud, --wifi, "
@@ -144,6 +149,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--baud", type=positive_int, help="throttle the link to a real UART at this rate"
     )
     p.add_argument("--port-file", metavar="FILE", help="write the port name here once ready")
+    p.add_argument(
+        "--count",
+        type=int,
+        metavar="N",
+        help="a virtual classroom: N boards (1 to 64) with these options, each with its own "
+        "flash folder (DIR/board-01 …) and chip id; --port-file gets one port a line, "
+        "--tcp/--webrepl P the ports P to P+N-1",
+    )
     p.add_argument(
         "--heap",
         metavar="SIZE",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from typing import Any
 
 from companion_app.errors import UsageError
 from companion_app.inputs import check_output_file
@@ -79,7 +80,13 @@ def _webrepl_password(args: argparse.Namespace) -> str | None:
 
 def run_sim(args: argparse.Namespace) -> int:
     """`iotkit sim`: every argument is checked before the board starts, so a mistake leaves
-    nothing behind (no half-started board, no temporary files)."""
+    nothing behind (no half-started board, no temporary files). With `--count N` (N > 1) it
+    runs a virtual classroom instead (run_class)."""
+    count = getattr(args, "count", None)
+    if count is not None:
+        from companion_app.simulator.classroom import check_class_size
+
+        check_class_size(count)
     if args.baud is not None and args.baud <= 0:
         raise UsageError("--baud must be a positive number such as 115200")
     if args.flash_dir is not None:
@@ -105,10 +112,9 @@ def run_sim(args: argparse.Namespace) -> int:
     password = _webrepl_password(args)
     lan = bool(getattr(args, "lan", False))
     heap = getattr(args, "heap", None)
-    board = VirtualBoard(
+    options: dict[str, Any] = dict(
         board=args.board,
         wiring=args.wiring,
-        flash_dir=args.flash_dir,
         baud=args.baud,
         tcp_port=tcp,
         pty=use_pty,
@@ -118,6 +124,9 @@ def run_sim(args: argparse.Namespace) -> int:
         webrepl_password=password,
         heap=parse_heap_size(heap) if heap is not None else None,
     )
+    if count is not None and count > 1:
+        return run_class(count, args.flash_dir, options, args.port_file, endpoints_file)
+    board = VirtualBoard(flash_dir=args.flash_dir, **options)
     if board.webrepl_password:
         from companion_app import secrets
 
@@ -139,4 +148,45 @@ def run_sim(args: argparse.Namespace) -> int:
         )
     finally:
         board.stop()
+    return 0
+
+
+def run_class(
+    count: int,
+    flash_dir: str | None,
+    options: dict[str, Any],
+    port_file: str | None,
+    endpoints_file: str | None,
+) -> int:
+    """`iotkit sim --count N`: N boards with the same `options` (VirtualBoard's), served
+    until a signal, then all stopped. Stdout gets one line per board, `INDEX PORT [OTHER…]`
+    (the port a client should use first); the port file one port per line, in order; the
+    endpoints file a JSON list of the boards' endpoint objects, in order."""
+    from companion_app.simulator.classroom import start_virtual_class, stop_virtual_class
+
+    boards = start_virtual_class(count, flash_dir=flash_dir, **options)
+    try:
+        first = boards[0]
+        assert first.hardware is not None
+        notes = [f"warning: {note}" for note in first.hardware.ignored]
+        if options.get("lan"):
+            notes.append(lan_note())
+        notes.append(
+            f"virtual class of {count} {first.board_id} boards, flash in {first.flash_dir} … "
+            f"{boards[-1].flash_dir.name}; Ctrl-C to stop"
+        )
+        lines = []
+        for index, vb in enumerate(boards, start=1):
+            urls = [url for url in (vb.pty_path, vb.tcp_url, vb.webrepl_url) if url]
+            lines.append(" ".join([str(index), *urls]))
+        serve_until_signalled(
+            lines,
+            notes,
+            port_file,
+            "\n".join(vb.port for vb in boards),
+            endpoints_file=endpoints_file,
+            endpoints=[vb.endpoints() for vb in boards],
+        )
+    finally:
+        stop_virtual_class(boards)
     return 0

@@ -395,11 +395,12 @@ def serve_until_signalled(
     port_file: str | None,
     port: str,
     endpoints_file: str | None = None,
-    endpoints: dict[str, str | None] | None = None,
+    endpoints: dict[str, str | None] | list[dict[str, str | None]] | None = None,
 ) -> None:
     """What `iotkit sim` does once its device runs: print each URL on stdout (what scripts
     read), the `notes` on stderr (what people read), write `port` to `port_file` and the
-    `endpoints` JSON to `endpoints_file` (both only now that every server is ready), then wait
+    `endpoints` JSON to `endpoints_file` (both only now that every server is ready; a virtual
+    classroom gives one port a line and a list of endpoint objects), then wait
     for SIGINT, SIGTERM or (where it exists) SIGHUP. The caller stops the device afterwards."""
     stop = threading.Event()
     for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGBREAK"):

@@ -61,6 +61,7 @@ WATCHDOG_SIGNAL = getattr(signal, "SIGUSR1", None)
 DEFAULT_WIFI = [{"ssid": "iotkit-lab", "password": "micropython"}]
 CLIENT_BUFFER = 1 << 18  # what a client may leave unread before the oldest output is lost
 BITS_PER_BYTE = 10  # start + 8 data + stop, as a UART sends them
+UNIQUE_ID_BYTES = 6  # machine.unique_id() on an ESP32 is its 6-byte base MAC
 
 DEFAULT_BOOT_PY = """\
 # This file is executed on every boot (including wake-boot from deepsleep)
@@ -234,6 +235,7 @@ class VirtualBoard:
         webrepl_password: str | None = None,
         heap: int | None = None,
         board_ram: bool = True,
+        unique_id: bytes | None = None,
     ) -> None:
         # lan=True lets other computers reach the board's ports and the servers its programs
         # start (a web dashboard binding 0.0.0.0); by default everything stays on loopback.
@@ -250,6 +252,13 @@ class VirtualBoard:
         # that would run out of memory on the board runs out here too. False: the whole
         # boot heap (2 MiB) is free, whatever the board.
         self.board_ram = board_ram
+        # unique_id: the 6 bytes of machine.unique_id(), which the MAC is made of (network.py)
+        # and MQTT client ids too, so that the boards of a virtual classroom (classroom.py)
+        # look like different chips to one broker. None: made from the board id, the same for
+        # every board of one kind, as before.
+        if unique_id is not None and len(unique_id) != UNIQUE_ID_BYTES:
+            raise ValueError(f"unique_id has {UNIQUE_ID_BYTES} bytes, not {len(unique_id)}")
+        self.unique_id = bytes(unique_id) if unique_id is not None else None
         self._engine: PipeEngine | None = None
         self.board_id = board
         self.wiring = os.fspath(wiring) if wiring is not None else None
@@ -424,6 +433,7 @@ class VirtualBoard:
                 "name": board.name,
                 "chip": board.chip,
                 "machine": board.machine,
+                "unique_id": self.unique_id.hex() if self.unique_id is not None else None,
             },
             "mode": mode,
             "reset": reset,

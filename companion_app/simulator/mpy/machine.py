@@ -54,6 +54,11 @@ def reset_cause():
 
 
 def unique_id():
+    given = _simhw.board.get("unique_id")  # the host's, one per board of a virtual classroom
+    if given:
+        import binascii
+
+        return binascii.unhexlify(given)
     seed = _simhw.board.get("id", "board").encode()
     h = 0x2F
     out = bytearray()
