@@ -22,7 +22,11 @@ run: $(VENV)/.installed-run
 	$(BIN)/iotkit
 
 # GUI tests need an X server; CI has none, so run them under Xvfb. The web dashboard test
-# needs Debian's chromium. Both are installed with apt-get when missing and we are root.
+# needs Debian's chromium, the class dashboard tests Debian's mosquitto (in /usr/sbin, which an
+# ordinary user's PATH lacks). They are installed with apt-get when missing and we are root.
+# The tests start their own mosquitto on free ports; the service apt's postinst may start on
+# port 1883 (where no policy-rc.d stops it) is stopped and disabled again, so installing the
+# test tools does not leave a broker running.
 #
 # Two passes run side by side (the tests mostly wait on boards and windows, so two fit on two
 # cores): the normal one, and a Windows-like one (tests/windows_like/sitecustomize.py: termios,
@@ -59,12 +63,16 @@ test: $(VENV)/.installed-test lint
 	@missing=""; \
 	command -v xvfb-run >/dev/null 2>&1 || missing="$$missing xvfb xauth"; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing="$$missing mosquitto"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing$$missing"; \
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null); \
+	    case "$$missing" in *mosquitto*) \
+	      (systemctl disable --now mosquitto || invoke-rc.d mosquitto stop) >/dev/null 2>&1 || true;; \
+	    esac; \
 	  else \
-	    echo "warning: missing$$missing and we are not root: GUI and browser tests need them" >&2; \
+	    echo "warning: missing$$missing and we are not root: GUI, browser and broker tests need them" >&2; \
 	  fi; \
 	fi
 	@mkdir -p tests/artifacts; \

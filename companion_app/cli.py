@@ -52,9 +52,12 @@ def _print_json(obj: object) -> None:
 
 
 def _cmd_ports(args: argparse.Namespace) -> int:
-    from companion_app.device.ports import list_ports
+    from companion_app.device.ports import list_ports, serial_permission_hint
 
     ports = list_ports()
+    hint = serial_permission_hint(p.device for p in ports if not p.is_virtual)
+    if hint:
+        _say(f"warning: {hint}")
     if args.json:
         _print_json([p.to_json() for p in ports])
         return EXIT_OK

@@ -1,9 +1,8 @@
-"""A real MQTT broker (amqtt) and a paho-mqtt subscriber on the host, for the tests that run the
-mqtt template on the virtual board."""
+"""A real MQTT broker (our embedded amqtt one) and a paho-mqtt subscriber on the host, for the
+tests that run the mqtt template on the virtual board."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import socket
 import threading
@@ -12,6 +11,8 @@ from typing import Any
 
 from waiting import wait_until
 
+from companion_app.classroom.broker import EmbeddedBroker
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -19,71 +20,27 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-class BrokerThread:
-    """A real amqtt broker on 127.0.0.1:port that a test can stop and start again.
+class BrokerThread(EmbeddedBroker):
+    """The product's embedded broker (`iotkit broker`, companion_app.classroom.broker) on
+    127.0.0.1, which a test can stop and start again on the same port: the mqtt template is
+    tested against the broker we ship, keepalive timeout and all."""
 
-    The approach of tests/test_sources.py: the broker lives in its own asyncio loop, in a
-    thread; here the loop outlives the broker, so a new one can take the same port.
-    """
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="amqtt", daemon=True)
-        self.thread.start()
-        self.broker: Any = None
-
-    def _call(self, coro: Any, timeout: float = 15) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def start(self) -> None:
-        from amqtt.broker import Broker
-
-        async def start() -> Any:
-            broker = Broker(
-                {
-                    "listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{self.port}"}},
-                    "plugins": {
-                        "amqtt.plugins.authentication.AnonymousAuthPlugin": {
-                            "allow_anonymous": True
-                        }
-                    },
-                }
-            )
-            await broker.start()
-            return broker
-
-        self.broker = self._call(start())
+    @property
+    def broker(self) -> Any:
+        """amqtt's own Broker while running (tests read its `subscriptions`), else None."""
+        return self._broker
 
     @classmethod
-    def on_a_free_port(cls, attempts: int = 5) -> "BrokerThread":
-        """A started broker on a port nobody holds. A free port found first can be taken by
-        another process (the other test pass) before the broker binds it: then try another."""
-        error: Exception | None = None
-        for _ in range(attempts):
-            broker = cls(free_port())
-            try:
-                broker.start()
-                return broker
-            except Exception as exc:  # noqa: BLE001 - amqtt's BrokerError: address in use
-                broker.close()
-                error = exc
-        assert error is not None
-        raise error
-
-    def stop(self) -> None:
-        if self.broker is not None:
-            self._call(self.broker.shutdown())
-            self.broker = None
-
-    def close(self) -> None:
-        self.stop()
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        self.loop.close()
-
-    def client_ids(self) -> list[str]:
-        return list(self.broker.sessions) if self.broker is not None else []
+    def on_a_free_port(cls) -> "BrokerThread":
+        """A started broker on a port the OS picks as it binds (so no other process can take
+        the port between a look and the bind)."""
+        broker = cls(0)
+        try:
+            broker.start()
+        except BaseException:
+            broker.close()
+            raise
+        return broker
 
 
 class Subscriber:

@@ -13,7 +13,7 @@ import os
 import re
 import sys
 
-from companion_app.device.ports import has_no_modem_lines
+from companion_app.device.ports import group_advice, has_no_modem_lines
 from companion_app.errors import IotkitError, UsageError
 
 log = logging.getLogger(__name__)
@@ -69,10 +69,8 @@ class PortPermissionError(LinkError):
     def __init__(self, port: str, detail: str = "") -> None:
         self.port = port
         if sys.platform.startswith("linux"):
-            hint = (
-                "Add yourself to the dialout group: sudo usermod -aG dialout $USER, "
-                "then log out and in again."
-            )
+            advice = group_advice()
+            hint = f"{advice[0].upper()}{advice[1:]}."
         elif sys.platform == "darwin":
             hint = "Check the port's permissions, or unplug and replug the board."
         else:

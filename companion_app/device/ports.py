@@ -13,9 +13,10 @@ import json
 import logging
 import os
 import re
+import sys
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 log = logging.getLogger(__name__)
 
@@ -243,7 +244,85 @@ def looks_like_board(port: Any) -> bool:
     return getattr(port, "vid", None) is not None
 
 
+#: The group that owns serial ports on Debian, Ubuntu and Fedora (Arch uses "uucp"; the hint
+#: names whichever group owns the port).
+SERIAL_GROUP = "dialout"
+_RW_OWNER, _RW_GROUP, _RW_OTHER = 0o600, 0o060, 0o006
+
+
+def group_advice(group: str = SERIAL_GROUP) -> str:
+    """The one wording of "join the port's group", for the warning and for the open error."""
+    return (
+        f"add yourself to the {group} group: sudo usermod -aG {group} $USER, then log out and "
+        "in again"
+    )
+
+
+def _group_name(gid: int) -> str:
+    try:
+        import grp  # POSIX only, and only asked for on Linux
+
+        return str(grp.getgrgid(gid).gr_name)
+    except (ImportError, KeyError):
+        return str(gid)
+
+
+def serial_permission_hint(
+    devices: Iterable[str],
+    *,
+    platform: str = sys.platform,
+    euid: Callable[[], int] | None = None,
+    groups: Callable[[], list[int]] | None = None,
+    stat: Callable[[str], os.stat_result] = os.stat,
+    group_name: Callable[[int], str] = _group_name,
+) -> str | None:
+    """A warning when this user may not open the serial ports listed, else None.
+
+    On Linux a fresh user is not in the group that owns /dev/ttyUSB* (dialout), so every tool
+    fails with "Permission denied" at the first try; saying so before that try saves a lesson's
+    first ten minutes. Decided from the device files' owner, group and mode against our own
+    uid and groups (the process's groups: a usermod takes effect only at the next login, and
+    so does this check). Root, other systems and ports we may already open give None.
+    The keyword arguments are for tests (fake stat results, groups and platform).
+    """
+    if not platform.startswith("linux"):
+        return None
+    uid = (euid or getattr(os, "geteuid", lambda: 0))()
+    if uid == 0:
+        return None
+    mine = set((groups or getattr(os, "getgroups", list))())
+    blocked: dict[str, list[str]] = {}
+    for device in devices:
+        if "://" in device:
+            continue
+        try:
+            st = stat(device)
+        except OSError:
+            continue
+        if st.st_uid == uid and st.st_mode & _RW_OWNER == _RW_OWNER:
+            continue
+        if st.st_gid in mine and st.st_mode & _RW_GROUP == _RW_GROUP:
+            continue
+        if st.st_mode & _RW_OTHER == _RW_OTHER:
+            continue
+        if st.st_gid in mine or st.st_mode & _RW_GROUP != _RW_GROUP:
+            continue  # joining the group would not help: not a case this hint can fix
+        blocked.setdefault(group_name(st.st_gid), []).append(device)
+    if not blocked:
+        return None
+    group, names = next(iter(blocked.items()))
+    shown = ", ".join(names[:3]) + (" and more" if len(names) > 3 else "")
+    return (
+        f"you may not open {shown}: {'they belong' if len(names) > 1 else 'it belongs'} to "
+        f"the {group} group, and you are not in it. "
+        f"To use the board, {group_advice(group)}."
+    )
+
+
 __all__ = [
+    "SERIAL_GROUP",
+    "group_advice",
+    "serial_permission_hint",
     "PortInfo",
     "UsbEntry",
     "describe_port",
