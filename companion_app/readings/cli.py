@@ -267,6 +267,23 @@ def _run_window(
         session.start()
 
     interrupted = threading.Event()
+    stop_requested = threading.Event()  # set by the Ctrl-C handler, before it raises
+    report = root.report_callback_exception
+
+    def report_unless_closing(*exc_info: Any) -> None:
+        # Ctrl-C raises inside whatever Python code runs. When that is a Tcl command of ours
+        # nested in a Tcl call (matplotlib's blit, while a frame is drawn), Tcl turns it into a
+        # TclError of the frame's callback: a side effect of closing, not a failure to show.
+        if stop_requested.is_set():
+            log.debug("while closing after Ctrl-C", exc_info=exc_info)
+            return
+        report(*exc_info)
+
+    root.report_callback_exception = report_unless_closing
+
+    def stop_drawing() -> None:
+        stop_requested.set()
+        panel.stop_drawing()
 
     def close() -> None:
         try:
@@ -279,7 +296,7 @@ def _run_window(
         root.after(int(duration * 1000), close)
     previous = None
     try:
-        previous = _catch_sigint(panel.stop_drawing)
+        previous = _catch_sigint(stop_drawing)
         root.mainloop()
     except (KeyboardInterrupt, _Interrupted):
         _restore_sigint(previous)
