@@ -243,6 +243,12 @@ def build_parser() -> argparse.ArgumentParser:
     from companion_app.device.deploy_cli import add_deploy_parser
 
     add_deploy_parser(sub)
+    from companion_app.classroom.broker_cli import add_broker_parser
+
+    add_broker_parser(sub)
+    from companion_app.classroom.cli import add_class_parser
+
+    add_class_parser(sub)
     return parser
 
 

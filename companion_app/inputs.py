@@ -25,6 +25,7 @@ import logging
 import math
 import os
 import stat
+import sys
 from pathlib import Path
 from typing import Any, Callable
 
@@ -300,3 +301,13 @@ __all__ = [
     "size_limit",
     "tcp_port",
 ]
+
+
+def confirm_replace(text: str, yes: bool, what: str = "the board") -> None:
+    """Ask before a command overwrites boards (`flash`, `class flash`); --yes, or no terminal
+    to ask on (a script, CI), means go on. A "no" is an explained stop that wrote nothing."""
+    if yes or not sys.stdin.isatty():
+        return
+    answer = input(f"{text} Everything on {what} is replaced. Continue? [y/N] ")
+    if answer.strip().lower() not in ("y", "yes"):
+        raise IotkitError("Nothing was written.")

@@ -18,6 +18,7 @@ NOT_HOST_CODE = ("companion_app/simulator/mpy/",)
 # The engine knows nothing of windows; the windows know nothing of Thonny.
 ENGINE = (
     "companion_app.boards",
+    "companion_app.classroom",
     "companion_app.device",
     "companion_app.firmware",
     "companion_app.readings",

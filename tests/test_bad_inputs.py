@@ -152,6 +152,24 @@ CATALOG: dict[str, list[Case]] = {
         case("plot --headless --from-file {FILE} --duration -1", "more than 0", code=2),
         case("plot --headless --duration 1 --port {BUSY}", "in use", code=1),
     ],
+    "class": [
+        case("class deploy --file {MISSING}", "does not exist", code=2),
+        case("class deploy --file {FOLDER}", "folder", code=2),
+        case("class deploy --file {EMPTY}", "no class name", code=2),
+        case("class deploy --file {LATIN1}", "UTF-8", code=2),
+        case("class deploy --file {HUGE}", "larger than", code=2),
+        case("class deploy --file {FILE}", "not valid TOML", "line 1", code=2),
+        case("class flash --file {MISSING} --firmware {FIRMWARE} --yes", "does not exist", code=2),
+        case("class flash --file {FILE} --firmware {FIRMWARE} --version 1", "not allowed", code=2),
+        case("class init --file {FOLDER} --ports P", "folder", code=2),
+        case("class init --file {NEW_CLASS} --port-file {MISSING}", "does not exist", code=2),
+        case("class init --file {NEW_CLASS} --name a/b --ports P", "topic", code=2),
+    ],
+    "broker": [
+        case("broker --port 70000", "65535", code=2),
+        case("broker --port {TCP_BUSY}", "is taken", code=1),
+        case("broker --port 0 --port-file {FOLDER}", "folder", code=2),
+    ],
 }
 
 
@@ -182,8 +200,8 @@ def test_docs_cli_md_names_every_subcommand_and_option():
         for action in p._actions:
             if action.__class__.__name__ == "_SubParsersAction":
                 for sub_name, sub in action.choices.items():
-                    if f"## `iotkit {sub_name}" not in text:
-                        missing.append(f"section for iotkit {sub_name}")
+                    if f"## `{name} {sub_name}" not in text:  # also ### `iotkit class init`
+                        missing.append(f"section for {name} {sub_name}")
                     walk(sub, f"{name} {sub_name}")
                 continue
             for option in action.option_strings:
@@ -247,6 +265,7 @@ class Bench:
         place("BIG_DIR", big)
         place("NEW_FLASH", root / "new-flash")
         place("NEW_IMAGE", root / "new-image.bin")
+        place("NEW_CLASS", root / "new-class.toml")
         self.home = root / "home"
         self.home.mkdir()
         self.tmp = root / "tmp"
@@ -355,7 +374,9 @@ def results(tmp_path_factory):
             outcomes.update((c, bench.run(c)) for c in shared)
         leftovers = sorted(p.name for p in bench.tmp.iterdir())
         made = sorted(
-            name for name in ("NEW_FLASH", "NEW_IMAGE") if Path(bench.places[name]).exists()
+            name
+            for name in ("NEW_FLASH", "NEW_IMAGE", "NEW_CLASS")
+            if Path(bench.places[name]).exists()
         )
         yield outcomes, leftovers, made, bench
     finally:
@@ -467,6 +488,8 @@ PARSEABLE = {
     "check": ["main.py"],
     "deploy": ["--port", "P", "--template", "web"],
     "plot": ["--from-file", "f.txt"],
+    "broker": [],
+    "class": ["deploy", "--file", "class.toml"],
 }
 
 
@@ -478,12 +501,16 @@ def test_ctrl_c_in_any_subcommand_is_one_line_and_exit_130(name, monkeypatch, ca
     def interrupted(args):
         raise KeyboardInterrupt
 
-    def build():
-        parser = real()
+    def interrupt_all(parser):  # subcommands of subcommands too (`iotkit class deploy`)
         for action in parser._actions:
             if action.__class__.__name__ == "_SubParsersAction":
                 for sub in action.choices.values():
                     sub.set_defaults(func=interrupted)
+                    interrupt_all(sub)
+
+    def build():
+        parser = real()
+        interrupt_all(parser)
         return parser
 
     monkeypatch.setattr(cli, "build_parser", build)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from companion_app.errors import IotkitError, UsageError
-from companion_app.inputs import positive_int
+from companion_app.inputs import confirm_replace, positive_int
 
 
 def add_flash_parser(sub: Any) -> None:
@@ -66,14 +66,6 @@ def _resolve_image(args: argparse.Namespace) -> str:
     return str(item.path)
 
 
-def _confirm(text: str, args: argparse.Namespace) -> None:
-    if args.yes or not sys.stdin.isatty():
-        return
-    answer = input(f"{text} Everything on the board is replaced. Continue? [y/N] ")
-    if answer.strip().lower() not in ("y", "yes"):
-        raise IotkitError("Nothing was written.")
-
-
 def _progress_printer(prefix: str, quiet: bool) -> Any:
     last: list[str] = [""]
 
@@ -109,9 +101,9 @@ def run_flash(args: argparse.Namespace) -> int:
         ports = [p.strip() for p in args.ports.split(",") if p.strip()]
         if len(set(ports)) != len(ports) or not ports:
             raise UsageError("--ports takes distinct ports separated by commas")
-        _confirm(f"Write {info.describe()} to {len(ports)} boards?", args)
+        confirm_replace(f"Write {info.describe()} to {len(ports)} boards?", args.yes, "them")
         return _flash_batch(args, image, ports)
-    _confirm(f"Write {info.describe()} to the board on {args.port}?", args)
+    confirm_replace(f"Write {info.describe()} to the board on {args.port}?", args.yes)
     return _flash_one(args, image)
 
 
@@ -201,7 +193,7 @@ def _flash_uf2(args: argparse.Namespace, image: str, info: Any) -> int:
                 f"is not one), and no BOOTSEL drive is mounted. {steps}"
             )
     drive = drives[0]
-    _confirm(f"Copy {os.path.basename(image)} to {drive.path}?", args)
+    confirm_replace(f"Copy {os.path.basename(image)} to {drive.path}?", args.yes)
     from companion_app.firmware.uf2 import copy_uf2
 
     before = [p.device for p in comports()]
