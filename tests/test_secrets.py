@@ -514,7 +514,7 @@ def test_thonny_shell_relay_masks_a_secret_split_across_chunks():
 
 
 def test_plot_source_never_makes_a_series_of_a_secret():
-    from companion_app.readings.sources import ChunkSource, _parse_payload
+    from companion_app.readings.sources import ChunkSource, parse_payload
 
     secrets.remember(TRICKY_PASSWORD)
     names: list[str] = []
@@ -531,7 +531,7 @@ def test_plot_source_never_makes_a_series_of_a_secret():
     assert_no_secret(*names)
     from companion_app.readings.parser import LineParser
 
-    parsed = _parse_payload(LineParser(), f"pw {ascii(TRICKY_PASSWORD)[1:-1]}: 3\n")
+    parsed = parse_payload(LineParser(), f"pw {ascii(TRICKY_PASSWORD)[1:-1]}: 3\n")
     assert [list(p.values) for p in parsed] == [["pw ***"]]
 
 

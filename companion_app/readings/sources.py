@@ -278,7 +278,7 @@ def payload_lines(text: str) -> list[str] | None:
     return None
 
 
-def _parse_payload(parser: LineParser, data: bytes | str) -> list[ParsedLine]:
+def parse_payload(parser: LineParser, data: bytes | str) -> list[ParsedLine]:
     text = data.decode("utf-8", errors="replace") if isinstance(data, bytes) else data
     text = mask_text(text)  # a whole message: nothing is split
     lines = payload_lines(text)
@@ -335,6 +335,36 @@ def redact_url(url: str) -> str:
     return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
 
 
+def mqtt_client(
+    handler: Any,
+    client_id: str,
+    user: str | None,
+    password: str | None,
+    tls: bool,
+    reconnect_s: tuple[int, int] = (1, 10),
+    **client_options: Any,
+) -> Any:
+    """A paho-mqtt client with `handler`'s `_on_connect`, `_on_disconnect`, `_on_subscribe`,
+    `_on_message` and `_on_connect_fail` as its callbacks (paho's callback API 2), the login
+    and TLS of the broker URL, and paho's own reconnect back-off: what every subscriber of
+    ours (a plot source, the class dashboard) needs. `client_options` go to paho's Client
+    (e.g. clean_session, protocol)."""
+    import paho.mqtt.client as mqtt
+
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, **client_options)
+    if user:
+        client.username_pw_set(user, password)
+    if tls:
+        client.tls_set()
+    client.on_connect = handler._on_connect
+    client.on_disconnect = handler._on_disconnect
+    client.on_subscribe = handler._on_subscribe
+    client.on_message = handler._on_message
+    client.on_connect_fail = handler._on_connect_fail
+    client.reconnect_delay_set(*reconnect_s)
+    return client
+
+
 class MqttSource(ThreadedSource):
     """Messages on an MQTT topic (wildcards allowed); each payload is one or more lines.
 
@@ -370,19 +400,7 @@ class MqttSource(ThreadedSource):
         return f"the MQTT broker at {self.host}:{self.port}"
 
     def run(self) -> None:
-        import paho.mqtt.client as mqtt
-
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id)
-        if self._user:
-            client.username_pw_set(self._user, self._password)
-        if self.tls:
-            client.tls_set()
-        client.on_connect = self._on_connect
-        client.on_disconnect = self._on_disconnect
-        client.on_subscribe = self._on_subscribe
-        client.on_message = self._on_message
-        client.on_connect_fail = self._on_connect_fail
-        client.reconnect_delay_set(1, 10)
+        client = mqtt_client(self, self.client_id, self._user, self._password, self.tls)
         self._client = client
         while not self._stopping.is_set():
             try:
@@ -442,7 +460,7 @@ class MqttSource(ThreadedSource):
     def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
         receive_time = time.monotonic()
         with self._parse_lock:
-            parsed = _parse_payload(self.parser, message.payload)
+            parsed = parse_payload(self.parser, message.payload)
         self._emit(receive_time, parsed)
 
 
@@ -517,7 +535,7 @@ class HttpSource(ThreadedSource):
             return
         receive_time = time.monotonic()
         text = body.decode(charset, errors="replace")
-        parsed = _parse_payload(self.parser, text)
+        parsed = parse_payload(self.parser, text)
         if not parsed:
             self._report(
                 f"The answer from {self.url} had no readings: expected JSON such as "
