@@ -90,7 +90,7 @@ def test_the_window_does_not_import_the_deploy_engine_until_the_deploy_tab_is_op
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.splitlines()
-    assert out[0] == "['Console', 'Flash', 'Wiring', 'Deploy', 'Plot']"
+    assert out[0] == "['Console', 'Flash', 'Wiring', 'Deploy', 'Plot', 'Class']"
     assert out[1] == "False False"
 
 

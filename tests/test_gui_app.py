@@ -358,6 +358,7 @@ def test_panels_can_be_added_and_are_built_lazily(root):
             "Wiring",
             "Deploy",
             "Plot",
+            "Class",
             "Extra",
         ]
     finally:

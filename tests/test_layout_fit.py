@@ -25,7 +25,7 @@ SIZES = {
     "1024x768-zoom1.5": (PROJECTOR, 1.5),
     "1366x768-default": (None, 1.0),  # the window as it opens
 }
-TABS = ("Console", "Flash", "Wiring", "Deploy", "Plot")
+TABS = ("Console", "Flash", "Wiring", "Deploy", "Plot", "Class")
 
 #: The DHT22's data on D34 (input-only: a finding), its power on 3V3 and GND.
 DIAGRAM = {
@@ -42,6 +42,25 @@ DIAGRAM = {
         ["dht1:SDA", "esp:34", "green", []],
     ],
 }
+
+#: A class of three seats (the Class tab's table), one of them found by its USB serial number.
+CLASS_FILE = """\
+name = "lab-a"
+broker = "mqtt://127.0.0.1:1883"
+templates = ["mqtt"]
+[settings]
+sensor = "dht22"
+sensor_pin = 14
+[[boards]]
+name = "seat-01"
+port = "/dev/ttyUSB0"
+[[boards]]
+name = "seat-02"
+port = "/dev/ttyUSB1"
+[[boards]]
+name = "seat-03"
+usb_serial = "0001A2B3C4"
+"""
 
 
 @pytest.fixture(params=sorted(SIZES))
@@ -79,6 +98,11 @@ def _fill(app, tab: str, tmp_path) -> None:
     elif tab == "Deploy":
         for name in ("sensor", "web"):
             panel.template_checks[name].invoke()
+    elif tab == "Class":
+        path = tmp_path / "class.toml"
+        path.write_text(CLASS_FILE, encoding="utf-8")
+        panel.open_class_file(path, remember=False)
+        assert pump(app.root, lambda: panel.class_file is not None, 20.0), panel.status_var.get()
 
 
 def test_every_tab_fits(sized_app, root, tmp_path):

@@ -34,6 +34,7 @@ COMMANDS = {
     "iotkit_check_wiring": "wiring",
     "iotkit_deploy": "deploy",
     "iotkit_plot": "plot",
+    "iotkit_class": "class",
 }
 
 
@@ -87,8 +88,9 @@ def test_the_plugin_loads_without_errors_and_adds_its_commands_to_the_tools_menu
         "Wiring": "IotWiringView",
         "Deploy": "IotDeployView",
         "Plot": "IotPlotView",
+        "Class": "IotClassView",
     }
-    # The four panel commands are in the Tools menu, under labels that say what they do.
+    # The panel commands are in the Tools menu, under labels that say what they do.
     commands = v["commands"]
     for command_id, word in COMMANDS.items():
         assert command_id in commands, sorted(commands)

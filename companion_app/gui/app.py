@@ -342,6 +342,12 @@ def _make_plot(parent: tk.Misc, ctx: PanelContext) -> tk.Widget:
     return PlotPanel(parent, ctx)
 
 
+def _make_class(parent: tk.Misc, ctx: PanelContext) -> tk.Widget:
+    from companion_app.gui.class_panel import ClassPanel  # the class engine: on first use only
+
+    return ClassPanel(parent, ctx)
+
+
 # Built soon after start-up although lazy: matplotlib's import must not delay the window, but
 # readings printed before the Plot tab is first opened should still be on the plot.
 PLOT_PREBUILD_MS = 400
@@ -355,6 +361,7 @@ def default_panels() -> list[tuple[str, PanelFactory, bool, int | None]]:
         ("Wiring", _make_wiring, True, None),
         ("Deploy", _make_deploy, True, None),
         ("Plot", _make_plot, True, PLOT_PREBUILD_MS),
+        ("Class", _make_class, True, None),
     ]
 
 

@@ -208,6 +208,16 @@ def font_px(widget: tk.Misc, name: str = "TkDefaultFont") -> int:
         return 16
 
 
+def style_font(widget: tk.Misc, style_name: str, default: str) -> tkfont.Font:
+    """The font a ttk style draws with now (e.g. "Treeview.Heading"), to measure text in it:
+    a named font follows the zoom; a font spec that is not a name is made for measuring."""
+    name = str(ttk.Style(widget).lookup(style_name, "font") or default)
+    try:
+        return tkfont.nametofont(name, root=widget)
+    except (tk.TclError, RuntimeError):
+        return tkfont.Font(root=widget, font=name)
+
+
 def ui_font_px(widget: tk.Misc) -> int:
     """The pixel height of the UI's text: what "as large as the UI font" means."""
     return font_px(widget, "TkDefaultFont")

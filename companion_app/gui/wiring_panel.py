@@ -532,17 +532,8 @@ class WiringPanel(ttk.Frame):
     def _fit_columns(self) -> None:
         """Column widths from the fonts in use, so "Severity" is never cut and the columns
         grow with the zoom; `_share_columns` then fits them to the table's width."""
-        style = ttk.Style(self)
-
-        def font(style_name: str, default: str) -> tkfont.Font:
-            name = str(style.lookup(style_name, "font") or default)
-            try:
-                return tkfont.nametofont(name, root=self)
-            except (tk.TclError, RuntimeError):
-                return tkfont.Font(root=self, font=name)
-
-        head = font("Treeview.Heading", "TkHeadingFont")
-        body = font("Treeview", "TkDefaultFont")
+        head = look.style_font(self, "Treeview.Heading", "TkHeadingFont")
+        body = look.style_font(self, "Treeview", "TkDefaultFont")
         most = body.measure("0" * WHERE_CHARS)  # a long Where is read in the details
         words = self._endpoint_words()
         values: dict[str, list[str]] = {

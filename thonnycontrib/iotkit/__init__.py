@@ -4,9 +4,10 @@ Thonny imports this module at start and calls load_plugin(). Thonny 5.0.1 does n
 exceptions from it, so it must stay cheap and must never raise: panels (and matplotlib, numpy
 or esptool behind them) load only when a view is first opened.
 
-What it adds (see docs/thonny.md): the views "IoT Flash", "IoT Wiring", "IoT Deploy" and
-"IoT Plot" (ids in `VIEW_IDS`), five Tools-menu commands, the "IoT Kit" options page, a port
-handover with Thonny's MicroPython backend, Shell output as plot input, and virtual boards.
+What it adds (see docs/thonny.md): the views "IoT Flash", "IoT Wiring", "IoT Deploy",
+"IoT Plot" and "IoT Class" (ids in `VIEW_IDS`), six Tools-menu commands, the "IoT Kit" options
+page, a port handover with Thonny's MicroPython backend, Shell output as plot input, and
+virtual boards.
 The running state is `thonnycontrib.iotkit.state.plugin_state()` (also importable from
 `thonnycontrib.iotkit.host`); host.py says which module holds which concern.
 """

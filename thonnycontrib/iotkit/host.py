@@ -1,7 +1,7 @@
 """The plug-in inside Thonny: `load()` registers it, `PluginState` ties its parts together.
 
 ``load_plugin`` (in ``__init__``) calls `load()`, which only registers, as Thonny's own plug-ins
-do (thonny/plugins/heap.py): the option defaults, the four views, the Tools-menu commands, the
+do (thonny/plugins/heap.py): the option defaults, the views, the Tools-menu commands, the
 options page and the event handlers; and it makes the one `PluginState`, which views and the
 options page find through `state.plugin_state()` (also the API the real-Thonny tests drive).
 
@@ -10,7 +10,7 @@ Thonny's events to them:
 
 - settings.py: the ``iotkit.*`` options (options.py: their page in Tools → Options);
 - messages.py: errors and handover lines for a person, and `guarded`;
-- views.py: the four Thonny views; panels.py: the companion panel inside each;
+- views.py: the Thonny views; panels.py: the companion panel inside each;
 - shell_lines.py: the Shell's output as lines, for the Plot;
 - editor_check.py: "Check wiring of this script" and back to a finding's line;
 - virtual_board.py: "Connect Thonny to a virtual board", and Thonny's interpreter put back;
@@ -54,10 +54,11 @@ VIEW_LABELS = {
     "Wiring": "IoT Wiring",
     "Deploy": "IoT Deploy",
     "Plot": "IoT Plot",
+    "Class": "IoT Class",
 }
-# All four in the east column, one notebook of tabs beside the editor, so the Shell below the
+# All in the east column, one notebook of tabs beside the editor, so the Shell below the
 # editor stays visible (the plot reads it). Users can move them; Thonny remembers where.
-VIEW_LOCATIONS = {"Flash": "e", "Wiring": "e", "Deploy": "e", "Plot": "e"}
+VIEW_LOCATIONS = {"Flash": "e", "Wiring": "e", "Deploy": "e", "Plot": "e", "Class": "e"}
 COMMAND_GROUP = 120  # between "Open Thonny data folder…" (110) and "Options…" (180)
 OPTIONS_PAGE_ORDER = 90
 
@@ -106,7 +107,7 @@ class PluginState:
         self.boards.current = vb
 
     def panel(self, name: str) -> Any | None:
-        """The panel inside the view for "Flash"/"Wiring"/"Deploy"/"Plot", None if not built."""
+        """The panel inside the view for "Flash"/"Wiring"/"Deploy"/"Plot"/"Class", None if not built."""
         return self.views.panel(name)
 
     def view(self, name: str) -> Any | None:
@@ -198,6 +199,7 @@ def commands(state: PluginState) -> list[tuple[str, str, Callable[[], Any]]]:
         ("iotkit_check_wiring", "Check wiring of this script", state.check_editor_wiring),
         ("iotkit_deploy", "Deploy to board…", lambda: state.show_view("Deploy")),
         ("iotkit_plot", "Live plot", lambda: state.show_view("Plot")),
+        ("iotkit_class", "Class of boards…", lambda: state.show_view("Class")),
         ("iotkit_virtual_board", "Connect Thonny to a virtual board", state.start_virtual_board),
     ]
 

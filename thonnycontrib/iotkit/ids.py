@@ -11,4 +11,5 @@ VIEW_IDS = {
     "Wiring": "IotWiringView",
     "Deploy": "IotDeployView",
     "Plot": "IotPlotView",
+    "Class": "IotClassView",
 }

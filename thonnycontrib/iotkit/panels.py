@@ -96,6 +96,10 @@ def build_panel(
         panel = PlotPanel(parent, ctx, compact=True)
         width, height = PLOT_START_SIZE
         panel.canvas.get_tk_widget().configure(width=width, height=height)
+    elif title == "Class":
+        from companion_app.gui.class_panel import ClassPanel
+
+        panel = ClassPanel(parent, ctx, compact=True)
     else:
         raise ValueError(f"unknown IoT Kit view {title!r}")
     panel.pack(fill="both", expand=True)

@@ -1,4 +1,4 @@
-"""The four Thonny views: each one a frame that hosts the companion's panel of the same name.
+"""The Thonny views: each one a frame that hosts the companion's panel of the same name.
 
 Thonny creates a view lazily as ``ViewClass(workbench)`` the first time it is shown (or at
 start-up when it was open when Thonny last closed), and never destroys it; the view id is the
@@ -105,9 +105,9 @@ class _Scroller(ttk.Frame):
 
 
 class IotPanelView(ttk.Frame):
-    """Base of the four views: a status line and the hosted panel (or the error instead)."""
+    """Base of the views: a status line and the hosted panel (or the error instead)."""
 
-    title = ""  # "Flash", "Wiring", "Deploy" or "Plot": a key of VIEW_IDS
+    title = ""  # "Flash", "Wiring", "Deploy", "Plot" or "Class": a key of VIEW_IDS
     min_size = (480, 360)
     #: The narrowest the panel reflows to (None: min_size's width); below it the view scrolls
     #: sideways. min_size stays the width the column is widened to when first shown.
@@ -272,7 +272,13 @@ class IotPlotView(IotPanelView):
     min_size = (440, 320)
 
 
-VIEW_CLASSES = (IotFlashView, IotWiringView, IotDeployView, IotPlotView)
+class IotClassView(IotPanelView):
+    title = "Class"
+    min_size = (520, 360)
+    reflow_width = 420  # its button rows wrap and its table drops the Port column
+
+
+VIEW_CLASSES = (IotFlashView, IotWiringView, IotDeployView, IotPlotView, IotClassView)
 
 
 class IotViews:
@@ -288,7 +294,7 @@ class IotViews:
         return self.by_title.get(title)
 
     def panel(self, title: str) -> Any | None:
-        """The panel inside the view for "Flash"/"Wiring"/"Deploy"/"Plot", None if not built."""
+        """The panel inside the view for "Flash"/"Wiring"/"Deploy"/"Plot"/"Class", None if not built."""
         view = self.by_title.get(title)
         return view.panel if view is not None else None
 
