@@ -55,6 +55,7 @@ from typing import Any, Callable
 
 from companion_app import secrets
 from companion_app.gui import look
+from companion_app.gui.dialog import ModalQuestion
 from companion_app.gui.jobs import JobRunner, describe_error
 
 log = logging.getLogger(__name__)
@@ -185,7 +186,7 @@ class PanelPrefs:
             log.warning("could not remember the class file in %s", self.path, exc_info=True)
 
 
-class FlashDialog:
+class FlashDialog(ModalQuestion):
     """Flash all's question: a firmware file or a MicroPython version, and the confirmation
     (its button names how many boards it overwrites). Like the Deploy panel's pin question, it
     does not block: the answer comes through `on_answer` once, as ``(firmware, version)`` or
@@ -198,13 +199,8 @@ class FlashDialog:
         boards: int,
         on_answer: Callable[[tuple[str | None, str | None] | None], None],
     ) -> None:
-        self._on_answer: Callable[[Any], None] | None = on_answer
-        top = self.window = tk.Toplevel(parent)
-        top.withdraw()
-        top.title(f"Flash every board of {class_name}")
-        top.transient(parent.winfo_toplevel())
-        frame = ttk.Frame(top, padding=12)
-        frame.pack(fill="both", expand=True)
+        super().__init__(parent, f"Flash every board of {class_name}", on_answer)
+        top, frame = self.window, self.frame
         width = tkfont.nametofont("TkDefaultFont").measure("0") * 48
         words = (
             f"This writes MicroPython to all {boards} board{'s' * (boards != 1)} of class "
@@ -242,22 +238,9 @@ class FlashDialog:
             row, text=f"Flash {boards} board{'s' * (boards != 1)}", command=self.confirm
         )
         self.flash_button.pack(side="left", padx=(0, 6))
-        self.cancel_button = ttk.Button(row, text="Cancel", command=lambda: self._answer(None))
+        self.cancel_button = ttk.Button(row, text="Cancel", command=lambda: self.finish(None))
         self.cancel_button.pack(side="left")
-        top.bind("<Escape>", lambda e: self._answer(None))
-        top.protocol("WM_DELETE_WINDOW", lambda: self._answer(None))
-        top.update_idletasks()
-        owner = parent.winfo_toplevel()
-        x = owner.winfo_rootx() + max(0, (owner.winfo_width() - top.winfo_reqwidth()) // 2)
-        y = owner.winfo_rooty() + max(0, (owner.winfo_height() - top.winfo_reqheight()) // 3)
-        top.geometry(f"+{x}+{y}")
-        top.deiconify()
-        top.lift()
-        self.cancel_button.focus_set()  # overwriting 24 boards is never the default
-        try:
-            top.grab_set()
-        except tk.TclError:  # another grab, or not viewable yet: the dialog still works
-            log.debug("no grab for the flash question", exc_info=True)
+        self.show(self.cancel_button, None)  # overwriting 24 boards is never the default
 
     def _choose(self) -> None:
         path = filedialog.askopenfilename(
@@ -274,23 +257,13 @@ class FlashDialog:
             if not path:
                 self.problem_var.set("Choose a firmware file first.")
                 return
-            self._answer((path, None))
+            self.finish((path, None))
         else:
             version = self.version_var.get().strip()
             if not version:
                 self.problem_var.set("Type a MicroPython version, e.g. 1.24.1.")
                 return
-            self._answer((None, version))
-
-    def _answer(self, answer: tuple[str | None, str | None] | None) -> None:
-        callback, self._on_answer = self._on_answer, None
-        try:
-            self.window.grab_release()
-            self.window.destroy()
-        except tk.TclError:
-            pass
-        if callback is not None:
-            callback(answer)
+            self.finish((None, version))
 
 
 class LogWindow:

@@ -57,6 +57,7 @@ from companion_app.device.pinchoice import (
 from companion_app.errors import IotkitError
 from companion_app.gui import look
 from companion_app.gui.boardpick import board_combobox, board_id_of, board_label
+from companion_app.gui.dialog import ModalQuestion
 from companion_app.gui.jobs import JobRunner, describe_error
 
 log = logging.getLogger(__name__)
@@ -218,7 +219,7 @@ class PinQuestion:
     default: str
 
 
-class PinDialog:
+class PinDialog(ModalQuestion):
     """The pin question as a small dialog over the window. It does not block: the answer comes
     through `on_answer`, exactly once (Escape and closing the window answer "cancel"), so the Tk
     loop runs on and a test presses its buttons like a person."""
@@ -226,14 +227,9 @@ class PinDialog:
     def __init__(
         self, parent: tk.Misc, question: PinQuestion, on_answer: Callable[[str], None]
     ) -> None:
+        super().__init__(parent, question.title, on_answer)
         self.question = question
-        self._on_answer: Callable[[str], None] | None = on_answer
-        top = self.window = tk.Toplevel(parent)
-        top.withdraw()
-        top.title(question.title)
-        top.transient(parent.winfo_toplevel())
-        frame = ttk.Frame(top, padding=12)  # the theme's background, also in a dark theme
-        frame.pack(fill="both", expand=True)
+        frame = self.frame
         width = tkfont.nametofont("TkDefaultFont").measure("0") * 60
         self.label = ttk.Label(frame, text=question.text, justify="left", wraplength=width)
         self.label.pack(side="top", fill="x")
@@ -247,19 +243,7 @@ class PinDialog:
             button.pack(side="left", padx=(0, 6))
             button.bind("<Return>", lambda e, k=key: self.answer(k))
             self.buttons[key] = button
-        top.bind("<Escape>", lambda e: self.answer("cancel"))
-        top.protocol("WM_DELETE_WINDOW", lambda: self.answer("cancel"))
-        top.update_idletasks()
-        owner = parent.winfo_toplevel()
-        x = owner.winfo_rootx() + max(0, (owner.winfo_width() - top.winfo_reqwidth()) // 2)
-        y = owner.winfo_rooty() + max(0, (owner.winfo_height() - top.winfo_reqheight()) // 3)
-        top.geometry(f"+{x}+{y}")
-        top.deiconify()
-        self.lift_to_front()
-        try:
-            top.grab_set()  # the window waits for the answer
-        except tk.TclError:  # another grab, or not viewable yet: the dialog still works
-            log.debug("no grab for the pin question", exc_info=True)
+        self.show(self.buttons[question.default], "cancel")
 
     def lift_to_front(self) -> None:
         if self.window.winfo_exists():
@@ -268,14 +252,7 @@ class PinDialog:
 
     def answer(self, key: str) -> None:
         """Close the dialog and report `key` ("form", "diagram" or "cancel"), once."""
-        callback, self._on_answer = self._on_answer, None
-        try:
-            self.window.grab_release()
-            self.window.destroy()
-        except tk.TclError:
-            pass
-        if callback is not None:
-            callback(key)
+        self.finish(key)
 
 
 class _PinNote:
