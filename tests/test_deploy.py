@@ -16,10 +16,12 @@ from pathlib import Path
 
 import pytest
 from secret_helpers import WIFI_PASSWORD, assert_no_secret
+from waiting import wait_until
 
 from companion_app.device import deploy as engine
 from companion_app.device import fsops, libs
 from companion_app.device.deploy import DeployEvent, LocalFile
+from companion_app.device.errors import DeviceExecError
 from companion_app.device.link import Link
 from companion_app.simulator import VirtualBoard
 
@@ -876,3 +878,50 @@ def test_a_broken_config_file_is_reported_without_its_content(tmp_path):
         engine.load_config_file(bad)
     assert "not valid JSON" in str(err.value) and "line 2" in str(err.value)
     assert_no_secret(str(err.value))
+
+
+# A main.py that keeps nearly all of a NodeMCU's heap once it is stopped, as five templates
+# running at once do: what is left is too little for the file check.
+HEAP_HOG = """\
+import time
+hog = []
+try:
+    while True:
+        hog.append(bytearray(256))
+except MemoryError:
+    pass
+del hog[-4:]
+print("hogging")
+while True:
+    time.sleep(1)
+"""
+
+
+def test_the_file_check_soft_resets_a_board_whose_stopped_program_holds_its_memory(tmp_path):
+    seen_out: list[bytes] = []
+    flash = tmp_path / "flash"
+    flash.mkdir()
+    (flash / "main.py").write_text(HEAP_HOG, encoding="utf-8")
+    with VirtualBoard(board="nodemcu", flash_dir=flash) as vb:
+        # Only once the program holds the memory (filling the heap takes a while under load).
+        import serial
+
+        with serial.serial_for_url(vb.port, timeout=0.2) as port:
+            seen = wait_until(
+                lambda: (seen_out.append(port.read(4096)) or b"hogging" in b"".join(seen_out)),
+                60,
+                "main.py holding the heap",
+            )
+        assert seen
+        link = Link(vb.port)
+        link.open()
+        # The stopped program's memory is still taken: the check alone fails on it...
+        with pytest.raises(DeviceExecError, match="MemoryError"):
+            link.exec(engine._secrets_survey() + fsops.deploy_survey(["/main.py"], [], [], False))
+        # ...and the deploy frees it with a soft reset in the raw REPL, then checks again.
+        files = [LocalFile("/hello.py", b"print('hi')\n", "test")]
+        result = engine.deploy(link, files, reset=False)
+        assert [c.dest for c in result.changes if c.action != "unchanged"] == ["/hello.py"]
+        assert link.eval("len(open('/hello.py').read())") == 12
+        assert (flash / "main.py").read_text(encoding="utf-8") == HEAP_HOG  # untouched
+        link.close()

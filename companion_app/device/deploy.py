@@ -723,7 +723,17 @@ def _survey(link: Any, paths: list[str], dirs: list[str], cleanup: bool) -> tupl
         + fsops.deploy_survey(paths, dirs, sorted(imports), cleanup)
     )
     try:
-        out = link.exec(code)
+        try:
+            out = link.exec(code)
+        except DeviceExecError as exc:
+            if "MemoryError" not in exc.last_line:
+                raise
+            # The stopped program still holds its memory (an ESP8266 running five templates
+            # has a few KB left): a soft reset in the raw REPL frees it without running
+            # main.py again, and the check is asked once more.
+            log.info("the file check ran out of memory: soft reset, then the check again")
+            _raw_soft_reset(link)
+            out = link.exec(code)
     except DeviceExecError as exc:
         raise DeployError(f"Checking the files on the board failed: {exc.last_line}") from None
     word, _, out = out.lstrip().partition(b"\n")
@@ -933,7 +943,14 @@ def _fresh_heap(link: Any) -> int:
     memory; a soft reset in the raw REPL runs boot.py but not main.py (pyexec.c), so what is
     free then is what the new main.py will get. Only called when the survey's figure is short.
     """
-    link.write(b"\x04")  # at the raw REPL's prompt: soft reset; the next exec re-enters raw
+    _raw_soft_reset(link)
+    out = link.exec("import gc\ngc.collect()\nprint(gc.mem_free())")
+    return int(out.decode().strip().splitlines()[-1])
+
+
+def _raw_soft_reset(link: Any) -> None:
+    """Soft reset at the raw REPL's prompt: the heap is freed and boot.py runs, main.py not."""
+    link.write(b"\x04")  # the next exec re-enters the raw REPL
     # Wait for the raw REPL's banner after the reboot: arriving during the next exec's entry
     # into the raw REPL, it was taken for the answer to its raw-paste request.
     deadline = time.monotonic() + SOFT_RESET_S
@@ -943,8 +960,6 @@ def _fresh_heap(link: Any) -> int:
         _, rebooted, after = seen.partition(b"soft reboot")
         if rebooted and RAW_BANNER in after:
             break
-    out = link.exec("import gc\ngc.collect()\nprint(gc.mem_free())")
-    return int(out.decode().strip().splitlines()[-1])
 
 
 SOFT_RESET_S = 5.0  # a soft reset takes well under a second on every board
