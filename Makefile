@@ -40,12 +40,14 @@ export IOTKIT_TEST_SCREEN := $(SCREEN)
 XVFB = xvfb-run -a -s "-screen 0 $(SCREEN)"
 # Each pass runs its test files on PYTEST_WORKERS processes (pytest-xdist), a whole file per
 # process (--dist loadfile), so module fixtures (one Thonny, one template matrix) are made once.
+# --tb=short: a failure shows the failing lines and the error, not each test's whole source, so
+# the error itself stays in what a CI log keeps of the end of the output.
 # The tests mostly wait on boards, windows and Thonny, not on the CPU: on the 2-core CI machine
 # two workers per pass took both passes from 18.6 to 10.5 minutes. PYTEST_WORKERS=0 runs in one
 # process, for debugging. A worker that crashes ends the pass as a failure at once
 # (--max-worker-restart=0): with a restart, xdist's loadfile scheduler was seen to wait forever.
 PYTEST_WORKERS ?= 2
-PYTEST = $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --max-worker-restart=0
+PYTEST = $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --max-worker-restart=0 --tb=short
 WINDOWS_LIKE_LOG := tests/artifacts/windows-like.log
 
 # Style as pyproject.toml states it: black, isort, and ruff's small rule set. `make test` runs

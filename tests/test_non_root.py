@@ -45,7 +45,9 @@ from waiting import wait_until
 from companion_app.device.ports import serial_permission_hint
 
 REPO = Path(__file__).resolve().parents[1]
-STUDENT = "iotkit-student"
+# One user per test pass: the two passes of `make test` run at the same time, and each pass's
+# "files this user wrote outside its folders" check would otherwise see the other pass's files.
+STUDENT = "iotkit-student-wl" if os.environ.get("IOTKIT_WINDOWS_LIKE") == "1" else "iotkit-student"
 PY = f"python{sys.version_info[0]}.{sys.version_info[1]}"
 RUN_TIMEOUT = 300
 # What a kit install brings of its own: these come from the wheel, never from our venv.
@@ -209,7 +211,7 @@ def _ensure_student() -> tuple[int, int]:
             text=True,
             timeout=60,
         )
-        try:  # the other test pass may have made it at the same moment
+        try:  # another run of the suite may have made it at the same moment
             entry = pwd.getpwnam(STUDENT)
         except KeyError:
             pytest.fail(f"useradd {STUDENT} failed: {made.stderr.strip()}")
