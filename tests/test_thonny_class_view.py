@@ -57,6 +57,9 @@ def test_the_iot_class_view_hosts_the_class_panel_and_shows_a_class_file(class_s
     assert good["deploy_enabled"]
     assert good["fit"]["problems"] == [], good["fit"]["problems"]
     assert not good["fit"]["scrolls_sideways"], good["fit"]
+    # The panel's own status line says it once; the view's line under it stays away.
+    assert "2 boards" in good["status"], good
+    assert good["view_status"] == "" and not good["view_status_shown"], good
     assert Path(class_session.screenshots["class-view"]).is_file()
 
 

@@ -236,6 +236,7 @@ def test_deploy_from_the_plugin_takes_the_port_from_thonny_and_gives_it_back(tmp
     assert v["form_clipped"] == [], v["form_clipped"]
     assert v["running"] == "deploy"
     assert "Deployed" in v["status"], (v["status"], v["deploy_log"])
+    assert "Deployed" not in v["view_status"], v["view_status"]  # said once, by the panel
     for name in ("boot.py", "main.py", "config.py", "wifi.py", "sensor.py", "config.json"):
         assert (flash / name).is_file(), name
     config = json.loads((flash / "config.json").read_text())

@@ -32,6 +32,9 @@ def class_view(params: Params) -> Scenario:
             "rows": [list(panel.tree.item(i, "values")) for i in panel.tree.get_children()],
             "deploy_enabled": str(panel.deploy_button.cget("state")) == "normal",
             "fit": view_fit(view),
+            "status": panel.status_var.get(),
+            "view_status": view.status_var.get(),
+            "view_status_shown": bool(view.status_label.winfo_ismapped()),
         },
     )
     shot("class-view")

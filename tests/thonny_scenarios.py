@@ -502,6 +502,7 @@ def deploy_handover(params: Params) -> Scenario:
     record("running", panel.running)
     yield from until(lambda: panel.running is None, 60, "the deploy to finish")
     record("status", panel.status_var.get())
+    record("view_status", view.status_var.get())
     record("deploy_log", panel.log_content())
     yield from after_the_handover(state, started, restarts, reruns)
     shot("deploy-handover")

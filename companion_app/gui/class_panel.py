@@ -292,6 +292,10 @@ class LogWindow:
 class ClassPanel(ttk.Frame):
     """A class file, its boards in a table, and the buttons that act on all of them at once."""
 
+    #: The panel shows its messages in a status line of its own; a host whose status line sits
+    #: right under the panel (Thonny's view) need not show them a second time.
+    own_status_line = True
+
     def __init__(
         self,
         parent: tk.Misc,

@@ -282,6 +282,10 @@ class _PinNote:
 class DeployPanel(ttk.Frame):
     """Programs to install, their settings, and the dry run / deploy with progress and log."""
 
+    #: The panel shows its messages in a status line of its own; a host whose status line sits
+    #: right under the panel (Thonny's view) need not show them a second time.
+    own_status_line = True
+
     def __init__(
         self,
         parent: tk.Misc,

@@ -45,6 +45,8 @@ class ThonnyPanelContext:
         self._connection = connection
         self._views = views
         self._boards = boards
+        #: Set by build_panel before the panel is made (it may report while it is built).
+        self.panel_has_status_line = False
 
     @property
     def root(self) -> Any:
@@ -55,7 +57,10 @@ class ThonnyPanelContext:
         return self._connection
 
     def set_status(self, text: str) -> None:
-        self._view.show_status(text)
+        # Thonny's view puts its status line right under the panel: a panel with a status line
+        # of its own (Deploy, Class) would show each message twice there.
+        if not self.panel_has_status_line:
+            self._view.show_status(text)
 
     def show_panel(self, title: str) -> bool:
         return self._views.show(title)
@@ -89,6 +94,7 @@ def build_panel(
     elif title == "Deploy":
         from companion_app.gui.deploy_panel import DeployPanel
 
+        ctx.panel_has_status_line = DeployPanel.own_status_line
         panel = DeployPanel(parent, ctx, compact=True)
     elif title == "Plot":
         from companion_app.gui.plot_panel import PlotPanel
@@ -99,6 +105,7 @@ def build_panel(
     elif title == "Class":
         from companion_app.gui.class_panel import ClassPanel
 
+        ctx.panel_has_status_line = ClassPanel.own_status_line
         panel = ClassPanel(parent, ctx, compact=True)
     else:
         raise ValueError(f"unknown IoT Kit view {title!r}")
