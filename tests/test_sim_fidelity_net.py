@@ -420,6 +420,31 @@ def test_a_frozen_micropython_lib_module_costs_its_objects_not_a_compile(
     assert "['boot.py']" in out, out  # the module's mount is gone again
 
 
+def test_each_frozen_module_is_compiled_once_for_every_board_and_boot(tmp_path, monkeypatch):
+    """A class of virtual boards, each booting and soft-rebooting, needs the same frozen
+    bytecode: mpy-cross runs once per module in the process, and every board still imports it."""
+    from companion_app.simulator import board_network
+
+    compiled: list[str] = []
+    real = board_network._compile_mpy
+
+    def counted(rel: str, source: bytes) -> bytes | None:
+        compiled.append(rel)
+        return real(rel, source)
+
+    monkeypatch.setattr(board_network, "_fetches", {})  # as in a fresh `iotkit sim` process
+    monkeypatch.setattr(board_network, "_compile_mpy", counted)
+    for n in range(2):
+        with friendly_board(board="esp32-devkit-v1", flash_dir=tmp_path / f"flash{n}") as (_, c):
+            for _boot in range(2):
+                out = board_exec(c, "from umqtt.robust import MQTTClient\nprint('imported')")
+                assert out.strip() == "imported", out
+                c.write(b"\x04")  # soft reboot at the friendly prompt: the board boots again
+                c.read_until(b"soft reboot", 15)
+                c.friendly()
+    assert sorted(compiled) == ["umqtt/robust.py", "umqtt/simple.py"], compiled
+
+
 def test_the_interpreter_loads_the_mpy_version_the_host_precompiles_for(console):
     from companion_app.simulator.board_network import INTERPRETER_MPY
 

