@@ -93,12 +93,17 @@ def is_bare_metal_backend(name: str | None) -> bool:
 
 def configured_port(name: str | None = None) -> str | None:
     """The ``<backend>.port`` option of the chosen (or given) bare-metal backend, as written."""
+    return _backend_option("port", name)
+
+
+def _backend_option(key: str, name: str | None) -> str | None:
+    """The ``<backend>.<key>`` option of the chosen (or given) bare-metal backend, or None."""
     wb = _workbench()
     name = name or backend_name()
     if wb is None or not is_bare_metal_backend(name):
         return None
     try:
-        value = wb.get_option(f"{name}.port")
+        value = wb.get_option(f"{name}.{key}")
     except Exception:  # noqa: BLE001 - not registered
         return None
     return str(value) if value else None
@@ -150,12 +155,4 @@ def held_webrepl_url() -> str | None:
 
 def configured_webrepl_url(name: str | None = None) -> str | None:
     """The ``<backend>.webrepl_url`` option of the chosen (or given) bare-metal backend."""
-    wb = _workbench()
-    name = name or backend_name()
-    if wb is None or not is_bare_metal_backend(name):
-        return None
-    try:
-        value = wb.get_option(f"{name}.webrepl_url")
-    except Exception:  # noqa: BLE001 - not registered
-        return None
-    return str(value) if value else None
+    return _backend_option("webrepl_url", name)
