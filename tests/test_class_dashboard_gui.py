@@ -169,3 +169,50 @@ def test_the_dashboard_command_opens_a_window_and_traces_what_it_drew(env, class
     assert set(SEATS[:8]) | {STRANGER} <= boards
     delays = [float(drawn) - float(received) for _board, received, drawn in rows]
     assert all(0 <= d < 5 for d in delays), max(delays)
+
+
+def test_ctrl_c_closes_the_dashboard_window_at_once_without_a_traceback(env, classroom, tmp_path):
+    """A teacher ends `iotkit class dashboard` with Ctrl-C in its terminal while it draws: it
+    ends within a second, exit 130, and prints no traceback (a KeyboardInterrupt raised inside
+    a Tk callback is reported by Tk and the window would go on)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from test_class_dashboard import REPO
+
+    require_display()
+    class_file, _broker = classroom
+    trace = tmp_path / "trace.tsv"
+    err = tmp_path / "err.txt"
+    with open(err, "w") as err_file:
+        proc = subprocess.Popen(  # from Python, not a shell: a shell's background job ignores it
+            [sys.executable, "-m", "companion_app", "class", "dashboard", "--file",
+             str(class_file.path), "--duration", "60"],  # fmt: skip
+            env=dict(os.environ, IOTKIT_DASHBOARD_TRACE=str(trace)),
+            stdout=subprocess.DEVNULL,
+            stderr=err_file,
+            cwd=REPO,
+        )
+    try:
+        wait_until(
+            lambda: proc.poll() is None
+            and trace.exists()
+            and len(trace.read_text(encoding="utf-8").splitlines()) >= 20,
+            30,
+            "the dashboard to draw readings",
+        )
+        started = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(timeout=10)
+        took = time.monotonic() - started
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    text = err.read_text(encoding="utf-8")
+    assert "Traceback" not in text and "KeyboardInterrupt" not in text, text
+    assert code == 130, (code, text)
+    assert took < 1.0, f"ended {took:.2f} s after Ctrl-C"

@@ -385,12 +385,23 @@ class ClassDashboard(ttk.Frame):
             tile.grid(row=i // columns, column=i % columns, sticky="nsew", padx=4, pady=4)
 
     # --- the timer --------------------------------------------------------------------------------
+    _closing = False
+
+    def stop_drawing(self) -> None:
+        """Draw no more frames: the window is about to close (safe from a signal handler)."""
+        self._closing = True
+
     def _tick(self) -> None:
         self._after_id = None
+        if self._closing:
+            return
         try:
             self.ticks += 1
             self.refresh()
         except Exception:  # noqa: BLE001 - one bad frame must not stop the dashboard
+            if self._closing:  # Ctrl-C landed inside this frame (see window_loop.py)
+                log.debug("dashboard frame cut short by closing", exc_info=True)
+                return
             log.exception("class dashboard frame failed")
         if self._started:
             self._after_id = self.after(TICK_MS, self._tick)
@@ -545,10 +556,17 @@ class ClassDashboard(ttk.Frame):
 
     def _on_draw(self, event: Any) -> None:
         """After a full draw: keep the static picture, then paint the lines on it."""
-        self._background = self.canvas.copy_from_bbox(self.ax.bbox)
-        for line in self._lines.values():
-            self.ax.draw_artist(line)
-        self.canvas.blit(self.ax.bbox)
+        if self._closing:
+            return
+        try:
+            self._background = self.canvas.copy_from_bbox(self.ax.bbox)
+            for line in self._lines.values():
+                self.ax.draw_artist(line)
+            self.canvas.blit(self.ax.bbox)
+        except Exception:
+            if not self._closing:
+                raise
+            log.debug("dashboard frame cut short by closing", exc_info=True)
 
 
 def _age_text(state: Any, now: float) -> str:
@@ -566,6 +584,7 @@ def run_window(
     """`iotkit class dashboard` with a window: runs until it is closed (or `duration_s`)."""
     from companion_app.errors import IotkitError
     from companion_app.gui.app import SCREEN_MARGIN, WindowPrefs
+    from companion_app.gui.window_loop import EXIT_INTERRUPTED, run_window
 
     try:
         root = tk.Tk()
@@ -589,22 +608,6 @@ def run_window(
     for key, direction in (("plus", 1), ("equal", 1), ("minus", -1), ("0", 0)):
         root.bind(f"<Control-{key}>", lambda e, d=direction: change_zoom(d))
 
-    def close() -> None:
-        try:
-            panel.destroy()
-        finally:
-            root.destroy()
-
-    root.protocol("WM_DELETE_WINDOW", close)
-    if duration_s is not None:
-        root.after(int(duration_s * 1000), close)
     panel.start()
-    try:
-        root.mainloop()
-    except KeyboardInterrupt:
-        try:
-            close()
-        except tk.TclError:
-            pass
-        return 130
-    return 0
+    interrupted = run_window(root, panel, duration_s, at_ctrl_c=panel.stop_drawing)
+    return EXIT_INTERRUPTED if interrupted else 0

@@ -645,6 +645,8 @@ class PlotPanel(ttk.Frame):
 
     def _tick(self) -> None:
         self._after_id = None
+        if self._stopping:
+            return  # the window is closing: no more frames
         try:
             self.ticks += 1
             self._update_recording_label()
@@ -665,6 +667,7 @@ class PlotPanel(ttk.Frame):
     def stop_drawing(self) -> None:
         """Draw no more frames: the window is about to close (safe from a signal handler)."""
         self._stopping = True
+        self.renderer.stopped = True
 
     def redraw(self, force: bool = False) -> str:
         """One frame: draws only if the store or a setting changed; returns what it did."""

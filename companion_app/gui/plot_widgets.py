@@ -622,16 +622,26 @@ class PlotRenderer:
         return [t.get_text() for legend in self.legends for t in legend.get_texts()]
 
     # --- drawing ----------------------------------------------------------------------------
+    #: Set when the window closes after Ctrl-C: no more frames. Ctrl-C raises inside whatever
+    #: Python code runs, and inside matplotlib's C++ drawing code it comes out as another error
+    #: ("Invalid bounding box"), which is a side effect of closing, not a fault to print.
+    stopped = False
+
     def _on_draw(self, event: Any) -> None:
         """After every full draw (ours, a resize, a toolbar zoom): keep the background."""
-        if event is not None and event.canvas is not self.canvas:
+        if self.stopped or (event is not None and event.canvas is not self.canvas):
             return
         try:
-            self._background = self.canvas.copy_from_bbox(self.figure.bbox)
-        except AttributeError:  # a canvas that cannot blit (SVG while saving)
-            self._background = None
-            return
-        self._draw_animated(refresh_legend=True)
+            try:
+                self._background = self.canvas.copy_from_bbox(self.figure.bbox)
+            except AttributeError:  # a canvas that cannot blit (SVG while saving)
+                self._background = None
+                return
+            self._draw_animated(refresh_legend=True)
+        except Exception:
+            if not self.stopped:
+                raise
+            log.debug("frame cut short by closing", exc_info=True)
 
     def _draw_animated(self, refresh_legend: bool = False) -> None:
         """Lines, then legends; a legend's pixels are reused for `LEGEND_REFRESH_S`.

@@ -16,9 +16,8 @@ import argparse
 import logging
 import math
 import sys
-import threading
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from companion_app.errors import IotkitError, UsageError
 from companion_app.inputs import positive_float
@@ -266,87 +265,22 @@ def _run_window(
         session = PlotSession(source, store, recorder)
         session.start()
 
-    interrupted = threading.Event()
-    stop_requested = threading.Event()  # set by the Ctrl-C handler, before it raises
-    report = root.report_callback_exception
+    from companion_app.gui.window_loop import run_window
 
-    def report_unless_closing(*exc_info: Any) -> None:
-        # Ctrl-C raises inside whatever Python code runs. When that is a Tcl command of ours
-        # nested in a Tcl call (matplotlib's blit, while a frame is drawn), Tcl turns it into a
-        # TclError of the frame's callback: a side effect of closing, not a failure to show.
-        if stop_requested.is_set():
-            log.debug("while closing after Ctrl-C", exc_info=exc_info)
-            return
-        report(*exc_info)
-
-    root.report_callback_exception = report_unless_closing
-
-    def stop_drawing() -> None:
-        stop_requested.set()
-        panel.stop_drawing()
-
-    def close() -> None:
-        try:
-            panel.destroy()
-        finally:
-            root.destroy()
-
-    root.protocol("WM_DELETE_WINDOW", close)
-    if duration is not None:
-        root.after(int(duration * 1000), close)
-    previous = None
-    try:
-        previous = _catch_sigint(stop_drawing)
-        root.mainloop()
-    except (KeyboardInterrupt, _Interrupted):
-        _restore_sigint(previous)
-        previous = None
-        interrupted.set()
-        session.stop(INTERRUPT_WAIT_S, discard=True)
-        try:
-            close()
-        except tk.TclError:
-            pass
-    finally:
-        _restore_sigint(previous)
-    if interrupted.is_set():
+    interrupted = run_window(
+        root,
+        panel,
+        duration,
+        at_ctrl_c=panel.stop_drawing,
+        before_close=lambda: session.stop(INTERRUPT_WAIT_S, discard=True),
+    )
+    if interrupted:
         session.stop(INTERRUPT_WAIT_S, discard=True)
     else:
         session.stop()
     if getattr(source, "failed", None) and not session.rows:
         raise IotkitError(source.failed)
-    return EXIT_INTERRUPTED if interrupted.is_set() else EXIT_OK
-
-
-class _Interrupted(SystemExit):
-    """Ctrl-C in the plot window. Tkinter reports a KeyboardInterrupt raised inside a callback
-    (a frame being drawn) and carries on, but lets SystemExit through, so this one ends
-    `mainloop()` at once, even in the middle of a slow frame."""
-
-    def __init__(self) -> None:
-        super().__init__(EXIT_INTERRUPTED)
-
-
-def _catch_sigint(before: Callable[[], None]) -> Any:
-    """Make SIGINT call `before` (the panel stops drawing), then raise `_Interrupted`; returns
-    the previous handler (None if not possible)."""
-    import signal
-
-    if threading.current_thread() is not threading.main_thread():
-        return None
-
-    def interrupted(signum: int, frame: Any) -> None:
-        before()
-        raise _Interrupted()
-
-    return signal.signal(signal.SIGINT, interrupted)
-
-
-def _restore_sigint(previous: Any) -> None:
-    if previous is not None:
-        import signal
-
-        signal.signal(signal.SIGINT, previous)
+    return EXIT_INTERRUPTED if interrupted else EXIT_OK
 
 
 class _StartLater:
