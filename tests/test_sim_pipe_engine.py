@@ -108,6 +108,41 @@ def test_ctrl_c_right_behind_the_command_still_interrupts_it(console):
     assert console.run("print('alive')") == "alive"
 
 
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="the front end reads /proc/self/status"
+)
+def test_a_ctrl_c_the_relay_takes_late_does_not_interrupt_the_next_program(tmp_path, monkeypatch):
+    """A Ctrl-C sent while one program runs, taken by host._LAUNCH's relay thread only after
+    the next program started (a busy computer runs that thread late), interrupted the next one:
+    a deploy's first check failed with KeyboardInterrupt. IOTKIT_SIM_RELAY_LAG_S makes the relay
+    that late on purpose; the next program must run whole, and Ctrl-C must still work."""
+    monkeypatch.setenv("IOTKIT_SIM_RELAY_LAG_S", "0.5")
+    with VirtualBoard(flash_dir=tmp_path / "flash", tcp_port=0, pty=False) as vb:
+        c = RawConsole(vb.port)
+        try:
+            c.read_until(BANNER_END, timeout=15)
+            c.write(b"\r\x01")
+            c.read_until(b"raw REPL; CTRL-B to exit\r\n>")
+            c.write(b"import time\ntime.sleep_ms(100)\x04")
+            time.sleep(0.03)
+            c.write(b"\x03")  # while it runs; the relay takes it 0.5 s later
+            c.read_until(b"\x04>", timeout=10)
+            started = time.monotonic()
+            c.write(b"time.sleep_ms(1000)\nprint('second ran whole')\x04")
+            out = c.read_until(b"\x04>", timeout=10)
+            assert b"second ran whole" in out and b"KeyboardInterrupt" not in out, out
+            assert time.monotonic() - started < 3.0
+            # Ctrl-C still interrupts the program it is sent to, however late the relay is.
+            c.write(b"while True:\n    pass\x04")
+            c.read_until(b"OK", timeout=5)
+            time.sleep(0.1)
+            c.write(b"\x03")
+            out = c.read_until(b"\x04>", timeout=10)
+            assert b"KeyboardInterrupt" in out, out
+        finally:
+            c.close()
+
+
 def test_ctrl_c_through_run_main_the_windows_code_path(tmp_path, monkeypatch):
     """The launcher's child calls micropython_module.run_main, as on Windows (no ctypes runner).
 

@@ -85,9 +85,61 @@ _ctrl_c_read = 0
 _GATE = _cfg.get("ctrl_c_gate", False)
 
 
+# A Ctrl-C the launcher sent while the previous code ran is a SIGINT that waits, blocked, until
+# host._LAUNCH's relay thread takes it. On a busy computer the OS can run that thread late,
+# after this code has started and switched Ctrl-C on: the relay would then interrupt the wrong
+# code (a deploy's first check failed with KeyboardInterrupt). Linux shows the waiting signals
+# in /proc/self/status, so before Ctrl-C goes on the front end waits (up to LATE_CTRL_C_MS)
+# until the relay has taken it and, finding Ctrl-C off, dropped it. On a board, a Ctrl-C that
+# came before the code started is a byte at the prompt. Without /proc (macOS) nothing waits.
+LATE_CTRL_C_MS = 1000
+_status = None  # /proc/self/status, kept open: read again from 0, the kernel writes it anew
+if _GATE:
+    try:
+        _status = os.VfsPosix("/proc/self").open("/status", "rb")
+    except (AttributeError, OSError):
+        pass
+_status_buf = bytearray(2048 if _status is not None else 0)  # the masks are ~650 bytes in
+
+
+def _sigint_waiting():
+    """Whether a SIGINT waits for a thread to take it (False when that cannot be known).
+
+    It runs before every program, so it allocates nothing: the masks are read in place. A
+    mask is 16 hex digits, and SIGINT (signal 2) is the 2 bit of the last one.
+    """
+    buf = _status_buf
+    try:
+        _status.seek(0)
+        n = _status.readinto(buf)
+    except OSError:
+        return False
+    for key in (b"\nShdPnd:", b"\nSigPnd:"):
+        at = buf.find(key, 0, n)
+        end = buf.find(b"\n", at + 1, n) if at >= 0 else -1
+        if end > 0:
+            digit = buf[end - 1]
+            value = digit - 48 if digit <= 57 else (digit | 32) - 87
+            if value & 2:
+                return True
+    return False
+
+
+def _let_a_late_ctrl_c_go():
+    if _status is None or not _sigint_waiting():
+        return
+    start = _rom_time.ticks_ms()
+    while _rom_time.ticks_diff(_rom_time.ticks_ms(), start) < LATE_CTRL_C_MS:
+        _rom_time.sleep_ms(1)
+        if not _sigint_waiting():
+            break
+    _rom_time.sleep_ms(2)  # the relay has just taken it: let it finish dropping it
+
+
 def set_running(on):
     """Tell the launcher that user code runs (Ctrl-C interrupts it) or that it ended."""
     if on:
+        _let_a_late_ctrl_c_go()
         # An interrupt pending before code starts is stale: the launcher sent it while it still
         # thought the previous code ran (its idle line not read yet). The byte was taken out of
         # the stream, so on a board it would have been a Ctrl-C at the prompt: drop it.
