@@ -23,7 +23,7 @@ import sys
 from typing import Callable, NoReturn, Sequence
 
 from companion_app.boards import DEFAULT_BOARD
-from companion_app.errors import IotkitError, UsageError
+from companion_app.errors import EXIT_INTERRUPTED, IotkitError, UsageError
 from companion_app.inputs import positive_int, tcp_port
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,6 @@ log = logging.getLogger(__name__)
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for a command stopped by Ctrl-C
 
 
 class CommandLineParser(argparse.ArgumentParser):

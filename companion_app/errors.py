@@ -6,6 +6,9 @@ The message is written for a beginner: what happened and what to do next. Front 
 
 from __future__ import annotations
 
+#: What every front end exits with when Ctrl-C stopped it: 128 + SIGINT, as shells report it.
+EXIT_INTERRUPTED = 130
+
 
 class IotkitError(Exception):
     """An explained failure. `exit_code` is what `iotkit` exits with (see CONTRACTS.md)."""

@@ -582,9 +582,9 @@ def run_window(
     trace_path: str | None = None,
 ) -> int:
     """`iotkit class dashboard` with a window: runs until it is closed (or `duration_s`)."""
-    from companion_app.errors import IotkitError
+    from companion_app.errors import EXIT_INTERRUPTED, IotkitError
     from companion_app.gui.app import SCREEN_MARGIN, WindowPrefs
-    from companion_app.gui.window_loop import EXIT_INTERRUPTED, run_window
+    from companion_app.gui.window_loop import run_window
 
     try:
         root = tk.Tk()

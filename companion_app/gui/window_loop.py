@@ -21,9 +21,10 @@ import signal
 import threading
 from typing import Any, Callable
 
+from companion_app.errors import EXIT_INTERRUPTED
+
 log = logging.getLogger(__name__)
 
-EXIT_INTERRUPTED = 130  # what a shell reports for a program that Ctrl-C ended
 POLL_MS = 100
 
 

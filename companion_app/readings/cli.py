@@ -19,13 +19,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from companion_app.errors import IotkitError, UsageError
+from companion_app.errors import EXIT_INTERRUPTED, IotkitError, UsageError
 from companion_app.inputs import positive_float
 
 log = logging.getLogger(__name__)
 
 EXIT_OK = 0
-EXIT_INTERRUPTED = 130
 #: After Ctrl-C, how long to wait for a source's thread. It is a daemon, so one stuck in a read
 #: cannot keep the process alive; the recording is closed (complete) whatever it does.
 INTERRUPT_WAIT_S = 0.3
