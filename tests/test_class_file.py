@@ -381,6 +381,14 @@ def test_init_refuses_a_class_name_that_cannot_be_a_topic_level(tmp_path, capsys
     assert not (tmp_path / "class.toml").exists()
 
 
+def test_init_names_a_port_listed_twice(tmp_path, capsys):
+    args = ["class", "init", "--file", str(tmp_path / "class.toml")]
+    assert main([*args, "--ports", "COM3,COM4,COM3"]) == 2
+    err = capsys.readouterr().err
+    assert err == "error: COM3 is listed twice: each board needs a port of its own.\n", err
+    assert not (tmp_path / "class.toml").exists()
+
+
 def test_write_class_file_is_the_engine_the_class_tab_uses(tmp_path):
     from companion_app.classroom.classfile import write_class_file
 

@@ -139,8 +139,12 @@ def _ports_from_args(args: argparse.Namespace) -> list[tuple[str, str | None]] |
             )
     else:
         return None
-    if len(set(names)) != len(names):
-        raise UsageError("each port may be listed once")
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        verb = "is" if len(twice) == 1 else "are"
+        raise UsageError(
+            f"{', '.join(twice)} {verb} listed twice: each board needs a port of its own."
+        )
     return [(n, describe_port(n).serial_number) for n in names]
 
 
